@@ -1,0 +1,229 @@
+//! Command-line arguments exactly as typed: parsed by clap, validated later by `config::load`.
+//!
+//! The flags follow psql's spelling (`-h` is the host, so help is `--help` only). No flag reads an
+//! environment variable through clap: the `PG*`, `DATABASE_URL` and `DB_*` variables are read by
+//! `config`, which records where every setting came from.
+
+use std::fmt;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// Raw, unvalidated arguments. Ports and timeouts stay strings here so that `config` can reject a
+/// bad value with a message naming the flag, the same way it names an environment variable.
+#[derive(Clone, Default, Parser)]
+#[command(
+    name = "pgreach",
+    version,
+    about = "Explain why an application cannot reach its PostgreSQL server, layer by layer.",
+    long_about = "Explain why an application cannot reach its PostgreSQL server, layer by layer: \
+                  DNS, TCP, SSLRequest, TLS and certificate checks, and the server's first answer \
+                  to a StartupMessage. No password is needed. Settings are read like libpq: flags, \
+                  then TARGET, then DATABASE_URL (or the DB_* variables with --env django), then \
+                  the PG* variables, then libpq's defaults.",
+    disable_help_flag = true
+)]
+pub struct Args {
+    /// What to probe: host, host:port, [v6addr]:port, a bare IPv6 address, a postgres:// or
+    /// postgresql:// URI, a libpq conninfo string ("host=... port=..."), or a Unix-socket
+    /// directory (or socket file such as /var/run/postgresql/.s.PGSQL.5432).
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
+
+    /// Server host name, IP address or Unix-socket directory; a comma list gives several hosts
+    /// (overrides TARGET and PGHOST).
+    #[arg(short = 'h', long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// Server port, or a comma list matching the hosts (overrides TARGET and PGPORT).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<String>,
+
+    /// User name sent in the StartupMessage (overrides TARGET and PGUSER; default: the OS user).
+    #[arg(short = 'U', long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Database name sent in the StartupMessage (default: the user name). Like psql's -d, a URI
+    /// or conninfo string here is expanded into its settings.
+    #[arg(short = 'd', long, value_name = "DBNAME")]
+    pub dbname: Option<String>,
+
+    /// libpq sslmode to evaluate: disable, allow, prefer, require, verify-ca or verify-full
+    /// (default: prefer, or verify-full with --sslrootcert system).
+    #[arg(long, value_name = "MODE")]
+    pub sslmode: Option<String>,
+
+    /// CA certificate file for verify-ca/verify-full, or "system" for the system trust store
+    /// (libpq's default is ~/.postgresql/root.crt).
+    #[arg(long, value_name = "FILE")]
+    pub sslrootcert: Option<String>,
+
+    /// Client certificate file offered if the server requests one.
+    #[arg(long, value_name = "FILE")]
+    pub sslcert: Option<String>,
+
+    /// Private key file for --sslcert.
+    #[arg(long, value_name = "FILE")]
+    pub sslkey: Option<String>,
+
+    /// Seconds allowed per address for the whole probe, decimals allowed (default: 10; a libpq
+    /// value of 0, meaning "wait forever", is replaced by 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub connect_timeout: Option<String>,
+
+    /// Which application configuration to read besides the PG* variables: libpq reads
+    /// DATABASE_URL; django reads DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE and
+    /// DB_SSLROOTCERT.
+    #[arg(long = "env", value_enum, default_value_t = EnvMode::Libpq, value_name = "SOURCE")]
+    pub env: EnvMode,
+
+    /// Print one JSON document instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+
+    /// When to color the text report.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Show more detail; repeat (-vv) for protocol-level tracing.
+    #[arg(short = 'v', long, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+/// Which application configuration source is read in addition to libpq's `PG*` variables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvMode {
+    /// DATABASE_URL (Rails, Heroku, dj-database-url, most twelve-factor apps).
+    #[default]
+    Libpq,
+    /// Django-style DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE, DB_SSLROOTCERT.
+    Django,
+}
+
+/// When the text report uses color.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorChoice {
+    /// Color when stdout is a terminal.
+    #[default]
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
+
+/// Hand-written so that a logged `Args` never shows a password from a URI or conninfo string.
+impl fmt::Debug for Args {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted =
+            |s: &Option<String>| s.as_deref().map(crate::config::redact_connection_string);
+        f.debug_struct("Args")
+            .field("target", &redacted(&self.target))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("dbname", &redacted(&self.dbname))
+            .field("sslmode", &self.sslmode)
+            .field("sslrootcert", &self.sslrootcert)
+            .field("sslcert", &self.sslcert)
+            .field("sslkey", &self.sslkey)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("env", &self.env)
+            .field("json", &self.json)
+            .field("color", &self.color)
+            .field("verbose", &self.verbose)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("pgreach").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn short_h_is_the_host_like_psql() {
+        let args = parse(&["-h", "db.example", "-p", "5433", "-U", "app", "-d", "appdb"]).unwrap();
+        assert_eq!(args.host.as_deref(), Some("db.example"));
+        assert_eq!(args.port.as_deref(), Some("5433"));
+        assert_eq!(args.username.as_deref(), Some("app"));
+        assert_eq!(args.dbname.as_deref(), Some("appdb"));
+        assert_eq!(args.target, None);
+    }
+
+    #[test]
+    fn defaults() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.env, EnvMode::Libpq);
+        assert_eq!(args.color, ColorChoice::Auto);
+        assert!(!args.json);
+        assert_eq!(args.verbose, 0);
+    }
+
+    #[test]
+    fn long_flags_enums_and_counts() {
+        let args = parse(&[
+            "--sslmode",
+            "verify-full",
+            "--sslrootcert",
+            "system",
+            "--connect-timeout",
+            "2.5",
+            "--env",
+            "django",
+            "--json",
+            "--color",
+            "never",
+            "-vvv",
+            "postgres://h/db",
+        ])
+        .unwrap();
+        assert_eq!(args.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(args.sslrootcert.as_deref(), Some("system"));
+        assert_eq!(args.connect_timeout.as_deref(), Some("2.5"));
+        assert_eq!(args.env, EnvMode::Django);
+        assert!(args.json);
+        assert_eq!(args.color, ColorChoice::Never);
+        assert_eq!(args.verbose, 3);
+        assert_eq!(args.target.as_deref(), Some("postgres://h/db"));
+    }
+
+    #[test]
+    fn help_is_long_only_and_bad_enum_is_rejected() {
+        let err = parse(&["--help"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        // `-h` needs a value: it is the host, not help.
+        assert!(parse(&["-h"]).is_err());
+        assert!(parse(&["--env", "rails"]).is_err());
+        assert!(parse(&["--color", "sometimes"]).is_err());
+    }
+
+    #[test]
+    fn debug_hides_passwords_in_target_and_dbname() {
+        let args = parse(&[
+            "-d",
+            "host=h password='s3cr et'",
+            "postgres://u:hunter2@h/db?password=other",
+        ])
+        .unwrap();
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert!(!shown.contains("other"), "{shown}");
+        assert!(shown.contains("u:***@h"), "{shown}");
+    }
+}

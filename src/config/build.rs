@@ -1,0 +1,226 @@
+//! Validates the merged settings into a `Config`, filling in libpq's defaults and producing the
+//! settings table (secrets already replaced by `***`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::endpoints::{self, default, from_raw};
+use super::env::{self, Env};
+use super::keywords::KEYWORDS;
+use super::layers::{Layers, Raw};
+use super::{Config, ConfigError, Secret, Setting, SslMode};
+use crate::cli::Args;
+
+/// pgreach's per-address deadline when none (or libpq's "forever") is given.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Below this a probe could not even send a packet; almost certainly a unit mistake.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// The application_name pgreach announces unless the user chose one.
+const DEFAULT_APPLICATION_NAME: &str = "pgreach";
+
+/// Shown instead of any secret value.
+const REDACTED: &str = "***";
+
+pub(crate) fn build(
+    layers: &Layers,
+    args: &Args,
+    env: Env<'_>,
+    socket_exists: &dyn Fn(&Path) -> bool,
+) -> Result<Config, ConfigError> {
+    let (endpoints, mut settings) = endpoints::resolve(layers, socket_exists)?;
+
+    let (user, user_setting) = user(layers, env);
+    let (dbname, dbname_setting) = dbname(layers, &user);
+    settings.extend([user_setting, dbname_setting]);
+
+    let password = layers.get("password").map(|raw| {
+        settings.push(redacted("password", raw));
+        Secret::new(raw.value.clone())
+    });
+
+    let sslrootcert = optional(layers, "sslrootcert");
+    let (sslmode, sslmode_setting) = sslmode(layers, sslrootcert.as_deref())?;
+    settings.push(sslmode_setting);
+    let sslcert = optional(layers, "sslcert");
+    let sslkey = optional(layers, "sslkey");
+    for name in ["sslrootcert", "sslcert", "sslkey"] {
+        settings.extend(layers.get(name).map(|raw| from_raw(name, raw)));
+    }
+
+    let (connect_timeout, timeout_setting) = connect_timeout(layers)?;
+    let (application_name, app_setting) = application_name(layers);
+    settings.extend([timeout_setting, app_setting]);
+    settings.extend(recorded_settings(layers));
+
+    Ok(Config {
+        endpoints,
+        user,
+        dbname,
+        application_name,
+        sslmode,
+        sslrootcert,
+        sslcert,
+        sslkey,
+        connect_timeout,
+        password,
+        settings,
+        env_mode: args.env,
+        json: args.json,
+        color: args.color,
+        verbose: args.verbose,
+    })
+}
+
+fn optional(layers: &Layers, name: &str) -> Option<String> {
+    layers.get(name).map(|raw| raw.value.clone())
+}
+
+fn user(layers: &Layers, env: Env<'_>) -> (String, Setting) {
+    match layers.get("user") {
+        Some(raw) => (raw.value.clone(), from_raw("user", raw)),
+        None => {
+            let (user, origin) = env::os_user(env);
+            let setting = default("user", user.clone(), &origin);
+            (user, setting)
+        }
+    }
+}
+
+/// libpq's dbname defaults to the user name (whatever source the user came from).
+fn dbname(layers: &Layers, user: &str) -> (String, Setting) {
+    match layers.get("dbname") {
+        Some(raw) => (raw.value.clone(), from_raw("dbname", raw)),
+        None => (
+            user.to_string(),
+            default("dbname", user, "libpq default: same as user"),
+        ),
+    }
+}
+
+/// libpq matches sslmode exactly. With `sslrootcert=system` and no sslmode, libpq 16+ defaults
+/// to verify-full. (A weaker explicit sslmode with `system` is refused by libpq; that is left to
+/// the diagnosis, which can explain it, rather than stopping here.)
+fn sslmode(layers: &Layers, sslrootcert: Option<&str>) -> Result<(SslMode, Setting), ConfigError> {
+    let Some(raw) = layers.get("sslmode") else {
+        return Ok(match sslrootcert {
+            Some("system") => (
+                SslMode::VerifyFull,
+                default(
+                    "sslmode",
+                    "verify-full",
+                    "libpq default with sslrootcert=system",
+                ),
+            ),
+            _ => (
+                SslMode::Prefer,
+                default("sslmode", "prefer", "libpq default"),
+            ),
+        });
+    };
+    let mode = raw.value.parse::<SslMode>().map_err(|_| {
+        ConfigError::new(format!(
+            "invalid sslmode \"{}\" (from {}): expected one of {}",
+            raw.value,
+            raw.origin,
+            SslMode::EXPECTED
+        ))
+    })?;
+    Ok((mode, from_raw("sslmode", raw)))
+}
+
+/// Seconds, decimals allowed. libpq treats 0 or a negative value as "wait forever", which would
+/// make a diagnostic tool hang; pgreach uses its default instead and says so.
+fn connect_timeout(layers: &Layers) -> Result<(Duration, Setting), ConfigError> {
+    let Some(raw) = layers.get("connect_timeout") else {
+        let setting = default(
+            "connect_timeout",
+            seconds(DEFAULT_CONNECT_TIMEOUT),
+            "pgreach default",
+        );
+        return Ok((DEFAULT_CONNECT_TIMEOUT, setting));
+    };
+    let invalid = |why: &str| {
+        ConfigError::new(format!(
+            "invalid connect_timeout \"{}\" (from {}): {why}",
+            raw.value, raw.origin
+        ))
+    };
+    let secs: f64 = raw
+        .value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite())
+        .ok_or_else(|| invalid("expected a number of seconds"))?;
+    if secs <= 0.0 {
+        let setting = Setting {
+            value: seconds(DEFAULT_CONNECT_TIMEOUT),
+            origin: format!(
+                "{} gave {}: libpq would wait indefinitely; pgreach uses {} s",
+                raw.origin,
+                raw.value,
+                seconds(DEFAULT_CONNECT_TIMEOUT)
+            ),
+            ..from_raw("connect_timeout", raw)
+        };
+        return Ok((DEFAULT_CONNECT_TIMEOUT, setting));
+    }
+    let timeout = Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|&t| t >= MIN_CONNECT_TIMEOUT)
+        .ok_or_else(|| invalid("expected between 0.001 and about 10^19 seconds"))?;
+    Ok((timeout, from_raw("connect_timeout", raw)))
+}
+
+fn seconds(duration: Duration) -> String {
+    duration.as_secs_f64().to_string()
+}
+
+/// application_name, else fallback_application_name (as libpq), else "pgreach".
+fn application_name(layers: &Layers) -> (String, Setting) {
+    if let Some(raw) = layers.get("application_name") {
+        return (raw.value.clone(), from_raw("application_name", raw));
+    }
+    if let Some(raw) = layers.get("fallback_application_name") {
+        let setting = Setting {
+            origin: format!("{} (fallback_application_name)", raw.origin),
+            ..from_raw("application_name", raw)
+        };
+        return (raw.value.clone(), setting);
+    }
+    let setting = default(
+        "application_name",
+        DEFAULT_APPLICATION_NAME,
+        "pgreach default",
+    );
+    (DEFAULT_APPLICATION_NAME.to_string(), setting)
+}
+
+/// Keywords pgreach does not act on but the report should show, because the application's libpq
+/// will (gssencmode, sslnegotiation, target_session_attrs, …).
+fn recorded_settings(layers: &Layers) -> Vec<Setting> {
+    KEYWORDS
+        .iter()
+        .filter(|keyword| !keyword.used)
+        .filter_map(|keyword| {
+            let raw = layers.get(keyword.name)?;
+            let mut setting = match keyword.secret {
+                true => redacted(keyword.name, raw),
+                false => from_raw(keyword.name, raw),
+            };
+            setting.origin = format!("{} (recorded; not used by pgreach)", raw.origin);
+            Some(setting)
+        })
+        .collect()
+}
+
+fn redacted(name: &'static str, raw: &Raw) -> Setting {
+    Setting {
+        name,
+        value: REDACTED.to_string(),
+        source: raw.source,
+        origin: raw.origin.clone(),
+    }
+}

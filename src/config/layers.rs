@@ -1,0 +1,86 @@
+//! The merge of all sources: one raw value per libpq keyword, with the source that set it.
+//!
+//! Sources are applied lowest precedence first, each overriding the previous, so after the last
+//! layer every keyword holds the value of the highest-precedence source that gave it.
+
+use std::collections::HashMap;
+
+use super::Source;
+use super::target::Pairs;
+
+/// A value not yet validated, and where it came from.
+///
+/// No `Debug`: the value may be a password.
+pub(crate) struct Raw {
+    pub value: String,
+    pub source: Source,
+    pub origin: String,
+}
+
+/// Raw values by keyword.
+#[derive(Default)]
+pub(crate) struct Layers {
+    values: HashMap<&'static str, Raw>,
+}
+
+impl Layers {
+    /// Sets `keyword` unless `value` is empty: an empty value means "not given", so a lower
+    /// source still fills it in (as with Django's `HOST = ''` falling back to PGHOST).
+    pub fn set(
+        &mut self,
+        keyword: &'static str,
+        value: impl Into<String>,
+        source: Source,
+        origin: &str,
+    ) {
+        let value = value.into();
+        if value.is_empty() {
+            return;
+        }
+        let origin = origin.to_string();
+        self.values.insert(
+            keyword,
+            Raw {
+                value,
+                source,
+                origin,
+            },
+        );
+    }
+
+    /// Sets every pair, in order, from one source.
+    pub fn apply(&mut self, pairs: Pairs, source: Source, origin: &str) {
+        for (keyword, value) in pairs {
+            self.set(keyword, value, source, origin);
+        }
+    }
+
+    pub fn get(&self, keyword: &str) -> Option<&Raw> {
+        self.values.get(keyword)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_layers_override_and_empty_values_do_not() {
+        let mut layers = Layers::default();
+        layers.set("host", "env-host", Source::Env, "PGHOST");
+        layers.set("port", "5433", Source::Env, "PGPORT");
+        layers.apply(
+            vec![("host", "arg-host".into()), ("port", String::new())],
+            Source::Argument,
+            "uri",
+        );
+        let host = layers.get("host").unwrap();
+        assert_eq!(
+            (host.value.as_str(), host.source, host.origin.as_str()),
+            ("arg-host", Source::Argument, "uri")
+        );
+        let port = layers.get("port").unwrap();
+        assert_eq!((port.value.as_str(), port.source), ("5433", Source::Env));
+        assert!(layers.get("user").is_none());
+    }
+}

@@ -1,0 +1,316 @@
+//! Validated configuration: merges flags, the TARGET argument, the application's environment and
+//! libpq's environment into one `Config`, remembering where every setting came from.
+//!
+//! # Precedence
+//!
+//! Highest first. Each setting is taken from the first source that gives it, so a connection
+//! string and the environment combine the way they do in libpq (a conninfo value beats the
+//! environment variable; environment variables fill in what the connection string leaves out).
+//!
+//! | # | source | examples | `Source` | origin |
+//! |---|---|---|---|---|
+//! | 1 | explicit flags | `-h -p -U -d --sslmode --sslrootcert --sslcert --sslkey --connect-timeout` | `flag` | `--host`, `--port`, … |
+//! | 2 | the positional TARGET | `db:5433`, `postgres://…`, `"host=… sslmode=…"`, `/var/run/postgresql` | `argument` | `uri`, `conninfo`, `host:port`, `socket path` |
+//! | 3 | the application's settings | `--env libpq` (default): `DATABASE_URL`, only when no TARGET is given; `--env django`: `DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD DB_SSLMODE DB_SSLROOTCERT` (`DATABASE_URL` is then ignored) | `env` | the variable name |
+//! | 4 | libpq's variables | `PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSSLMODE PGSSLROOTCERT PGSSLCERT PGSSLKEY PGCONNECT_TIMEOUT PGAPPNAME` (and the other `PG*` variables libpq reads, recorded only) | `env` | the variable name |
+//! | 5 | defaults | host: a local socket in `/var/run/postgresql` or `/tmp` if one exists for the port, else `localhost`; port 5432; user: the OS user; dbname: the user; sslmode `prefer` (`verify-full` with `sslrootcert=system`); connect_timeout 10 s; application_name `pgreach` | `default` | the reason |
+//!
+//! Notes:
+//! * `host`, `hostaddr` and `port` are separate settings, as in libpq: `-h` overrides the host of
+//!   a `host:port` TARGET but keeps its port, and a `PGHOSTADDR` in the environment still applies
+//!   to a host given on the command line.
+//! * `-d` may be a URI or conninfo string, as with psql; its settings count as flags, and the other
+//!   flags override them.
+//! * A `connect_timeout` of 0 or less means "wait forever" to libpq; pgreach uses 10 s instead.
+//! * An empty value counts as not given, so the next source fills it in.
+
+mod build;
+mod conninfo;
+mod endpoints;
+mod env;
+mod keywords;
+mod layers;
+mod target;
+#[cfg(test)]
+mod tests;
+mod uri;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::cli::{self, Args};
+use layers::Layers;
+
+pub use target::redact_connection_string;
+
+/// Reads the configuration from `args`, the environment lookup `env` (in production
+/// `|k| std::env::var(k).ok()`) and the local filesystem (to find a default Unix socket).
+pub fn load(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    load_with(args, env, &|path: &Path| path.exists())
+}
+
+/// `load`, with the check "does this Unix socket file exist?" supplied by the caller, so tests
+/// do not depend on the machine they run on.
+pub fn load_with(
+    args: &Args,
+    env: &dyn Fn(&str) -> Option<String>,
+    socket_exists: &dyn Fn(&Path) -> bool,
+) -> Result<Config, ConfigError> {
+    // Lowest precedence first: each layer overrides what the previous ones set.
+    let mut layers = Layers::default();
+    env::apply_libpq_vars(&mut layers, env);
+    env::apply_app_source(&mut layers, env, args.env, args.target.is_some())?;
+    if let Some(text) = &args.target {
+        let parsed = target::parse_target(text, None)?;
+        layers.apply(parsed.pairs, Source::Argument, parsed.origin);
+    }
+    apply_flags(&mut layers, args)?;
+    build::build(&layers, args, env, socket_exists)
+}
+
+fn apply_flags(layers: &mut Layers, args: &Args) -> Result<(), ConfigError> {
+    if let Some(dbname) = &args.dbname {
+        // psql expands a connection string given as the database name (expand_dbname).
+        if target::is_connection_string(dbname) {
+            let parsed = target::parse_connection_string(dbname, Some("--dbname"))?;
+            layers.apply(parsed.pairs, Source::Flag, "--dbname");
+        } else {
+            layers.set("dbname", dbname, Source::Flag, "--dbname");
+        }
+    }
+    let flags = [
+        ("host", "--host", &args.host),
+        ("port", "--port", &args.port),
+        ("user", "--username", &args.username),
+        ("sslmode", "--sslmode", &args.sslmode),
+        ("sslrootcert", "--sslrootcert", &args.sslrootcert),
+        ("sslcert", "--sslcert", &args.sslcert),
+        ("sslkey", "--sslkey", &args.sslkey),
+        (
+            "connect_timeout",
+            "--connect-timeout",
+            &args.connect_timeout,
+        ),
+    ];
+    for (keyword, flag, value) in flags {
+        if let Some(value) = value {
+            layers.set(keyword, value, Source::Flag, flag);
+        }
+    }
+    Ok(())
+}
+
+/// Everything the probe needs, validated, plus the report of where each setting came from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to connect, in libpq's order: a multi-host list gives several endpoints.
+    pub endpoints: Vec<Endpoint>,
+    pub user: String,
+    pub dbname: String,
+    /// What goes in the StartupMessage: the user's application_name, else "pgreach".
+    pub application_name: String,
+    pub sslmode: SslMode,
+    /// As given; "system" is kept verbatim. `None` means libpq's `~/.postgresql/root.crt`.
+    pub sslrootcert: Option<String>,
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
+    /// Per address, for the whole probe of that address (as libpq applies connect_timeout).
+    pub connect_timeout: Duration,
+    pub password: Option<Secret>,
+    /// Every effective setting, secrets shown as `***`, in a stable order for the report.
+    pub settings: Vec<Setting>,
+    pub env_mode: cli::EnvMode,
+    pub json: bool,
+    pub color: cli::ColorChoice,
+    pub verbose: u8,
+}
+
+impl Config {
+    /// The reported setting called `name` (a libpq keyword), if it was given or defaulted.
+    pub fn setting(&self, name: &str) -> Option<&Setting> {
+        self.settings.iter().find(|s| s.name == name)
+    }
+}
+
+/// One place to connect to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: HostSpec,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// The socket file for a Unix-socket endpoint: `dir/.s.PGSQL.<port>`.
+    pub fn socket_file(&self) -> Option<PathBuf> {
+        match &self.host {
+            HostSpec::Socket(dir) => Some(dir.join(format!(".s.PGSQL.{}", self.port))),
+            _ => None,
+        }
+    }
+}
+
+/// How a host was given; decides whether DNS is used and which name TLS verifies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostSpec {
+    /// A DNS name: resolve it, send it as SNI, verify the certificate against it.
+    Name(String),
+    /// An IP literal given as the host: no DNS, no SNI; verify-full checks the IP.
+    Ip(IpAddr),
+    /// libpq `hostaddr`: connect to `addr` without DNS; `name` (the `host`, if given) is used for
+    /// SNI and certificate verification.
+    HostAddr { name: Option<String>, addr: IpAddr },
+    /// A Unix-socket directory; the socket file is `dir/.s.PGSQL.<port>`. A name starting with
+    /// `@` is a Linux abstract-namespace socket, as in libpq.
+    Socket(PathBuf),
+}
+
+impl HostSpec {
+    /// The host as the user wrote it, for reports.
+    pub fn display(&self) -> String {
+        match self {
+            HostSpec::Name(name) => name.clone(),
+            HostSpec::Ip(ip) => ip.to_string(),
+            HostSpec::HostAddr {
+                name: Some(name),
+                addr,
+            } => format!("{name} (hostaddr {addr})"),
+            HostSpec::HostAddr { name: None, addr } => addr.to_string(),
+            HostSpec::Socket(dir) => dir.display().to_string(),
+        }
+    }
+}
+
+/// libpq's sslmode values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    /// All modes, weakest first.
+    pub const ALL: [SslMode; 6] = [
+        SslMode::Disable,
+        SslMode::Allow,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
+    /// The list used in error messages.
+    const EXPECTED: &'static str = "disable, allow, prefer, require, verify-ca, verify-full";
+
+    /// The libpq spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Exact, case-sensitive match, as libpq does.
+impl FromStr for SslMode {
+    type Err = ParseSslModeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SslMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == s)
+            .ok_or_else(|| ParseSslModeError(s.to_string()))
+    }
+}
+
+/// A string that is not one of the six sslmodes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid sslmode \"{0}\": expected one of {expected}", expected = SslMode::EXPECTED)]
+pub struct ParseSslModeError(pub String);
+
+/// One effective setting and where it came from, for the report.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Setting {
+    /// The libpq keyword.
+    pub name: &'static str,
+    /// The effective value; secrets are `***`.
+    pub value: String,
+    pub source: Source,
+    /// The flag (`--port`), how the TARGET was written (`uri`, `conninfo`, `host:port`,
+    /// `socket path`), the environment variable (`PGPORT`), or for a default, why.
+    pub origin: String,
+}
+
+/// The kind of source a setting came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Flag,
+    Argument,
+    Env,
+    Default,
+}
+
+/// A password (or other secret) that must never be printed: Debug and Display show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The clear value, for the rare code that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A setting that cannot be used; the message names the value and where it came from, and never
+/// contains a password. pgreach exits with status 2 on this error.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        ConfigError {
+            message: message.into(),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}

@@ -1,0 +1,339 @@
+//! The facts a probe collects, as plain data: the JSON report is these types serialised, and
+//! the text report reads them. Nothing here does IO or judges anything.
+//!
+//! Field names are a public contract (documented in the README under "JSON output"): add
+//! fields freely, never rename or remove one without bumping [`SCHEMA_VERSION`].
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::config::Setting;
+
+/// Version of the JSON document's shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Milliseconds as reported: a float with microsecond resolution.
+pub type Millis = f64;
+
+/// Converts a duration to reported milliseconds, rounded to the microsecond.
+pub fn millis(d: std::time::Duration) -> Millis {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// The whole report for one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub pgreach_version: &'static str,
+    /// Every effective setting with where it came from; passwords already shown as `***`.
+    pub config: ConfigFacts,
+    /// One entry per host in the target (multi-host lists give several), in the order given.
+    pub hosts: Vec<HostFacts>,
+    /// One entry per probed address (and per Unix socket), host by host.
+    pub addresses: Vec<AddressFacts>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigFacts {
+    pub settings: Vec<Setting>,
+    pub sslmode: &'static str,
+    pub user: String,
+    pub dbname: String,
+    pub connect_timeout_ms: Millis,
+}
+
+/// How the host part of the target was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostKind {
+    /// A name to resolve.
+    Name,
+    /// An IP literal: no DNS.
+    Ip,
+    /// libpq's `hostaddr`: connect to this address, use `host` only for TLS.
+    Hostaddr,
+    /// A Unix-socket directory.
+    Unix,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostFacts {
+    /// The host as the user gave it.
+    pub host: String,
+    pub port: u16,
+    pub kind: HostKind,
+    /// Null when no DNS was needed (IP literal, hostaddr, socket).
+    pub dns: Option<DnsFacts>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsFacts {
+    /// The A query (IPv4), asked on its own.
+    pub a: LookupFacts,
+    /// The AAAA query (IPv6), asked on its own.
+    pub aaaa: LookupFacts,
+    /// CNAME records followed on the way, in order (empty when the name is not an alias).
+    pub cname_chain: Vec<String>,
+    /// What the system's getaddrinfo returns, in its order: the order libpq tries.
+    pub system: SystemLookup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LookupOutcome {
+    /// At least one address.
+    Answers,
+    /// The name does not exist.
+    Nxdomain,
+    /// The name exists but has no record of this type.
+    NoRecords,
+    Timeout,
+    /// SERVFAIL, REFUSED or another error code from the server.
+    ServerFailure,
+    /// Anything else (no resolver configured, network error …); see `error`.
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupFacts {
+    pub outcome: LookupOutcome,
+    pub addresses: Vec<IpAddr>,
+    /// `hosts` when answered from the hosts file, else `dns`.
+    pub source: &'static str,
+    pub elapsed_ms: Millis,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemLookup {
+    /// `ok` or `error`.
+    pub status: &'static str,
+    pub addresses: Vec<IpAddr>,
+    pub elapsed_ms: Millis,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+    Unix,
+}
+
+/// Everything measured for one address.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddressFacts {
+    /// The host this address belongs to, as the user gave it.
+    pub host: String,
+    /// The IP address, or the socket file's path.
+    pub address: String,
+    pub family: Family,
+    pub port: u16,
+    /// Position in the system's getaddrinfo order (0 = tried first by libpq; an IP literal is
+    /// 0); null when the address came only from the separate A/AAAA queries, and for sockets.
+    pub system_rank: Option<usize>,
+    pub tcp: TcpFacts,
+    pub ssl_request: SslRequestFacts,
+    /// Null when no TLS handshake was attempted.
+    pub tls: Option<TlsFacts>,
+    pub startup: StartupFacts,
+    /// True when the server answered the StartupMessage with an authentication request (or
+    /// let us in): everything up to authentication works for this address.
+    pub reached_auth: bool,
+    pub elapsed_ms: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpStatus {
+    Ok,
+    Refused,
+    Timeout,
+    Unreachable,
+    Reset,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpFacts {
+    pub status: TcpStatus,
+    pub elapsed_ms: Millis,
+    /// The OS error for anything but `ok`.
+    pub error: Option<String>,
+    /// Local address of the connection (for unix sockets: null).
+    pub local_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SslAnswer {
+    /// Willing to do TLS.
+    S,
+    /// Unwilling: ssl=off, no SSL build, or a pooler without TLS.
+    N,
+    /// An error (fork failure, or something not PostgreSQL).
+    E,
+    #[serde(rename = "eof")]
+    Eof,
+    #[serde(rename = "timeout")]
+    Timeout,
+    /// Some other byte: not PostgreSQL.
+    #[serde(rename = "other")]
+    Other,
+    /// The connection was reset or failed while waiting.
+    #[serde(rename = "error")]
+    Error,
+    /// Not sent: sslmode=disable, a Unix socket, or an earlier phase failed.
+    #[serde(rename = "skipped")]
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SslRequestFacts {
+    pub answer: SslAnswer,
+    pub elapsed_ms: Option<Millis>,
+    /// For `other`: the byte received.
+    pub byte: Option<u8>,
+    /// For `E`: the decoded error, when it could be decoded.
+    pub error: Option<ServerError>,
+    /// Why it was skipped, or what went wrong.
+    pub detail: Option<String>,
+    /// After `S`: bytes that arrived before our TLS ClientHello (CVE-2021-23222). Zero is the
+    /// healthy value; null when not checked.
+    pub unencrypted_bytes_after_s: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsStatus {
+    Ok,
+    /// The handshake failed; see `error`.
+    Failed,
+    Timeout,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsFacts {
+    pub status: TlsStatus,
+    pub elapsed_ms: Millis,
+    /// The server name sent (SNI); null for IP literals.
+    pub sni: Option<String>,
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: Option<String>,
+    pub cipher_suite: Option<String>,
+    /// The ALPN protocol the server selected (PostgreSQL 17+ echoes `postgresql`).
+    pub alpn: Option<String>,
+    /// The certificates the server sent, leaf first, recorded even when not trusted.
+    pub chain: Vec<CertificateFacts>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateFacts {
+    pub subject: String,
+    pub issuer: String,
+    /// DNS names and IP addresses from subjectAltName, as `DNS:name` / `IP:addr`.
+    pub subject_alt_names: Vec<String>,
+    pub serial: String,
+    /// RFC 3339.
+    pub not_before: String,
+    pub not_after: String,
+    pub sha256: String,
+    /// Set when the certificate could not be parsed; the other fields are then empty.
+    pub parse_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartupStatus {
+    /// The server asked for authentication (or trusted us: `auth` is `trust`).
+    AuthRequest,
+    /// The server sent an ErrorResponse.
+    Error,
+    /// The server closed the connection without answering.
+    Eof,
+    Timeout,
+    /// Reset or another IO error.
+    IoError,
+    /// Bytes that are not a valid answer to a StartupMessage.
+    ProtocolViolation,
+    /// Not sent because an earlier phase failed.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Tls,
+    Plaintext,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StartupFacts {
+    pub status: StartupStatus,
+    /// Which channel the StartupMessage went over; null when skipped.
+    pub channel: Option<Channel>,
+    pub elapsed_ms: Option<Millis>,
+    /// `trust`, `password`, `md5`, `sasl`, `gss`, `sspi`, `kerberos_v5` or `other`.
+    pub auth: Option<&'static str>,
+    pub auth_code: Option<u32>,
+    /// For `sasl`: the mechanisms, in the server's order of preference.
+    pub sasl_mechanisms: Vec<String>,
+    /// The server's ErrorResponse, when it sent one (for `trust`, a post-auth error such as
+    /// a missing database lands here too).
+    pub error: Option<ServerError>,
+    /// When the server sent NegotiateProtocolVersion first.
+    pub negotiate_protocol: Option<NegotiateProtocol>,
+    /// With `trust`: ParameterStatus values the server reported before ReadyForQuery.
+    pub parameters: Vec<(String, String)>,
+    /// Why it was skipped, or what went wrong.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NegotiateProtocol {
+    pub newest_minor: u32,
+    pub unrecognized_options: Vec<String>,
+}
+
+/// An ErrorResponse, every field kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerError {
+    pub severity: Option<String>,
+    pub sqlstate: Option<String>,
+    pub message: Option<String>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    pub routine: Option<String>,
+    /// Every field by its protocol letter, in the order received.
+    pub fields: Vec<(String, String)>,
+}
+
+impl From<&crate::pgwire::backend::ErrorFields> for ServerError {
+    fn from(f: &crate::pgwire::backend::ErrorFields) -> Self {
+        let own = |c: u8| f.get(c).map(str::to_owned);
+        ServerError {
+            severity: f.severity().map(str::to_owned),
+            sqlstate: own(b'C'),
+            message: own(b'M'),
+            detail: own(b'D'),
+            hint: own(b'H'),
+            routine: own(b'R'),
+            fields: f
+                .fields
+                .iter()
+                .map(|(c, v)| (crate::pgwire::backend::printable(*c), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub addresses: usize,
+    pub reached_auth: usize,
+    /// `ok` when every address reached authentication, else `failed`.
+    pub verdict: &'static str,
+}

@@ -1,0 +1,545 @@
+//! Decoding what the server sends before and right after authentication.
+//!
+//! Framing: `Byte1 type, Int32 length (counting itself), body`. [`decode`] returns `Ok(None)`
+//! while a message is incomplete, so callers can keep reading; a length over the caller's cap is
+//! an error *before* the body is buffered, which is what keeps a hostile peer from making us
+//! allocate without bound. Every read of the body is bounds-checked and leftover bytes are an
+//! error: a peer's bytes can never cause a panic.
+
+use bytes::{Buf, BytesMut};
+
+/// One backend message, as far as pgreach needs to understand it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// 'R': what the server wants next.
+    Authentication(AuthRequest),
+    /// 'E': the server refuses; the connection ends after it.
+    ErrorResponse(ErrorFields),
+    /// 'N': a warning or notice; the exchange goes on.
+    NoticeResponse(ErrorFields),
+    /// 'v': the server supports an older minor version or not all `_pq_.` options.
+    NegotiateProtocolVersion {
+        newest_minor: u32,
+        unrecognized: Vec<String>,
+    },
+    /// 'S': a run-time parameter the server reports after AuthenticationOk.
+    ParameterStatus { name: String, value: String },
+    /// 'K': cancellation key. Only its length is kept: the key itself is a secret.
+    BackendKeyData { process_id: u32, key_len: usize },
+    /// 'Z': the session is ready for a query.
+    ReadyForQuery { status: u8 },
+    /// Any other type byte. None can legitimately appear before ReadyForQuery; the caller
+    /// classifies it as a protocol violation.
+    Other { tag: u8, len: usize },
+}
+
+/// Authentication request codes (`AUTH_REQ_*` in `src/include/libpq/protocol.h`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthRequest {
+    /// 0: authenticated (the server trusts this connection).
+    Ok,
+    /// 2: Kerberos V5, unsupported since PostgreSQL 9.
+    KerberosV5,
+    /// 3: a cleartext password (`password`, `ldap`, `radius`, `pam`, `bsd` methods).
+    CleartextPassword,
+    /// 5: an MD5-hashed password with this salt.
+    Md5Password { salt: [u8; 4] },
+    /// 7: GSSAPI.
+    Gss,
+    /// 8: a GSSAPI continuation.
+    GssContinue,
+    /// 9: SSPI (Windows servers).
+    Sspi,
+    /// 10: SASL, with the mechanisms in the server's order of preference.
+    Sasl { mechanisms: Vec<String> },
+    /// 11: a SASL continuation.
+    SaslContinue,
+    /// 12: the final SASL message.
+    SaslFinal,
+    /// Any other code, kept as a number.
+    Other { code: u32 },
+}
+
+impl AuthRequest {
+    /// The numeric code, as on the wire.
+    pub fn code(&self) -> u32 {
+        match self {
+            AuthRequest::Ok => 0,
+            AuthRequest::KerberosV5 => 2,
+            AuthRequest::CleartextPassword => 3,
+            AuthRequest::Md5Password { .. } => 5,
+            AuthRequest::Gss => 7,
+            AuthRequest::GssContinue => 8,
+            AuthRequest::Sspi => 9,
+            AuthRequest::Sasl { .. } => 10,
+            AuthRequest::SaslContinue => 11,
+            AuthRequest::SaslFinal => 12,
+            AuthRequest::Other { code } => *code,
+        }
+    }
+
+    /// The name pgreach reports: the pg_hba method family the request reveals.
+    pub fn method(&self) -> &'static str {
+        match self {
+            AuthRequest::Ok => "trust",
+            AuthRequest::KerberosV5 => "kerberos_v5",
+            AuthRequest::CleartextPassword => "password",
+            AuthRequest::Md5Password { .. } => "md5",
+            AuthRequest::Gss | AuthRequest::GssContinue => "gss",
+            AuthRequest::Sspi => "sspi",
+            AuthRequest::Sasl { .. } | AuthRequest::SaslContinue | AuthRequest::SaslFinal => "sasl",
+            AuthRequest::Other { .. } => "other",
+        }
+    }
+}
+
+/// The fields of an ErrorResponse or NoticeResponse, in the order received.
+///
+/// Text is decoded lossily: a server with a non-UTF-8 `lc_messages` still gets its message
+/// shown, with the undecodable bytes replaced rather than the whole message lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorFields {
+    pub fields: Vec<(u8, String)>,
+}
+
+impl ErrorFields {
+    /// The value of the field with this code letter (protocol.sgml, "Error and Notice Message
+    /// Fields"), if present.
+    pub fn get(&self, code: u8) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, v)| v.as_str())
+    }
+    /// `V`, the non-localised severity (9.6+), else the localised `S`.
+    pub fn severity(&self) -> Option<&str> {
+        self.get(b'V').or_else(|| self.get(b'S'))
+    }
+    pub fn sqlstate(&self) -> Option<&str> {
+        self.get(b'C')
+    }
+    pub fn message(&self) -> Option<&str> {
+        self.get(b'M')
+    }
+}
+
+/// Why bytes from the server could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message '{}' announces {len} bytes, over the limit of {max}", printable(*tag))]
+    TooLong { tag: u8, len: usize, max: usize },
+    #[error("message '{}' announces an impossible length {len}", printable(*tag))]
+    BadLength { tag: u8, len: i64 },
+    #[error("malformed '{}' message: {what}", printable(*tag))]
+    Malformed { tag: u8, what: &'static str },
+}
+
+/// Shows a type byte as a character when printable, else as hex.
+pub fn printable(tag: u8) -> String {
+    if tag.is_ascii_graphic() {
+        (tag as char).to_string()
+    } else {
+        format!("0x{tag:02x}")
+    }
+}
+
+/// Decodes one message from the front of `buf`, consuming it.
+///
+/// `Ok(None)` means "not enough bytes yet"; `buf` is then left untouched. `max` caps the
+/// announced length (including the length word); see [`super::MAX_PREAUTH_MESSAGE`].
+pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Message>, DecodeError> {
+    let Some(header) = buf.get(..5) else {
+        return Ok(None);
+    };
+    let tag = header[0];
+    let raw_len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    if raw_len < 4 {
+        return Err(DecodeError::BadLength {
+            tag,
+            len: raw_len.into(),
+        });
+    }
+    // raw_len is positive here, so the conversion is lossless on every supported platform.
+    let len = raw_len as usize;
+    if len > max {
+        return Err(DecodeError::TooLong { tag, len, max });
+    }
+    if buf.len() < 1 + len {
+        return Ok(None);
+    }
+    buf.advance(5);
+    let body = buf.split_to(len - 4);
+    decode_body(tag, &body).map(Some)
+}
+
+fn decode_body(tag: u8, body: &[u8]) -> Result<Message, DecodeError> {
+    let mut r = Reader { tag, rest: body };
+    let msg = match tag {
+        b'R' => Message::Authentication(decode_auth(&mut r)?),
+        b'E' => Message::ErrorResponse(decode_fields(&mut r)?),
+        b'N' => Message::NoticeResponse(decode_fields(&mut r)?),
+        b'v' => {
+            let newest_minor = r.u32()?;
+            let count = r.u32()?;
+            // Each option name takes at least one byte, so a count beyond the body is a lie;
+            // checking first stops a huge count from looping or pre-allocating.
+            if count as usize > r.rest.len() {
+                return Err(r.malformed("option count exceeds message length"));
+            }
+            let mut unrecognized = Vec::with_capacity(count as usize);
+            for _ in 0..count {
+                unrecognized.push(r.cstr()?);
+            }
+            Message::NegotiateProtocolVersion {
+                newest_minor,
+                unrecognized,
+            }
+        }
+        b'S' => Message::ParameterStatus {
+            name: r.cstr()?,
+            value: r.cstr()?,
+        },
+        b'K' => {
+            let process_id = r.u32()?;
+            let key_len = r.rest.len();
+            r.rest = &[];
+            Message::BackendKeyData {
+                process_id,
+                key_len,
+            }
+        }
+        b'Z' => Message::ReadyForQuery { status: r.u8()? },
+        _ => {
+            return Ok(Message::Other {
+                tag,
+                len: body.len() + 4,
+            });
+        }
+    };
+    r.finish()?;
+    Ok(msg)
+}
+
+fn decode_auth(r: &mut Reader<'_>) -> Result<AuthRequest, DecodeError> {
+    Ok(match r.u32()? {
+        0 => AuthRequest::Ok,
+        2 => AuthRequest::KerberosV5,
+        3 => AuthRequest::CleartextPassword,
+        5 => {
+            let mut salt = [0u8; 4];
+            salt.copy_from_slice(r.take(4)?);
+            AuthRequest::Md5Password { salt }
+        }
+        7 => AuthRequest::Gss,
+        8 => {
+            r.rest = &[];
+            AuthRequest::GssContinue
+        }
+        9 => AuthRequest::Sspi,
+        10 => {
+            let mut mechanisms = Vec::new();
+            loop {
+                let mech = r.cstr()?;
+                if mech.is_empty() {
+                    break;
+                }
+                mechanisms.push(mech);
+            }
+            AuthRequest::Sasl { mechanisms }
+        }
+        11 => {
+            r.rest = &[];
+            AuthRequest::SaslContinue
+        }
+        12 => {
+            r.rest = &[];
+            AuthRequest::SaslFinal
+        }
+        code => {
+            r.rest = &[];
+            AuthRequest::Other { code }
+        }
+    })
+}
+
+fn decode_fields(r: &mut Reader<'_>) -> Result<ErrorFields, DecodeError> {
+    let mut fields = Vec::new();
+    loop {
+        let code = r.u8()?;
+        if code == 0 {
+            return Ok(ErrorFields { fields });
+        }
+        fields.push((code, r.cstr()?));
+    }
+}
+
+/// A bounds-checked cursor over one message body.
+struct Reader<'a> {
+    tag: u8,
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn malformed(&self, what: &'static str) -> DecodeError {
+        DecodeError::Malformed {
+            tag: self.tag,
+            what,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.rest.len() < n {
+            return Err(self.malformed("body ends early"));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn cstr(&mut self) -> Result<String, DecodeError> {
+        let Some(nul) = self.rest.iter().position(|&b| b == 0) else {
+            return Err(self.malformed("string without terminator"));
+        };
+        let s = String::from_utf8_lossy(&self.rest[..nul]).into_owned();
+        self.rest = &self.rest[nul + 1..];
+        Ok(s)
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(self.malformed("trailing bytes after the last field"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pgwire::MAX_PREAUTH_MESSAGE;
+
+    fn msg(tag: u8, body: &[u8]) -> BytesMut {
+        let mut v = vec![tag];
+        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        v.extend_from_slice(body);
+        BytesMut::from(&v[..])
+    }
+
+    fn one(bytes: &mut BytesMut) -> Result<Option<Message>, DecodeError> {
+        decode(bytes, MAX_PREAUTH_MESSAGE)
+    }
+
+    #[test]
+    fn authentication_ok() {
+        let mut b = BytesMut::from(&b"R\x00\x00\x00\x08\x00\x00\x00\x00"[..]);
+        assert_eq!(
+            one(&mut b),
+            Ok(Some(Message::Authentication(AuthRequest::Ok)))
+        );
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn authentication_md5_with_salt() {
+        let mut b = BytesMut::from(&b"R\x00\x00\x00\x0c\x00\x00\x00\x05\x01\x02\x03\x04"[..]);
+        let m = one(&mut b).unwrap().unwrap();
+        assert_eq!(
+            m,
+            Message::Authentication(AuthRequest::Md5Password { salt: [1, 2, 3, 4] })
+        );
+    }
+
+    #[test]
+    fn authentication_cleartext_gss_sspi() {
+        for (code, want) in [
+            (3u32, AuthRequest::CleartextPassword),
+            (7, AuthRequest::Gss),
+            (9, AuthRequest::Sspi),
+            (2, AuthRequest::KerberosV5),
+        ] {
+            let mut b = msg(b'R', &code.to_be_bytes());
+            assert_eq!(one(&mut b), Ok(Some(Message::Authentication(want))));
+        }
+    }
+
+    #[test]
+    fn authentication_sasl_mechanisms_in_order() {
+        let body = b"\x00\x00\x00\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0";
+        let mut b = msg(b'R', body);
+        assert_eq!(
+            one(&mut b),
+            Ok(Some(Message::Authentication(AuthRequest::Sasl {
+                mechanisms: vec!["SCRAM-SHA-256-PLUS".into(), "SCRAM-SHA-256".into()]
+            })))
+        );
+    }
+
+    #[test]
+    fn sasl_without_final_terminator_is_malformed() {
+        let mut b = msg(b'R', b"\x00\x00\x00\x0aSCRAM-SHA-256\0");
+        assert!(matches!(
+            one(&mut b),
+            Err(DecodeError::Malformed { tag: b'R', .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_auth_code_is_kept_as_a_number() {
+        let mut b = msg(b'R', &42u32.to_be_bytes());
+        assert_eq!(
+            one(&mut b),
+            Ok(Some(Message::Authentication(AuthRequest::Other {
+                code: 42
+            })))
+        );
+    }
+
+    #[test]
+    fn error_response_fields() {
+        let body = b"SFATAL\0VFATAL\0C28000\0Mno pg_hba.conf entry for host \"127.0.0.1\", user \"app\", database \"app\", no encryption\0Fauth.c\0L543\0RClientAuthentication\0\0";
+        let mut b = msg(b'E', body);
+        let Some(Message::ErrorResponse(f)) = one(&mut b).unwrap() else {
+            panic!("not an error")
+        };
+        assert_eq!(f.severity(), Some("FATAL"));
+        assert_eq!(f.sqlstate(), Some("28000"));
+        assert!(f.message().unwrap().starts_with("no pg_hba.conf entry"));
+        assert_eq!(f.get(b'R'), Some("ClientAuthentication"));
+        assert_eq!(f.fields.len(), 7);
+    }
+
+    #[test]
+    fn error_response_with_non_utf8_text_is_kept() {
+        let mut b = msg(b'E', b"SFATAL\0C57P03\0Mcaf\xe9\0\0");
+        let Some(Message::ErrorResponse(f)) = one(&mut b).unwrap() else {
+            panic!("not an error")
+        };
+        assert_eq!(f.message(), Some("caf\u{FFFD}"));
+    }
+
+    #[test]
+    fn negotiate_protocol_version() {
+        let mut b = msg(b'v', b"\x00\x00\x00\x00\x00\x00\x00\x01_pq_.x\0");
+        assert_eq!(
+            one(&mut b),
+            Ok(Some(Message::NegotiateProtocolVersion {
+                newest_minor: 0,
+                unrecognized: vec!["_pq_.x".into()]
+            }))
+        );
+    }
+
+    #[test]
+    fn negotiate_protocol_version_with_lying_count() {
+        let mut b = msg(b'v', b"\x00\x00\x00\x00\xff\xff\xff\xff");
+        assert!(matches!(one(&mut b), Err(DecodeError::Malformed { .. })));
+    }
+
+    #[test]
+    fn parameter_status_backend_key_ready() {
+        let mut b = msg(b'S', b"server_version\x0015.18\0");
+        assert_eq!(
+            one(&mut b),
+            Ok(Some(Message::ParameterStatus {
+                name: "server_version".into(),
+                value: "15.18".into()
+            }))
+        );
+        let mut b = msg(b'K', b"\x00\x00\x30\x39\xde\xad\xbe\xef");
+        assert_eq!(
+            one(&mut b),
+            Ok(Some(Message::BackendKeyData {
+                process_id: 12345,
+                key_len: 4
+            }))
+        );
+        let mut b = msg(b'Z', b"I");
+        assert_eq!(
+            one(&mut b),
+            Ok(Some(Message::ReadyForQuery { status: b'I' }))
+        );
+    }
+
+    #[test]
+    fn incomplete_message_waits_and_leaves_the_buffer_alone() {
+        let full = msg(b'E', b"SFATAL\0\0");
+        for cut in 0..full.len() {
+            let mut b = BytesMut::from(&full[..cut]);
+            assert_eq!(one(&mut b), Ok(None), "cut at {cut}");
+            assert_eq!(b.len(), cut);
+        }
+    }
+
+    #[test]
+    fn two_messages_in_one_buffer() {
+        let mut b = msg(b'v', b"\x00\x00\x00\x00\x00\x00\x00\x00");
+        b.extend_from_slice(&msg(b'R', b"\x00\x00\x00\x0aSCRAM-SHA-256\0\0"));
+        assert!(matches!(
+            one(&mut b),
+            Ok(Some(Message::NegotiateProtocolVersion { .. }))
+        ));
+        assert!(matches!(
+            one(&mut b),
+            Ok(Some(Message::Authentication(AuthRequest::Sasl { .. })))
+        ));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn length_over_cap_is_refused_before_buffering() {
+        let mut b = BytesMut::from(&b"E\x7f\xff\xff\xff"[..]);
+        assert_eq!(
+            one(&mut b),
+            Err(DecodeError::TooLong {
+                tag: b'E',
+                len: 0x7fff_ffff,
+                max: MAX_PREAUTH_MESSAGE
+            })
+        );
+    }
+
+    #[test]
+    fn zero_and_negative_lengths_are_refused() {
+        let mut b = BytesMut::from(&b"R\x00\x00\x00\x00"[..]);
+        assert!(matches!(
+            one(&mut b),
+            Err(DecodeError::BadLength { len: 0, .. })
+        ));
+        let mut b = BytesMut::from(&b"R\xff\xff\xff\xfe"[..]);
+        assert!(matches!(
+            one(&mut b),
+            Err(DecodeError::BadLength { len: -2, .. })
+        ));
+    }
+
+    #[test]
+    fn error_without_terminator_is_malformed() {
+        let mut b = msg(b'E', b"SFATAL\0Mhello");
+        assert!(matches!(
+            one(&mut b),
+            Err(DecodeError::Malformed { tag: b'E', .. })
+        ));
+    }
+
+    #[test]
+    fn trailing_bytes_are_an_error() {
+        let mut b = msg(b'R', b"\x00\x00\x00\x00extra");
+        assert!(matches!(one(&mut b), Err(DecodeError::Malformed { .. })));
+    }
+
+    #[test]
+    fn other_types_are_reported_not_decoded() {
+        let mut b = msg(b'D', b"\x00\x01");
+        assert_eq!(one(&mut b), Ok(Some(Message::Other { tag: b'D', len: 6 })));
+    }
+}

@@ -1,0 +1,133 @@
+//! Messages pgreach sends: SSLRequest, StartupMessage and Terminate.
+
+use bytes::{BufMut, BytesMut};
+
+use super::{NEGOTIATE_GSS_CODE, NEGOTIATE_SSL_CODE, PROTOCOL_3_0};
+
+/// Why a message could not be encoded. Only caller-supplied strings can cause this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// Startup parameters are C strings: an embedded NUL would end the value early and shift
+    /// every later field, so it is refused rather than truncated.
+    #[error("startup parameter {name:?} contains a NUL byte")]
+    NulInParameter { name: String },
+    /// The server drops startup packets over `MAX_STARTUP_PACKET_LENGTH` (10000) bytes without
+    /// a word, which would look like a broken server.
+    #[error("startup packet of {0} bytes exceeds the server's limit of 10000")]
+    TooLong(usize),
+}
+
+/// The server's `MAX_STARTUP_PACKET_LENGTH`, counting the length word.
+const MAX_STARTUP_PACKET: usize = 10_000 + 4;
+
+/// SSLRequest: `Int32(8) Int32(80877103)`; no type byte, like every pre-startup packet.
+pub fn ssl_request(buf: &mut BytesMut) {
+    buf.put_u32(8);
+    buf.put_u32(NEGOTIATE_SSL_CODE);
+}
+
+/// GSSENCRequest: `Int32(8) Int32(80877104)`.
+pub fn gssenc_request(buf: &mut BytesMut) {
+    buf.put_u32(8);
+    buf.put_u32(NEGOTIATE_GSS_CODE);
+}
+
+/// StartupMessage for protocol 3.0: `Int32 len, Int32 196608, {String name, String value}*, 0`.
+pub fn startup_message(buf: &mut BytesMut, params: &[(&str, &str)]) -> Result<(), EncodeError> {
+    let body_len: usize = params
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum::<usize>()
+        + 1;
+    let total = 4 + 4 + body_len;
+    if total > MAX_STARTUP_PACKET {
+        return Err(EncodeError::TooLong(total));
+    }
+    for (name, value) in params {
+        if name.contains('\0') || value.contains('\0') {
+            return Err(EncodeError::NulInParameter {
+                name: (*name).to_owned(),
+            });
+        }
+    }
+    buf.reserve(total);
+    // `total` is at most 10004, so the cast cannot truncate.
+    buf.put_u32(total as u32);
+    buf.put_u32(PROTOCOL_3_0);
+    for (name, value) in params {
+        put_cstr(buf, name);
+        put_cstr(buf, value);
+    }
+    buf.put_u8(0);
+    Ok(())
+}
+
+/// Terminate: `'X' Int32(4)`, the polite goodbye after ReadyForQuery.
+pub fn terminate(buf: &mut BytesMut) {
+    buf.put_u8(b'X');
+    buf.put_u32(4);
+}
+
+fn put_cstr(buf: &mut BytesMut, s: &str) {
+    buf.put_slice(s.as_bytes());
+    buf.put_u8(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssl_request_is_the_eight_documented_bytes() {
+        let mut buf = BytesMut::new();
+        ssl_request(&mut buf);
+        assert_eq!(&buf[..], &[0x00, 0x00, 0x00, 0x08, 0x04, 0xD2, 0x16, 0x2F]);
+    }
+
+    #[test]
+    fn gssenc_request_is_the_eight_documented_bytes() {
+        let mut buf = BytesMut::new();
+        gssenc_request(&mut buf);
+        assert_eq!(&buf[..], &[0x00, 0x00, 0x00, 0x08, 0x04, 0xD2, 0x16, 0x30]);
+    }
+
+    #[test]
+    fn startup_message_layout() {
+        let mut buf = BytesMut::new();
+        startup_message(&mut buf, &[("user", "app"), ("database", "db")]).unwrap();
+        let mut expected = vec![0, 0, 0, 30, 0, 3, 0, 0];
+        expected.extend_from_slice(b"user\0app\0database\0db\0\0");
+        assert_eq!(&buf[..], &expected[..]);
+        assert_eq!(buf.len(), 30);
+    }
+
+    #[test]
+    fn startup_message_refuses_nul() {
+        let mut buf = BytesMut::new();
+        let err = startup_message(&mut buf, &[("user", "a\0b")]).unwrap_err();
+        assert_eq!(
+            err,
+            EncodeError::NulInParameter {
+                name: "user".into()
+            }
+        );
+        assert!(buf.is_empty(), "nothing is written on error");
+    }
+
+    #[test]
+    fn startup_message_refuses_what_the_server_would_drop() {
+        let mut buf = BytesMut::new();
+        let long = "x".repeat(10_000);
+        assert!(matches!(
+            startup_message(&mut buf, &[("user", &long)]),
+            Err(EncodeError::TooLong(_))
+        ));
+    }
+
+    #[test]
+    fn terminate_bytes() {
+        let mut buf = BytesMut::new();
+        terminate(&mut buf);
+        assert_eq!(&buf[..], b"X\x00\x00\x00\x04");
+    }
+}

@@ -1,0 +1,257 @@
+//! Phase 4: the StartupMessage and the server's first answer — the authentication method it
+//! asks for, or the error it refuses with. The connection is closed at the authentication
+//! request, before any password: PostgreSQL logs nothing for a client that leaves there.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, timeout_at};
+
+use crate::facts::{Channel, NegotiateProtocol, ServerError, StartupFacts, StartupStatus, millis};
+use crate::pgwire::backend::{AuthRequest, Message};
+use crate::pgwire::{self, backend, frontend};
+
+/// Facts for a startup that was never sent.
+pub fn skipped(reason: impl Into<String>) -> StartupFacts {
+    StartupFacts {
+        status: StartupStatus::Skipped,
+        channel: None,
+        elapsed_ms: None,
+        auth: None,
+        auth_code: None,
+        sasl_mechanisms: Vec::new(),
+        error: None,
+        negotiate_protocol: None,
+        parameters: Vec::new(),
+        detail: Some(reason.into()),
+    }
+}
+
+/// Sends the StartupMessage and reads until the first authentication request or error. With
+/// `trust` (AuthenticationOk) it reads on to ReadyForQuery, then says Terminate.
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    params: &[(&str, &str)],
+    channel: Channel,
+    deadline: Instant,
+) -> StartupFacts {
+    let start = Instant::now();
+    let mut facts = skipped("");
+    facts.detail = None;
+    facts.channel = Some(channel);
+    let mut out = BytesMut::new();
+    if let Err(e) = frontend::startup_message(&mut out, params) {
+        facts.status = StartupStatus::ProtocolViolation;
+        facts.detail = Some(e.to_string());
+        return facts;
+    }
+    let result = timeout_at(deadline, converse(stream, &out, &mut facts)).await;
+    facts.elapsed_ms = Some(millis(start.elapsed()));
+    match result {
+        Err(_) => {
+            facts.status = StartupStatus::Timeout;
+            facts.detail = Some(match facts.auth {
+                Some(_) => "timed out after authentication, before ReadyForQuery".into(),
+                None => "no answer to the StartupMessage before the deadline".into(),
+            });
+        }
+        Ok(Err(e)) => {
+            facts.status = StartupStatus::IoError;
+            facts.detail = Some(e.to_string());
+        }
+        Ok(Ok(())) => {}
+    }
+    facts
+}
+
+async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    startup: &[u8],
+    facts: &mut StartupFacts,
+) -> std::io::Result<()> {
+    stream.write_all(startup).await?;
+    stream.flush().await?;
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        match backend::decode(&mut buf, pgwire::MAX_PREAUTH_MESSAGE) {
+            Ok(Some(msg)) => {
+                if absorb(msg, facts) {
+                    if facts.auth == Some("trust") && facts.error.is_none() {
+                        let mut bye = BytesMut::new();
+                        frontend::terminate(&mut bye);
+                        // Best effort: the answer is already recorded.
+                        let _ = stream.write_all(&bye).await;
+                    }
+                    return Ok(());
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                facts.status = StartupStatus::ProtocolViolation;
+                facts.detail = Some(e.to_string());
+                return Ok(());
+            }
+        }
+        // `decode` refuses a length over the cap before we buffer it, so `buf` stays bounded.
+        let n = stream.read_buf(&mut buf).await?;
+        if n == 0 {
+            facts.status = StartupStatus::Eof;
+            facts.detail = Some(if buf.is_empty() {
+                "the server closed the connection without answering".into()
+            } else {
+                format!(
+                    "the server closed the connection mid-message ({} bytes)",
+                    buf.len()
+                )
+            });
+            return Ok(());
+        }
+    }
+}
+
+/// Records one message; returns true when the exchange is over.
+fn absorb(msg: Message, facts: &mut StartupFacts) -> bool {
+    let authenticated = facts.auth == Some("trust");
+    match msg {
+        Message::Authentication(AuthRequest::Ok) if !authenticated => {
+            facts.status = StartupStatus::AuthRequest;
+            facts.auth = Some("trust");
+            facts.auth_code = Some(0);
+            false
+        }
+        Message::Authentication(req) if !authenticated => {
+            facts.status = StartupStatus::AuthRequest;
+            facts.auth = Some(req.method());
+            facts.auth_code = Some(req.code());
+            if let AuthRequest::Sasl { mechanisms } = req {
+                facts.sasl_mechanisms = mechanisms;
+            }
+            true
+        }
+        Message::ErrorResponse(fields) => {
+            facts.status = StartupStatus::Error;
+            facts.error = Some(ServerError::from(&fields));
+            true
+        }
+        Message::NegotiateProtocolVersion {
+            newest_minor,
+            unrecognized,
+        } if !authenticated => {
+            facts.negotiate_protocol = Some(NegotiateProtocol {
+                newest_minor,
+                unrecognized_options: unrecognized,
+            });
+            false
+        }
+        Message::NoticeResponse(_) => false,
+        Message::ParameterStatus { name, value } if authenticated => {
+            facts.parameters.push((name, value));
+            false
+        }
+        Message::BackendKeyData { .. } if authenticated => false,
+        Message::ReadyForQuery { .. } if authenticated => true,
+        other => {
+            facts.status = StartupStatus::ProtocolViolation;
+            facts.detail = Some(format!(
+                "unexpected message at this point: {}",
+                describe(&other)
+            ));
+            true
+        }
+    }
+}
+
+fn describe(m: &Message) -> String {
+    match m {
+        Message::Other { tag, len } => {
+            format!("type '{}' ({len} bytes)", backend::printable(*tag))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::duplex;
+
+    async fn run(reply: &'static [u8]) -> (StartupFacts, Vec<u8>) {
+        let (mut client, mut server) = duplex(65536);
+        let peer = tokio::spawn(async move {
+            let mut got = vec![0u8; 4];
+            server.read_exact(&mut got).await.unwrap();
+            let len = u32::from_be_bytes([got[0], got[1], got[2], got[3]]) as usize;
+            got.resize(len, 0);
+            server.read_exact(&mut got[4..]).await.unwrap();
+            server.write_all(reply).await.unwrap();
+            // Our side is done talking: the client sees EOF if it wants more.
+            server.shutdown().await.unwrap();
+            let mut rest = Vec::new();
+            // Reads until the client drops its end.
+            let _ = server.read_to_end(&mut rest).await;
+            (got, rest)
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let facts = exchange(
+            &mut client,
+            &[("user", "app"), ("database", "db")],
+            Channel::Plaintext,
+            deadline,
+        )
+        .await;
+        drop(client);
+        let (sent, after) = peer.await.unwrap();
+        assert_eq!(&sent[8..], b"user\0app\0database\0db\0\0");
+        (facts, after)
+    }
+
+    #[tokio::test]
+    async fn md5_request() {
+        let (f, after) = run(b"R\x00\x00\x00\x0c\x00\x00\x00\x05abcd").await;
+        assert_eq!(f.status, StartupStatus::AuthRequest);
+        assert_eq!(f.auth, Some("md5"));
+        assert_eq!(f.auth_code, Some(5));
+        assert!(after.is_empty(), "no password is sent");
+    }
+
+    #[tokio::test]
+    async fn negotiate_then_sasl() {
+        let (f, _) = run(b"v\x00\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00\x00R\x00\x00\x00\x17\x00\x00\x00\x0aSCRAM-SHA-256\0\0").await;
+        assert_eq!(f.auth, Some("sasl"));
+        assert_eq!(f.sasl_mechanisms, vec!["SCRAM-SHA-256".to_string()]);
+        assert_eq!(f.negotiate_protocol.unwrap().newest_minor, 0);
+    }
+
+    #[tokio::test]
+    async fn error_response() {
+        let (f, _) = run(b"E\x00\x00\x00\x1dSFATAL\0C57P03\0Mstarting\0\0").await;
+        assert_eq!(f.status, StartupStatus::Error);
+        assert_eq!(f.error.unwrap().sqlstate.as_deref(), Some("57P03"));
+        assert_eq!(f.auth, None);
+    }
+
+    #[tokio::test]
+    async fn trust_reads_to_ready_and_terminates() {
+        let (f, after) = run(b"R\x00\x00\x00\x08\x00\x00\x00\x00S\x00\x00\x00\x19server_version\x0015.18\0K\x00\x00\x00\x0c\x00\x00\x00\x01\x00\x00\x00\x02Z\x00\x00\x00\x05I").await;
+        assert_eq!(f.status, StartupStatus::AuthRequest);
+        assert_eq!(f.auth, Some("trust"));
+        assert_eq!(
+            f.parameters,
+            vec![("server_version".into(), "15.18".into())]
+        );
+        assert_eq!(after, b"X\x00\x00\x00\x04");
+    }
+
+    #[tokio::test]
+    async fn eof_mid_message() {
+        let (f, _) = run(b"R\x00\x00\x00").await;
+        assert_eq!(f.status, StartupStatus::Eof);
+    }
+
+    #[tokio::test]
+    async fn unexpected_type_is_a_protocol_violation() {
+        let (f, _) = run(b"D\x00\x00\x00\x06\x00\x00").await;
+        assert_eq!(f.status, StartupStatus::ProtocolViolation);
+    }
+}

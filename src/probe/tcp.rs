@@ -1,0 +1,127 @@
+//! Phase 1: the TCP (or Unix-socket) connection, classified from the OS error.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpSocket, TcpStream, UnixStream};
+use tokio::time::{Instant, timeout_at};
+
+use crate::facts::{TcpFacts, TcpStatus, millis};
+
+/// Connects to `addr` before `deadline`, like libpq's non-blocking connect.
+pub async fn connect(addr: SocketAddr, deadline: Instant) -> (TcpFacts, Option<TcpStream>) {
+    let start = Instant::now();
+    let result = match timeout_at(deadline, connect_inner(addr)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+    };
+    let elapsed_ms = millis(start.elapsed());
+    match result {
+        Ok(stream) => {
+            let local_address = stream.local_addr().ok().map(|a| a.to_string());
+            let facts = TcpFacts {
+                status: TcpStatus::Ok,
+                elapsed_ms,
+                error: None,
+                local_address,
+            };
+            (facts, Some(stream))
+        }
+        Err(e) => (failed(classify(&e), elapsed_ms, &e), None),
+    }
+}
+
+/// Connects to a Unix socket file; refused when nothing listens, `error` when it is missing.
+pub async fn connect_unix(path: &Path, deadline: Instant) -> (TcpFacts, Option<UnixStream>) {
+    let start = Instant::now();
+    let result = match timeout_at(deadline, UnixStream::connect(path)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+    };
+    let elapsed_ms = millis(start.elapsed());
+    match result {
+        Ok(stream) => {
+            let facts = TcpFacts {
+                status: TcpStatus::Ok,
+                elapsed_ms,
+                error: None,
+                local_address: None,
+            };
+            (facts, Some(stream))
+        }
+        Err(e) => (failed(classify(&e), elapsed_ms, &e), None),
+    }
+}
+
+async fn connect_inner(addr: SocketAddr) -> io::Result<TcpStream> {
+    // socket2 lets us set options before connect(); TCP_NODELAY matters because every message
+    // of the probe is a small request waiting on an answer.
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    let socket = TcpSocket::from_std_stream(socket.into());
+    socket.connect(addr).await
+}
+
+fn failed(status: TcpStatus, elapsed_ms: f64, e: &io::Error) -> TcpFacts {
+    TcpFacts {
+        status,
+        elapsed_ms,
+        error: Some(e.to_string()),
+        local_address: None,
+    }
+}
+
+/// Maps an OS error to the closed status vocabulary, by kind and errno, never by message text.
+pub fn classify(e: &io::Error) -> TcpStatus {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => TcpStatus::Refused,
+        K::TimedOut => TcpStatus::Timeout,
+        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => TcpStatus::Unreachable,
+        K::ConnectionReset | K::ConnectionAborted => TcpStatus::Reset,
+        _ => match e.raw_os_error() {
+            // EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN on Linux.
+            Some(113 | 101 | 112 | 100) => TcpStatus::Unreachable,
+            _ => TcpStatus::Error,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_by_kind_and_errno() {
+        let kind = |k| classify(&io::Error::from(k));
+        assert_eq!(kind(io::ErrorKind::ConnectionRefused), TcpStatus::Refused);
+        assert_eq!(kind(io::ErrorKind::TimedOut), TcpStatus::Timeout);
+        assert_eq!(kind(io::ErrorKind::ConnectionReset), TcpStatus::Reset);
+        assert_eq!(kind(io::ErrorKind::PermissionDenied), TcpStatus::Error);
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(113)),
+            TcpStatus::Unreachable
+        );
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(101)),
+            TcpStatus::Unreachable
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_on_a_closed_loopback_port() {
+        // Bind then drop to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let (facts, stream) = connect(([127, 0, 0, 1], port).into(), deadline).await;
+        assert_eq!(facts.status, TcpStatus::Refused);
+        assert!(stream.is_none());
+    }
+}

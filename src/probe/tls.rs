@@ -1,0 +1,87 @@
+//! Phase 3: the TLS handshake after `S`, recording version, cipher, ALPN and the chain.
+
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::Wire;
+use crate::facts::{TlsFacts, TlsStatus, millis};
+use crate::tls::{self, cert};
+
+/// Runs the handshake. `sni` is the host name the user typed (never the resolved IP: libpq
+/// verifies against what was typed); `None` for IP literals, which send no SNI.
+pub async fn handshake<S: Wire>(
+    stream: S,
+    base: &ClientConfig,
+    sni: Option<&str>,
+    ip: Option<std::net::IpAddr>,
+    deadline: Instant,
+) -> (TlsFacts, Option<TlsStream<S>>) {
+    let start = Instant::now();
+    let (config, slot) = tls::for_connection(base);
+    let mut facts = TlsFacts {
+        status: TlsStatus::Failed,
+        elapsed_ms: 0.0,
+        sni: sni.map(str::to_owned),
+        version: None,
+        cipher_suite: None,
+        alpn: None,
+        chain: Vec::new(),
+        error: None,
+    };
+    let Some(server_name) = server_name(sni, ip) else {
+        facts.error = Some(format!("{sni:?} is not a valid TLS server name"));
+        return (facts, None);
+    };
+    let connector = TlsConnector::from(Arc::clone(&config));
+    let outcome = timeout_at(deadline, connector.connect(server_name, stream)).await;
+    facts.elapsed_ms = millis(start.elapsed());
+    // The chain is recorded by the verifier as soon as the Certificate message arrives, so it
+    // is there even when the handshake fails later.
+    if let Some(chain) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        facts.chain = chain.iter().map(|c| cert::summarize(c)).collect();
+    }
+    match outcome {
+        Err(_) => {
+            facts.status = TlsStatus::Timeout;
+            (facts, None)
+        }
+        Ok(Err(e)) => {
+            facts.error = Some(e.to_string());
+            (facts, None)
+        }
+        Ok(Ok(stream)) => {
+            let (_, conn) = stream.get_ref();
+            facts.status = TlsStatus::Ok;
+            facts.version = conn.protocol_version().map(version_name);
+            facts.cipher_suite = conn
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()));
+            facts.alpn = conn
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+            (facts, Some(stream))
+        }
+    }
+}
+
+/// The name rustls needs: the DNS name when there is one (it becomes SNI), else the IP.
+fn server_name(sni: Option<&str>, ip: Option<std::net::IpAddr>) -> Option<ServerName<'static>> {
+    match (sni, ip) {
+        (Some(name), _) => ServerName::try_from(name.to_owned()).ok(),
+        (None, Some(ip)) => Some(ServerName::IpAddress(ip.into())),
+        (None, None) => None,
+    }
+}
+
+fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        other => format!("{other:?}"),
+    }
+}

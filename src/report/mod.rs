@@ -1,0 +1,4 @@
+//! Renders a [`Report`](crate::facts::Report): the only code that writes to stdout.
+
+pub mod json;
+pub mod text;

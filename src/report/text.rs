@@ -1,0 +1,450 @@
+//! The human report: settings, DNS, then one block per address with a line per phase, aligned
+//! for an 80-column terminal. Colour only when asked for (see [`Style`]).
+
+use std::io::{self, Write};
+
+use crate::facts::{
+    AddressFacts, Family, HostFacts, LookupFacts, LookupOutcome, Report, SslAnswer, StartupStatus,
+    TcpStatus, TlsFacts, TlsStatus,
+};
+
+/// Width of the phase label column and of the outcome column; with two spaces of indent and a
+/// 10-character timing column this fits 80 columns.
+const LABEL: usize = 13;
+const OUTCOME: usize = 53;
+
+/// ANSI colour, on or off.
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Tone {
+    Good,
+    Bad,
+    Warn,
+    Dim,
+}
+
+impl Style {
+    fn paint(&self, tone: Tone, text: &str) -> String {
+        if !self.color {
+            return text.to_owned();
+        }
+        let code = match tone {
+            Tone::Good => "32",
+            Tone::Bad => "31",
+            Tone::Warn => "33",
+            Tone::Dim => "2",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
+pub fn write(out: &mut dyn Write, report: &Report, style: Style) -> io::Result<()> {
+    let c = &report.config;
+    writeln!(
+        out,
+        "pgreach {} · sslmode={} · user={} · dbname={}",
+        report.pgreach_version, c.sslmode, c.user, c.dbname
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Settings")?;
+    for s in &c.settings {
+        let source = format!("{} {}", serde_plain(&s.source), s.origin);
+        // name (17) + value (25) + source (36) + indent fits 80 columns; a long source wraps.
+        for (i, part) in wrap(source.trim(), 36).iter().enumerate() {
+            let (name, value) = if i == 0 {
+                (s.name, truncate(&s.value, 24))
+            } else {
+                ("", String::new())
+            };
+            writeln!(
+                out,
+                "  {name:<17}{value:<25}{}",
+                style.paint(Tone::Dim, part)
+            )?;
+        }
+    }
+    for host in &report.hosts {
+        writeln!(out)?;
+        write_host(out, host, style)?;
+        let addrs: Vec<&AddressFacts> = report
+            .addresses
+            .iter()
+            .filter(|a| a.host == host.host && a.port == host.port)
+            .collect();
+        for addr in &addrs {
+            writeln!(out)?;
+            write_address(out, addr, addrs.len() > 1, style)?;
+        }
+    }
+    writeln!(out)?;
+    let s = &report.summary;
+    let verdict = format!(
+        "{} of {} address(es) reached authentication.",
+        s.reached_auth, s.addresses
+    );
+    let tone = if s.verdict == "ok" {
+        Tone::Good
+    } else {
+        Tone::Bad
+    };
+    writeln!(out, "Verdict: {}", style.paint(tone, &verdict))
+}
+
+fn write_host(out: &mut dyn Write, host: &HostFacts, style: Style) -> io::Result<()> {
+    let Some(dns) = &host.dns else {
+        return writeln!(out, "{} port {} — no DNS needed", host.host, host.port);
+    };
+    writeln!(out, "{} port {} — DNS", host.host, host.port)?;
+    lookup_line(out, "A", &dns.a, style)?;
+    lookup_line(out, "AAAA", &dns.aaaa, style)?;
+    if !dns.cname_chain.is_empty() {
+        phase(
+            out,
+            "CNAME",
+            &dns.cname_chain.join(" → "),
+            None,
+            Tone::Dim,
+            style,
+        )?;
+    }
+    let sys = &dns.system;
+    let (text, tone) = if sys.status == "ok" {
+        let list: Vec<String> = sys.addresses.iter().map(|a| a.to_string()).collect();
+        (format!("{} (libpq's order)", list.join(", ")), Tone::Good)
+    } else {
+        (
+            format!("error: {}", sys.error.as_deref().unwrap_or("unknown")),
+            Tone::Bad,
+        )
+    };
+    phase(out, "getaddrinfo", &text, Some(sys.elapsed_ms), tone, style)
+}
+
+fn lookup_line(out: &mut dyn Write, label: &str, l: &LookupFacts, style: Style) -> io::Result<()> {
+    let (text, tone) = match l.outcome {
+        LookupOutcome::Answers => {
+            let list: Vec<String> = l.addresses.iter().map(|a| a.to_string()).collect();
+            (list.join(", "), Tone::Good)
+        }
+        LookupOutcome::NoRecords => ("no records".to_owned(), Tone::Warn),
+        LookupOutcome::Nxdomain => ("NXDOMAIN: the name does not exist".to_owned(), Tone::Bad),
+        LookupOutcome::Timeout => ("timed out".to_owned(), Tone::Bad),
+        LookupOutcome::ServerFailure => (
+            format!("server failure: {}", l.error.as_deref().unwrap_or("")),
+            Tone::Bad,
+        ),
+        LookupOutcome::Error => (
+            format!("error: {}", l.error.as_deref().unwrap_or("")),
+            Tone::Bad,
+        ),
+    };
+    let text = if l.source == "hosts" {
+        format!("{text} (hosts file)")
+    } else {
+        text
+    };
+    phase(out, label, &text, Some(l.elapsed_ms), tone, style)
+}
+
+/// `ranked`: the host has several addresses, so libpq's order is worth showing.
+fn write_address(
+    out: &mut dyn Write,
+    a: &AddressFacts,
+    ranked: bool,
+    style: Style,
+) -> io::Result<()> {
+    let title = match a.family {
+        Family::Ipv6 => format!("[{}]:{}", a.address, a.port),
+        Family::Ipv4 => format!("{}:{}", a.address, a.port),
+        Family::Unix => a.address.clone(),
+    };
+    let family = serde_plain(&a.family);
+    let rank = match a.system_rank {
+        Some(r) if ranked => format!(" · libpq tries it {}", ordinal(r + 1)),
+        None if ranked => " · not returned by getaddrinfo: libpq never tries it".to_owned(),
+        _ => String::new(),
+    };
+    writeln!(out, "{title}  {family}{rank}")?;
+
+    let tcp_text = match a.tcp.status {
+        TcpStatus::Ok => "connected".to_owned(),
+        _ => format!(
+            "{} ({})",
+            serde_plain(&a.tcp.status),
+            a.tcp.error.as_deref().unwrap_or("")
+        ),
+    };
+    let tcp_tone = if a.tcp.status == TcpStatus::Ok {
+        Tone::Good
+    } else {
+        Tone::Bad
+    };
+    let label = if a.family == Family::Unix {
+        "socket"
+    } else {
+        "tcp"
+    };
+    phase(
+        out,
+        label,
+        &tcp_text,
+        Some(a.tcp.elapsed_ms),
+        tcp_tone,
+        style,
+    )?;
+
+    let s = &a.ssl_request;
+    let (text, tone) = match s.answer {
+        SslAnswer::S if s.unencrypted_bytes_after_s.unwrap_or(0) > 0 => (
+            format!("S, then {}", s.detail.as_deref().unwrap_or("")),
+            Tone::Bad,
+        ),
+        SslAnswer::S => ("S: the server will do TLS".to_owned(), Tone::Good),
+        SslAnswer::N => ("N: the server will not do TLS".to_owned(), Tone::Warn),
+        SslAnswer::E => (
+            format!(
+                "E: {}",
+                s.error
+                    .as_ref()
+                    .and_then(|e| e.message.as_deref())
+                    .unwrap_or("error")
+            ),
+            Tone::Bad,
+        ),
+        SslAnswer::Skipped => (
+            format!("skipped ({})", s.detail.as_deref().unwrap_or("")),
+            Tone::Dim,
+        ),
+        _ => (
+            format!(
+                "{}{}",
+                serde_plain(&s.answer),
+                s.detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
+            Tone::Bad,
+        ),
+    };
+    phase(out, "ssl request", &text, s.elapsed_ms, tone, style)?;
+
+    if let Some(tls) = &a.tls {
+        write_tls(out, tls, style)?;
+    }
+    write_startup(out, a, style)
+}
+
+fn write_tls(out: &mut dyn Write, tls: &TlsFacts, style: Style) -> io::Result<()> {
+    let (text, tone) = match tls.status {
+        TlsStatus::Ok => (
+            format!(
+                "{} {}",
+                tls.version.as_deref().unwrap_or("?"),
+                tls.cipher_suite.as_deref().unwrap_or("")
+            ),
+            Tone::Good,
+        ),
+        TlsStatus::Timeout => ("timed out during the handshake".to_owned(), Tone::Bad),
+        TlsStatus::Failed => (
+            format!("failed: {}", tls.error.as_deref().unwrap_or("")),
+            Tone::Bad,
+        ),
+    };
+    phase(out, "tls", &text, Some(tls.elapsed_ms), tone, style)?;
+    for (i, c) in tls.chain.iter().enumerate() {
+        let label = if i == 0 { "certificate" } else { "" };
+        let text = match &c.parse_error {
+            Some(e) => format!("#{i} unparsable: {e}"),
+            None => format!("#{i} {} (until {})", c.subject, c.not_after),
+        };
+        phase(out, label, &text, None, Tone::Dim, style)?;
+        if i == 0 && !c.subject_alt_names.is_empty() {
+            phase(
+                out,
+                "",
+                &format!("   {}", c.subject_alt_names.join(", ")),
+                None,
+                Tone::Dim,
+                style,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn write_startup(out: &mut dyn Write, a: &AddressFacts, style: Style) -> io::Result<()> {
+    let st = &a.startup;
+    let channel = st
+        .channel
+        .map(|c| format!(" (over {})", serde_plain(&c)))
+        .unwrap_or_default();
+    let (text, tone) = match st.status {
+        StartupStatus::AuthRequest => {
+            let auth = st.auth.unwrap_or("?");
+            let what = match auth {
+                "trust" => "trust: logged in without a password".to_owned(),
+                "sasl" => format!("SASL: {}", st.sasl_mechanisms.join(", ")),
+                "md5" => "md5 password requested".to_owned(),
+                "password" => "cleartext password requested".to_owned(),
+                other => format!("{other} authentication requested"),
+            };
+            (format!("{what}{channel}"), Tone::Good)
+        }
+        StartupStatus::Error => {
+            let e = st.error.as_ref();
+            let code = e.and_then(|e| e.sqlstate.as_deref()).unwrap_or("?????");
+            let msg = e.and_then(|e| e.message.as_deref()).unwrap_or("");
+            (format!("{code} {msg}{channel}"), Tone::Bad)
+        }
+        StartupStatus::Skipped => (
+            format!("skipped ({})", st.detail.as_deref().unwrap_or("")),
+            Tone::Dim,
+        ),
+        other => (
+            format!(
+                "{}: {}{channel}",
+                serde_plain(&other),
+                st.detail.as_deref().unwrap_or("")
+            ),
+            Tone::Bad,
+        ),
+    };
+    phase(out, "startup", &text, st.elapsed_ms, tone, style)
+}
+
+/// One aligned line: label, outcome (wrapped onto following lines when long), milliseconds.
+fn phase(
+    out: &mut dyn Write,
+    label: &str,
+    text: &str,
+    ms: Option<f64>,
+    tone: Tone,
+    style: Style,
+) -> io::Result<()> {
+    let lines = wrap(text, OUTCOME);
+    let time = ms.map(|m| format!("{m:>7.1} ms")).unwrap_or_default();
+    for (i, line) in lines.iter().enumerate() {
+        let padded = format!("{line:<OUTCOME$}");
+        let label = if i == 0 { label } else { "" };
+        let time = if i == 0 { time.as_str() } else { "" };
+        // Pad only when a timing follows, so lines carry no trailing blanks.
+        let body = if time.is_empty() {
+            line.as_str()
+        } else {
+            padded.as_str()
+        };
+        let painted = style.paint(tone, body);
+        writeln!(out, "  {label:<LABEL$}{painted}{time}")?;
+    }
+    Ok(())
+}
+
+/// Greedy word wrap by characters; a word longer than the width is cut.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let mut word: String = word.to_owned();
+        loop {
+            let current = lines.last_mut().expect("never empty");
+            let used = current.chars().count();
+            let need = word.chars().count() + usize::from(used > 0);
+            if used + need <= width {
+                if used > 0 {
+                    current.push(' ');
+                }
+                current.push_str(&word);
+                break;
+            }
+            if used == 0 {
+                let head: String = word.chars().take(width).collect();
+                word = word.chars().skip(width).collect();
+                current.push_str(&head);
+                if word.is_empty() {
+                    break;
+                }
+            }
+            lines.push(String::new());
+        }
+    }
+    lines
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// The serde name of a unit enum value (the same word the JSON uses).
+fn serde_plain<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_respects_width_and_keeps_words() {
+        let lines = wrap(
+            "no pg_hba.conf entry for host \"127.0.0.1\", user \"app\", database \"app\", no encryption",
+            30,
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert_eq!(
+            lines.join(" "),
+            "no pg_hba.conf entry for host \"127.0.0.1\", user \"app\", database \"app\", no encryption"
+        );
+    }
+
+    #[test]
+    fn wrap_cuts_overlong_words() {
+        let lines = wrap(&"x".repeat(70), 30);
+        assert_eq!(
+            lines.iter().map(|l| l.len()).collect::<Vec<_>>(),
+            vec![30, 30, 10]
+        );
+    }
+
+    #[test]
+    fn ordinals() {
+        assert_eq!(ordinal(1), "1st");
+        assert_eq!(ordinal(2), "2nd");
+        assert_eq!(ordinal(11), "11th");
+        assert_eq!(ordinal(23), "23rd");
+    }
+
+    #[test]
+    fn no_escape_codes_without_colour() {
+        let s = Style { color: false };
+        assert_eq!(s.paint(Tone::Bad, "x"), "x");
+        assert_eq!(
+            Style { color: true }.paint(Tone::Bad, "x"),
+            "\x1b[31mx\x1b[0m"
+        );
+    }
+}

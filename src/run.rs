@@ -1,0 +1,229 @@
+//! The program's edge: arguments → config → probes → report → exit code. Errors become exit
+//! codes here and nowhere else.
+//!
+//! Exit codes: 0 every address reached authentication; 1 some did not; 2 usage error (bad
+//! flag, target or setting); 3 internal error.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use futures_util::future::join_all;
+use tokio::task::JoinSet;
+
+use crate::cli::{Args, ColorChoice};
+use crate::config::{self, Config, HostSpec};
+use crate::facts::{ConfigFacts, HostFacts, HostKind, Report, SCHEMA_VERSION, Summary, millis};
+use crate::probe::{self, AddrTarget, ProbeSettings};
+use crate::report;
+use crate::resolve::{self, Dns};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_UNREACHED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_INTERNAL: u8 = 3;
+
+pub fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            // --help and --version are "errors" to clap but successes to the user.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let config = match config::load(&args, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pgreach: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    init_tracing(config.verbose);
+    match std::panic::catch_unwind(|| run(&config)) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(e)) => {
+            eprintln!("pgreach: internal error: {e}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+        Err(_) => ExitCode::from(EXIT_INTERNAL),
+    }
+}
+
+fn run(config: &Config) -> io::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(collect(config));
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let written = if config.json {
+        report::json::write(&mut out, &report)
+    } else {
+        let style = report::text::Style {
+            color: use_color(config.color, stdout.is_terminal()),
+        };
+        report::text::write(&mut out, &report, style)
+    };
+    match written.and_then(|()| out.flush()) {
+        // A closed pipe (`pgreach ... | head`) is the reader's choice, not our failure.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
+    Ok(if report.summary.verdict == "ok" {
+        EXIT_OK
+    } else {
+        EXIT_UNREACHED
+    })
+}
+
+/// Colour on a terminal only, never when NO_COLOR is set (no-color.org), unless forced.
+fn use_color(choice: ColorChoice, is_tty: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "pgreach=info",
+        _ => "pgreach=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs every phase for every address of every host and gathers the facts.
+pub async fn collect(config: &Config) -> Report {
+    let settings = ProbeSettings {
+        user: config.user.clone(),
+        dbname: config.dbname.clone(),
+        application_name: config.application_name.clone(),
+        sslmode: config.sslmode,
+        timeout: config.connect_timeout,
+        tls: crate::tls::base_config(),
+    };
+    let dns = Dns::from_system(config.connect_timeout);
+
+    // Resolve every host first, concurrently so that several slow hosts cost the slowest one's
+    // time rather than the sum; then probe every address concurrently. The report keeps the
+    // user's host order and, within a host, libpq's address order.
+    let resolutions = join_all(config.endpoints.iter().map(|ep| plan(&dns, ep))).await;
+    let mut hosts = Vec::new();
+    let mut targets = Vec::new();
+    for (host, addrs) in resolutions {
+        hosts.push(host);
+        targets.extend(addrs);
+    }
+    let mut set = JoinSet::new();
+    for (i, target) in targets.into_iter().enumerate() {
+        let settings = settings.clone();
+        set.spawn(async move { (i, probe::probe_address(&target, &settings).await) });
+    }
+    let mut addresses = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        // A panicking probe task is a bug; the other addresses are still reported.
+        if let Ok(pair) = joined {
+            addresses.push(pair);
+        }
+    }
+    addresses.sort_by_key(|(i, _)| *i);
+    let addresses: Vec<_> = addresses.into_iter().map(|(_, a)| a).collect();
+
+    let reached = addresses.iter().filter(|a| a.reached_auth).count();
+    let summary = Summary {
+        addresses: addresses.len(),
+        reached_auth: reached,
+        verdict: if reached == addresses.len() && reached > 0 {
+            "ok"
+        } else {
+            "failed"
+        },
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        pgreach_version: env!("CARGO_PKG_VERSION"),
+        config: ConfigFacts {
+            settings: config.settings.clone(),
+            sslmode: config.sslmode.as_str(),
+            user: config.user.clone(),
+            dbname: config.dbname.clone(),
+            connect_timeout_ms: millis(config.connect_timeout),
+        },
+        hosts,
+        addresses,
+        summary,
+    }
+}
+
+/// Resolves one endpoint (when it is a name) into the addresses to probe.
+async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) {
+    let host = ep.host.display();
+    let port = ep.port;
+    let tcp = |addr, tls_name: Option<String>, rank| AddrTarget::Tcp {
+        host: host.clone(),
+        tls_name,
+        addr: std::net::SocketAddr::new(addr, port),
+        system_rank: rank,
+    };
+    match &ep.host {
+        HostSpec::Name(name) => {
+            let facts = dns.resolve(name, port).await;
+            let targets = resolve::addresses_to_probe(&facts)
+                .into_iter()
+                .map(|(ip, rank)| tcp(ip, Some(name.clone()), rank))
+                .collect();
+            let host_facts = HostFacts {
+                host: host.clone(),
+                port,
+                kind: HostKind::Name,
+                dns: Some(facts),
+            };
+            (host_facts, targets)
+        }
+        HostSpec::Ip(ip) => (
+            HostFacts {
+                host: host.clone(),
+                port,
+                kind: HostKind::Ip,
+                dns: None,
+            },
+            // A literal is the only address libpq tries for this host.
+            vec![tcp(*ip, None, Some(0))],
+        ),
+        HostSpec::HostAddr { name, addr } => (
+            HostFacts {
+                host: host.clone(),
+                port,
+                kind: HostKind::Hostaddr,
+                dns: None,
+            },
+            vec![tcp(*addr, name.clone(), Some(0))],
+        ),
+        HostSpec::Socket(dir) => {
+            let path = dir.join(format!(".s.PGSQL.{port}"));
+            (
+                HostFacts {
+                    host: host.clone(),
+                    port,
+                    kind: HostKind::Unix,
+                    dns: None,
+                },
+                vec![AddrTarget::Unix {
+                    host: host.clone(),
+                    path,
+                    port,
+                }],
+            )
+        }
+    }
+}

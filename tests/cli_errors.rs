@@ -1,0 +1,54 @@
+//! Usage errors: bad input exits 2 with a message naming the offending value, and never echoes
+//! a password. No server is needed: these fail before any connection.
+
+mod support;
+
+use support::run_pgreach;
+
+/// Arguments, environment, and a text the error message must contain.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn bad_values_exit_2_naming_the_value() {
+    let cases: &[Case] = &[
+        (&["-p", "0", "127.0.0.1"], &[], "\"0\""),
+        (&["-p", "70000", "127.0.0.1"], &[], "\"70000\""),
+        (&["127.0.0.1:70000"], &[], "70000"),
+        (&["--sslmode", "requre", "127.0.0.1"], &[], "\"requre\""),
+        (&["127.0.0.1"], &[("PGSSLMODE", "sometimes")], "PGSSLMODE"),
+        (&["postgres://[::1:5432/db"], &[], "postgres://[::1:5432/db"),
+        (&["host=x nonsense=1"], &[], "nonsense"),
+        (&["--connect-timeout", "soon", "127.0.0.1"], &[], "\"soon\""),
+    ];
+    for (args, env, needle) in cases {
+        let run = run_pgreach(None, args, env);
+        assert_eq!(
+            run.status, 2,
+            "{args:?}: stdout={} stderr={}",
+            run.stdout, run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert!(
+            run.stderr.contains(needle),
+            "{args:?}: stderr {:?} lacks {needle}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_malformed_uri_with_a_password_does_not_echo_it() {
+    let run = run_pgreach(None, &["postgres://app:hunter2@[::1:5432/db"], &[]);
+    assert_eq!(run.status, 2);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let run = run_pgreach(None, &["--help"], &[]);
+    assert_eq!(run.status, 0);
+    assert!(run.stdout.contains("--sslmode"));
+    let run = run_pgreach(None, &["--version"], &[]);
+    assert_eq!(run.status, 0);
+    assert!(run.stdout.starts_with("pgreach "));
+}

@@ -1,0 +1,481 @@
+//! Real PostgreSQL 15 clusters, created with initdb in a temp dir and run inside a [`Netns`].
+
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::netns::Netns;
+use super::process::{CLEAN_PATH, Captured, run, run_ok, run_with_timeout};
+use super::tls::{IssuedCert, TestCa};
+
+/// Where Debian's PostgreSQL 15 server binaries live (not the /usr/bin Perl wrappers).
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// SANs of the default server certificate.
+pub const DEFAULT_CERT_NAMES: &[&str] = &["localhost", "dual.test", "127.0.0.1", "::1"];
+
+const INITDB_TIMEOUT: Duration = Duration::from_secs(90);
+const START_TIMEOUT: Duration = Duration::from_secs(45);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+const PSQL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Path of a PostgreSQL 15 binary, e.g. `pg_bin("psql")`.
+pub fn pg_bin(name: &str) -> String {
+    format!("{PG_BIN}/{name}")
+}
+
+/// How to build a [`Cluster`]. Defaults: port 5432, listen on `127.0.0.1,::1`, ssl off,
+/// initdb's pg_hba.conf (trust for local and loopback), max_connections 20,
+/// server certificate for [`DEFAULT_CERT_NAMES`].
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    ssl: bool,
+    listen: String,
+    port: u16,
+    hba: Option<Vec<String>>,
+    password_encryption: Option<String>,
+    roles: Vec<(String, String)>,
+    conf: Vec<String>,
+    max_connections: u32,
+    server_cert_names: Vec<String>,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec {
+            ssl: false,
+            listen: "127.0.0.1,::1".into(),
+            port: 5432,
+            hba: None,
+            password_encryption: None,
+            roles: Vec::new(),
+            conf: Vec::new(),
+            max_connections: 20,
+            server_cert_names: DEFAULT_CERT_NAMES.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl ClusterSpec {
+    pub fn new() -> ClusterSpec {
+        ClusterSpec::default()
+    }
+
+    /// `ssl = on` with the rcgen-made server certificate and key.
+    pub fn ssl(mut self, on: bool) -> Self {
+        self.ssl = on;
+        self
+    }
+
+    /// `listen_addresses`, e.g. `"127.0.0.1"`, `"::1"`, `"127.0.0.1,::1"`, `"*"`.
+    pub fn listen(mut self, addresses: &str) -> Self {
+        self.listen = addresses.into();
+        self
+    }
+
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// pg_hba.conf lines replacing the default; `local all postgres trust` is always prepended.
+    pub fn hba(mut self, lines: &[&str]) -> Self {
+        self.hba = Some(lines.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// `"md5"` or `"scram-sha-256"`: how passwords of [`ClusterSpec::role`]s are stored.
+    pub fn password_encryption(mut self, method: &str) -> Self {
+        self.password_encryption = Some(method.into());
+        self
+    }
+
+    /// A LOGIN role created after start (call repeatedly for several).
+    pub fn role(mut self, name: &str, password: &str) -> Self {
+        self.roles.push((name.into(), password.into()));
+        self
+    }
+
+    /// Extra postgresql.conf lines (appended last, so they override).
+    pub fn conf(mut self, lines: &str) -> Self {
+        self.conf.push(lines.into());
+        self
+    }
+
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// SANs of the server certificate (IP literals become IP SANs), e.g. a wrong name.
+    pub fn server_cert_names(mut self, names: &[&str]) -> Self {
+        self.server_cert_names = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+}
+
+/// A running PostgreSQL 15 server. Dropping it stops the server (`-m immediate`) and removes
+/// its directory, also when the test panics.
+pub struct Cluster {
+    netns: String,
+    port: u16,
+    ca: TestCa,
+    server_cert: IssuedCert,
+    // Field order: `dir` is dropped (removed) after Drop::drop stopped the server.
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn start(ns: &Netns, spec: ClusterSpec) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("pgr-cluster-{}-", std::process::id()))
+            .tempdir()
+            .expect("create cluster temp dir");
+        let (uid, gid) = postgres_ids();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod cluster dir");
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown cluster dir");
+
+        // TLS material.
+        let ca = TestCa::new("pgreach test CA");
+        let names: Vec<&str> = spec.server_cert_names.iter().map(String::as_str).collect();
+        let server_cert = ca.issue(&names);
+        let root = dir.path();
+        write_file(&root.join("ca.pem"), ca.cert_pem(), 0o644, None);
+        write_file(
+            &root.join("server.crt"),
+            &server_cert.cert_pem,
+            0o644,
+            Some((uid, gid)),
+        );
+        write_file(
+            &root.join("server.key"),
+            &server_cert.key_pem,
+            0o600,
+            Some((uid, gid)),
+        );
+
+        // initdb (needs no network: runs in the root namespace).
+        let data = root.join("data");
+        let mut initdb = Command::new("runuser");
+        initdb
+            .args(["-u", "postgres", "--"])
+            .arg(pg_bin("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "--no-instructions",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]);
+        clean_env(&mut initdb).current_dir(root);
+        run_ok(&mut initdb, INITDB_TIMEOUT, "initdb");
+
+        // postgresql.conf: appended settings override initdb's.
+        let mut conf = String::from("\n# --- pgreach test harness ---\n");
+        let q = |s: &str| s.replace('\'', "''");
+        let _ = writeln!(conf, "listen_addresses = '{}'", q(&spec.listen));
+        let _ = writeln!(conf, "port = {}", spec.port);
+        let _ = writeln!(
+            conf,
+            "unix_socket_directories = '{}'",
+            q(&root.display().to_string())
+        );
+        let _ = writeln!(conf, "max_connections = {}", spec.max_connections);
+        let _ = writeln!(conf, "ssl = {}", if spec.ssl { "on" } else { "off" });
+        let _ = writeln!(
+            conf,
+            "ssl_cert_file = '{}'",
+            root.join("server.crt").display()
+        );
+        let _ = writeln!(
+            conf,
+            "ssl_key_file = '{}'",
+            root.join("server.key").display()
+        );
+        conf.push_str(
+            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             shared_buffers = 16MB\nlog_connections = on\nlog_disconnections = on\n\
+             logging_collector = off\nlog_line_prefix = '%m [%p] %q%u@%d '\n",
+        );
+        if let Some(m) = &spec.password_encryption {
+            let _ = writeln!(conf, "password_encryption = '{}'", q(m));
+        }
+        for extra in &spec.conf {
+            conf.push_str(extra);
+            conf.push('\n');
+        }
+        append_file(&data.join("postgresql.conf"), &conf);
+        if let Some(lines) = &spec.hba {
+            let mut hba = String::from("local all postgres trust\n");
+            for l in lines {
+                hba.push_str(l);
+                hba.push('\n');
+            }
+            std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        }
+
+        let cluster = Cluster {
+            netns: ns.name().to_owned(),
+            port: spec.port,
+            ca,
+            server_cert,
+            dir,
+        };
+
+        // Start inside the namespace. From here on, Drop stops whatever did start.
+        let mut start = cluster.pg_ctl_cmd();
+        start
+            .arg("-l")
+            .arg(cluster.log_path())
+            .args(["-w", "-t", "30", "start"]);
+        let out = run(&mut start, START_TIMEOUT);
+        if !out.success() {
+            panic!(
+                "PostgreSQL did not start in netns {}\n{}\n--- server log (tail) ---\n{}",
+                cluster.netns,
+                out.describe(),
+                cluster.log_tail(60)
+            );
+        }
+
+        for (name, password) in &spec.roles {
+            cluster.psql(&format!(
+                "CREATE ROLE {} LOGIN PASSWORD {}",
+                quote_ident(name),
+                quote_literal(password)
+            ));
+        }
+        cluster
+    }
+
+    fn pg_ctl_cmd(&self) -> Command {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            &self.netns,
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+        ])
+        .arg(pg_bin("pg_ctl"))
+        .arg("-D")
+        .arg(self.data_dir());
+        clean_env(&mut c).current_dir(self.dir.path());
+        c
+    }
+
+    /// A command for a PostgreSQL binary (`psql`, `pg_isready`, ...) run as root inside the
+    /// cluster's namespace, with a cleared environment (PATH, HOME=cluster dir, LC_ALL=C).
+    pub fn pg_cmd(&self, binary: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.netns]).arg(pg_bin(binary));
+        clean_env(&mut c).env("HOME", self.dir.path());
+        c
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn netns_name(&self) -> &str {
+        &self.netns
+    }
+
+    /// The temp dir holding everything (also the Unix socket directory).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// The server log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// PEM file of the CA that signed the server certificate (mode 0644).
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        self.ca.cert_pem()
+    }
+
+    pub fn ca_der(&self) -> &[u8] {
+        self.ca.cert_der()
+    }
+
+    pub fn ca(&self) -> &TestCa {
+        &self.ca
+    }
+
+    pub fn server_cert(&self) -> &IssuedCert {
+        &self.server_cert
+    }
+
+    pub fn server_cert_path(&self) -> PathBuf {
+        self.dir.path().join("server.crt")
+    }
+
+    pub fn server_key_path(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+
+    /// Another certificate from the same CA (e.g. a client certificate).
+    pub fn issue_cert(&self, names: &[&str]) -> IssuedCert {
+        self.ca.issue(names)
+    }
+
+    /// Runs `psql -Atc sql` as postgres over the Unix socket; panics on failure; returns stdout
+    /// with the trailing newline removed.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = self.psql_try(sql);
+        if !out.success() {
+            panic!(
+                "psql failed: {sql}\n{}\n--- server log (tail) ---\n{}",
+                out.describe(),
+                self.log_tail(20)
+            );
+        }
+        out.stdout_str().trim_end_matches('\n').to_owned()
+    }
+
+    /// [`Cluster::psql`] without the panic.
+    pub fn psql_try(&self, sql: &str) -> Captured {
+        let mut c = self.pg_cmd("psql");
+        c.arg("-X")
+            .arg("-h")
+            .arg(self.socket_dir())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-Atc", sql]);
+        run(&mut c, PSQL_TIMEOUT)
+    }
+
+    /// `pg_isready -h host -p port -t 5` inside the namespace; its exit code
+    /// (0 accepting, 1 rejecting, 2 no response, 3 bad parameters).
+    pub fn pg_isready(&self, host: &str) -> i32 {
+        let mut c = self.pg_cmd("pg_isready");
+        c.args(["-h", host, "-p", &self.port.to_string(), "-t", "5"]);
+        run(&mut c, PSQL_TIMEOUT).code()
+    }
+
+    /// Replaces pg_hba.conf (again prepending `local all postgres trust`) and reloads.
+    pub fn set_hba(&self, lines: &[&str]) {
+        let mut hba = String::from("local all postgres trust\n");
+        for l in lines {
+            hba.push_str(l);
+            hba.push('\n');
+        }
+        std::fs::write(self.data_dir().join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        self.reload();
+    }
+
+    /// `SELECT pg_reload_conf()`, then waits briefly so the postmaster has re-read its files.
+    pub fn reload(&self) {
+        self.psql("SELECT pg_reload_conf()");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let mut stop = self.pg_ctl_cmd();
+        stop.args(["-m", "immediate", "-w", "-t", "10", "stop"]);
+        let stopped = run_with_timeout(&mut stop, STOP_TIMEOUT).is_ok_and(|o| o.success());
+        if !stopped {
+            // Namespace already gone, or pg_ctl hung: kill the postmaster directly.
+            if let Ok(pidfile) = std::fs::read_to_string(self.data_dir().join("postmaster.pid"))
+                && let Some(pid) = pidfile.lines().next().map(str::trim)
+            {
+                let _ = run_with_timeout(
+                    Command::new("kill").args(["-9", pid]),
+                    Duration::from_secs(5),
+                );
+            }
+        }
+        // `dir` (TempDir) is removed when the fields drop, right after this.
+    }
+}
+
+fn clean_env(c: &mut Command) -> &mut Command {
+    c.env_clear().env("PATH", CLEAN_PATH).env("LC_ALL", "C")
+}
+
+fn postgres_ids() -> (u32, u32) {
+    let out = run_ok(
+        Command::new("getent").args(["passwd", "postgres"]),
+        Duration::from_secs(10),
+        "getent passwd postgres (is postgresql-15 installed?)",
+    );
+    let f: Vec<&str> = out.trim().split(':').collect();
+    let parse = |i: usize| -> u32 {
+        f.get(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad passwd line for postgres: {out}"))
+    };
+    (parse(2), parse(3))
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32, owner: Option<(u32, u32)>) {
+    std::fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    }
+}
+
+fn append_file(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    f.write_all(text.as_bytes())
+        .unwrap_or_else(|e| panic!("append {}: {e}", path.display()));
+}
+
+/// SQL identifier quoting.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// SQL string literal quoting (standard_conforming_strings is on).
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

@@ -1,0 +1,27 @@
+//! Integration-test harness for pgreach: real PostgreSQL 15 clusters in private network
+//! namespaces, a scripted fake server for hostile peers, and a hermetic way to run the binary.
+//! See DESIGN.md, "Real components, not mocks". Use from a test file with `mod support;`.
+//!
+//! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
+//! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`].
+//!
+//! Every wait is bounded; everything a test creates is removed by `Drop`, also on panic.
+//! Declare the namespace before the cluster (`let ns = Netns::new(); let c = Cluster::start(&ns,
+//! ..);`) so the cluster is stopped before its namespace is deleted.
+
+// Each test binary uses a different part of the harness.
+#![allow(dead_code, unused_imports)]
+
+pub mod cluster;
+pub mod fake;
+pub mod netns;
+pub mod pgreach;
+pub mod process;
+pub mod tls;
+
+pub use cluster::{Cluster, ClusterSpec, DEFAULT_CERT_NAMES, PG_BIN, pg_bin};
+pub use fake::{FakeOptions, FakeServer, Step};
+pub use netns::Netns;
+pub use pgreach::{PGREACH_TIMEOUT, PgreachRun, run_pgreach, run_pgreach_with_timeout};
+pub use process::{Captured, run_with_timeout};
+pub use tls::{IssuedCert, TestCa};

@@ -1,0 +1,93 @@
+//! Running the pgreach binary under test, hermetically and with a hard timeout.
+
+use std::fmt;
+use std::process::Command;
+use std::time::Duration;
+
+use super::netns::Netns;
+use super::process::{CLEAN_PATH, run};
+
+/// Hard limit for one pgreach run; past it the run is killed and the test panics.
+pub const PGREACH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What one pgreach run produced.
+#[derive(Debug, Clone)]
+pub struct PgreachRun {
+    /// Exit code (128 + signal if killed by a signal).
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl PgreachRun {
+    /// stdout parsed as JSON; panics with stdout and stderr if it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("pgreach stdout is not JSON: {e}\n{self}"))
+    }
+
+    /// Panics with the whole run unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_status(&self, code: i32) -> &Self {
+        assert_eq!(self.status, code, "unexpected pgreach exit code\n{self}");
+        self
+    }
+}
+
+impl fmt::Display for PgreachRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pgreach exit {} after {:.2?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs pgreach with `args`, inside `ns` if given, with a cleared environment: only PATH,
+/// HOME (a fresh empty temp dir, so no ~/.postgresql or ~/.pgpass leaks in) and `env`.
+/// Panics if it runs longer than [`PGREACH_TIMEOUT`].
+pub fn run_pgreach(ns: Option<&Netns>, args: &[&str], env: &[(&str, &str)]) -> PgreachRun {
+    run_pgreach_with_timeout(ns, args, env, PGREACH_TIMEOUT)
+}
+
+/// [`run_pgreach`] with a different hard timeout.
+pub fn run_pgreach_with_timeout(
+    ns: Option<&Netns>,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> PgreachRun {
+    super::netns::cleanup_stale_once();
+    let bin = env!("CARGO_BIN_EXE_pgreach");
+    let home = tempfile::Builder::new()
+        .prefix(&format!("pgr-home-{}-", std::process::id()))
+        .tempdir()
+        .expect("temp HOME");
+    let mut cmd = match ns {
+        Some(ns) => ns.cmd(bin),
+        None => Command::new(bin),
+    };
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", CLEAN_PATH)
+        .env("HOME", home.path())
+        .current_dir(home.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd, timeout);
+    if out.timed_out {
+        panic!(
+            "pgreach did not finish within {timeout:?}\n{}",
+            out.describe()
+        );
+    }
+    PgreachRun {
+        status: out.code(),
+        stdout: out.stdout_str(),
+        stderr: out.stderr_str(),
+        elapsed: out.elapsed,
+    }
+}
