@@ -67,17 +67,22 @@ pub(crate) fn apply_app_source(
     Ok(())
 }
 
-/// The default user name and its origin. libpq asks the OS (getpwuid); the login variables give
-/// the same answer in practice without unsafe code.
+/// The default user name and its origin, as libpq finds it: the account of the effective uid
+/// (`getpwuid(geteuid())`). libpq ignores `$USER`; so does pgreach, except as a last resort when
+/// the account database has no entry (a container running an arbitrary uid).
 pub(crate) fn os_user(env: Env<'_>) -> (String, String) {
+    let uid = nix::unistd::geteuid();
+    if let Ok(Some(user)) = nix::unistd::User::from_uid(uid) {
+        return (user.name, format!("OS user (uid {uid})"));
+    }
     for var in ["USER", "LOGNAME"] {
         if let Some(user) = env(var).filter(|user| !user.is_empty()) {
-            return (user, format!("OS user (${var})"));
+            return (user, format!("${var}: uid {uid} has no account entry"));
         }
     }
     (
         "postgres".to_string(),
-        "fallback: $USER and $LOGNAME are unset".to_string(),
+        format!("fallback: uid {uid} has no account entry and $USER is unset"),
     )
 }
 
@@ -184,15 +189,13 @@ mod tests {
     }
 
     #[test]
-    fn os_user_order() {
-        assert_eq!(
-            os_user(&lookup(&[("USER", "alice"), ("LOGNAME", "bob")])),
-            ("alice".into(), "OS user ($USER)".into())
-        );
-        assert_eq!(
-            os_user(&lookup(&[("USER", ""), ("LOGNAME", "bob")])),
-            ("bob".into(), "OS user ($LOGNAME)".into())
-        );
-        assert_eq!(os_user(&lookup(&[])).0, "postgres");
+    fn os_user_is_the_effective_account_not_user_variable() {
+        let (name, origin) = os_user(&lookup(&[("USER", "somebody-else")]));
+        let expected = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap()
+            .name;
+        assert_eq!(name, expected);
+        assert!(origin.starts_with("OS user (uid"), "{origin}");
     }
 }

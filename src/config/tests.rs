@@ -83,10 +83,15 @@ fn socket(dir: &str, port: u16) -> Endpoint {
 
 #[test]
 fn defaults_with_an_empty_environment() {
+    // libpq takes the user from the account database, not $USER.
     let config = load_ok(&[], &[("USER", "alice")]);
+    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .unwrap()
+        .name;
     assert_eq!(config.endpoints, vec![name("localhost", 5432)]);
-    assert_eq!(config.user, "alice");
-    assert_eq!(config.dbname, "alice");
+    assert_eq!(config.user, me);
+    assert_eq!(config.dbname, me);
     assert_eq!(config.application_name, "pgreach");
     assert_eq!(config.sslmode, SslMode::Prefer);
     assert_eq!(config.connect_timeout, Duration::from_secs(10));
@@ -99,13 +104,14 @@ fn defaults_with_an_empty_environment() {
         setting(&config, "port"),
         s("5432", Source::Default, "libpq default")
     );
+    let uid = nix::unistd::geteuid();
     assert_eq!(
         setting(&config, "user"),
-        s("alice", Source::Default, "OS user ($USER)")
+        s(&me, Source::Default, &format!("OS user (uid {uid})"))
     );
     assert_eq!(
         setting(&config, "dbname"),
-        s("alice", Source::Default, "libpq default: same as user")
+        s(&me, Source::Default, "libpq default: same as user")
     );
     assert_eq!(setting(&config, "sslmode").0, "prefer");
     assert_eq!(setting(&config, "connect_timeout").0, "10");
