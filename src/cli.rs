@@ -76,6 +76,12 @@ pub struct Args {
     #[arg(long = "env", value_enum, default_value_t = EnvMode::Libpq, value_name = "SOURCE")]
     pub env: EnvMode,
 
+    /// One connection per address, over the channel the sslmode tries first. By default pgreach
+    /// also sends the startup over the other channel (plaintext or TLS) on a second connection,
+    /// to show pg_hba rules that differ between the two.
+    #[arg(long)]
+    pub quiet_server: bool,
+
     /// Print one JSON document instead of the text report.
     #[arg(long)]
     pub json: bool,
@@ -135,6 +141,7 @@ impl fmt::Debug for Args {
             .field("connect_timeout", &self.connect_timeout)
             .field("env", &self.env)
             .field("json", &self.json)
+            .field("quiet_server", &self.quiet_server)
             .field("color", &self.color)
             .field("verbose", &self.verbose)
             .finish()

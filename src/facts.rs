@@ -139,8 +139,17 @@ pub struct AddressFacts {
     pub ssl_request: SslRequestFacts,
     /// Null when no TLS handshake was attempted.
     pub tls: Option<TlsFacts>,
+    /// The StartupMessage over the channel the configured sslmode tries first: TLS after `S`
+    /// (plaintext after `N`) for prefer/require/verify-*, plaintext for disable/allow.
     pub startup: StartupFacts,
-    /// True when the server answered the StartupMessage with an authentication request (or
+    /// The same StartupMessage over the other channel, on a second connection, so that a
+    /// pg_hba mismatch between plaintext and TLS shows. Null with `--quiet-server`, for Unix
+    /// sockets, when the first connection failed, or when the other channel does not exist
+    /// (the server answered `N`).
+    pub startup_other: Option<StartupFacts>,
+    /// True when the configured sslmode gets this address as far as authentication (the server
+    /// asked for credentials or let us in), counting libpq's retry on the other channel for
+    /// `prefer` and `allow`. the StartupMessage with an authentication request (or
     /// let us in): everything up to authentication works for this address.
     pub reached_auth: bool,
     pub elapsed_ms: Millis,

@@ -111,6 +111,7 @@ pub async fn collect(config: &Config) -> Report {
         sslmode: config.sslmode,
         timeout: config.connect_timeout,
         tls: crate::tls::base_config(),
+        quiet_server: config.quiet_server,
     };
     let dns = Dns::from_system(config.connect_timeout);
 

@@ -78,6 +78,17 @@ fn hostssl_scram_cluster_on_both_families() {
             strings(&st["sasl_mechanisms"]),
             ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]
         );
+        // The same startup over plaintext, on a second connection: hostssl-only pg_hba.
+        let other = &a["startup_other"];
+        assert_eq!(other["channel"], "plaintext");
+        assert_eq!(other["error"]["sqlstate"], "28000");
+        assert!(
+            other["error"]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("no encryption"),
+            "{other}"
+        );
         assert!(a["tcp"]["elapsed_ms"].as_f64().unwrap() >= 0.0);
         assert!(a["tls"]["elapsed_ms"].as_f64().unwrap() > 0.0);
     }
@@ -111,8 +122,12 @@ fn hostssl_only_cluster_refuses_plaintext_with_28000() {
     assert_eq!(run.status, 1, "plaintext does not reach auth");
     let report = run.json();
     let a = address(&report, "127.0.0.1");
-    assert_eq!(a["ssl_request"]["answer"], "skipped");
-    assert_eq!(a["tls"], Value::Null);
+    // sslmode=disable starts in plaintext; the second connection asks for SSL and shows that
+    // TLS would get as far as authentication.
+    assert_eq!(a["ssl_request"]["answer"], "S");
+    assert_eq!(a["tls"]["status"], "ok");
+    assert_eq!(a["startup_other"]["channel"], "tls");
+    assert_eq!(a["startup_other"]["auth"], "sasl");
     let st = &a["startup"];
     assert_eq!(st["channel"], "plaintext");
     assert_eq!(st["status"], "error");
@@ -126,6 +141,27 @@ fn hostssl_only_cluster_refuses_plaintext_with_28000() {
     );
     assert_eq!(st["error"]["severity"], "FATAL");
     assert_eq!(st["error"]["routine"], "ClientAuthentication");
+
+    // --quiet-server: one connection, over the channel sslmode=disable uses.
+    let quiet = run_pgreach(
+        Some(&ns),
+        &[
+            "--json",
+            "--quiet-server",
+            "--sslmode",
+            "disable",
+            "127.0.0.1",
+            "-U",
+            "app",
+        ],
+        &[],
+    );
+    let report = quiet.json();
+    let a = address(&report, "127.0.0.1");
+    assert_eq!(a["ssl_request"]["answer"], "skipped");
+    assert_eq!(a["tls"], Value::Null);
+    assert_eq!(a["startup_other"], Value::Null);
+    assert_eq!(a["startup"]["error"]["sqlstate"], "28000");
 }
 
 #[test]

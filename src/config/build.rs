@@ -68,6 +68,7 @@ pub(crate) fn build(
         settings,
         env_mode: args.env,
         json: args.json,
+        quiet_server: args.quiet_server,
         color: args.color,
         verbose: args.verbose,
     })

@@ -124,6 +124,8 @@ pub struct Config {
     pub settings: Vec<Setting>,
     pub env_mode: cli::EnvMode,
     pub json: bool,
+    /// One connection per address (see `--quiet-server`).
+    pub quiet_server: bool,
     pub color: cli::ColorChoice,
     pub verbose: u8,
 }

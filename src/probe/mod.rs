@@ -21,7 +21,8 @@ use tracing::Instrument;
 
 use crate::config::SslMode;
 use crate::facts::{
-    AddressFacts, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts, TlsStatus, millis,
+    AddressFacts, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts, StartupStatus,
+    TlsFacts, millis,
 };
 
 /// A byte stream a probe phase can run over: a socket in production, an in-memory pipe in
@@ -76,6 +77,9 @@ pub struct ProbeSettings {
     /// libpq's connect_timeout: one budget for the whole exchange with one address.
     pub timeout: Duration,
     pub tls: Arc<ClientConfig>,
+    /// One connection per address, over the channel the sslmode tries first; no second
+    /// connection over the other channel.
+    pub quiet_server: bool,
 }
 
 impl ProbeSettings {
@@ -85,6 +89,11 @@ impl ProbeSettings {
             ("database", self.dbname.as_str()),
             ("application_name", self.application_name.as_str()),
         ]
+    }
+
+    /// libpq's first attempt is plaintext for `disable` and `allow`, SSLRequest otherwise.
+    fn plaintext_first(&self) -> bool {
+        matches!(self.sslmode, SslMode::Disable | SslMode::Allow)
     }
 }
 
@@ -109,7 +118,6 @@ pub enum AddrTarget {
 /// Probes one address through every phase.
 pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> AddressFacts {
     let start = Instant::now();
-    let deadline = start + settings.timeout;
     let mut facts = match target {
         AddrTarget::Tcp {
             host,
@@ -118,27 +126,35 @@ pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> Add
             system_rank,
         } => {
             let span = tracing::info_span!("address", %addr);
-            probe_tcp(
-                host,
-                tls_name.as_deref(),
-                *addr,
-                *system_rank,
-                settings,
-                deadline,
-            )
-            .instrument(span)
-            .await
+            let target = TcpTarget {
+                tls_name: tls_name.as_deref(),
+                addr: *addr,
+            };
+            probe_tcp(host, &target, *system_rank, settings)
+                .instrument(span)
+                .await
         }
         AddrTarget::Unix { host, path, port } => {
             let span = tracing::info_span!("address", path = %path.display());
-            probe_unix(host, path, *port, settings, deadline)
+            probe_unix(host, path, *port, settings)
                 .instrument(span)
                 .await
         }
     };
-    facts.reached_auth = facts.startup.auth.is_some();
+    facts.reached_auth = reached_auth(&facts, settings.sslmode);
     facts.elapsed_ms = millis(start.elapsed());
     facts
+}
+
+/// Whether the configured sslmode gets this address as far as authentication: the first
+/// channel does, or (for `prefer` and `allow`, which retry on the other channel after an error
+/// in the authentication phase) the other one does.
+fn reached_auth(f: &AddressFacts, mode: SslMode) -> bool {
+    let first = f.startup.auth.is_some();
+    let retry = matches!(mode, SslMode::Prefer | SslMode::Allow)
+        && f.startup.status == StartupStatus::Error
+        && f.startup_other.as_ref().is_some_and(|o| o.auth.is_some());
+    first || retry
 }
 
 fn skipped_ssl(reason: &str) -> SslRequestFacts {
@@ -152,14 +168,29 @@ fn skipped_ssl(reason: &str) -> SslRequestFacts {
     }
 }
 
+/// Where to connect, and the name TLS uses there.
+struct TcpTarget<'a> {
+    tls_name: Option<&'a str>,
+    addr: SocketAddr,
+}
+
+/// What one connection that starts with SSLRequest found.
+struct SslAttempt {
+    ssl_request: SslRequestFacts,
+    tls: Option<TlsFacts>,
+    /// Over TLS after `S`; over plaintext on the same connection after `N` (as libpq's
+    /// `prefer` continues); skipped otherwise.
+    startup: StartupFacts,
+}
+
 async fn probe_tcp(
     host: &str,
-    tls_name: Option<&str>,
-    addr: SocketAddr,
+    target: &TcpTarget<'_>,
     system_rank: Option<usize>,
     settings: &ProbeSettings,
-    deadline: Instant,
 ) -> AddressFacts {
+    let deadline = Instant::now() + settings.timeout;
+    let addr = target.addr;
     let (tcp, stream) = tcp::connect(addr, deadline)
         .instrument(tracing::info_span!("tcp"))
         .await;
@@ -177,57 +208,119 @@ async fn probe_tcp(
         ssl_request: skipped_ssl("TCP connection failed"),
         tls: None,
         startup: startup::skipped("TCP connection failed"),
+        startup_other: None,
         reached_auth: false,
         elapsed_ms: 0.0,
     };
-    let Some(mut stream) = stream else {
+    let Some(stream) = stream else {
         return facts;
     };
-    if settings.sslmode == SslMode::Disable {
-        facts.ssl_request = skipped_ssl("sslmode=disable: libpq sends no SSLRequest");
-        facts.startup = plaintext_startup(&mut stream, settings, deadline).await;
-        return facts;
-    }
-    facts.ssl_request = ssl_request::negotiate(&mut stream, deadline)
-        .instrument(tracing::info_span!("ssl_request"))
-        .await;
-    tracing::debug!(answer = ?facts.ssl_request.answer, "ssl_request");
-    match facts.ssl_request.answer {
-        SslAnswer::N => {
-            facts.startup = plaintext_startup(&mut stream, settings, deadline).await;
-        }
-        SslAnswer::S if facts.ssl_request.unencrypted_bytes_after_s == Some(0) => {
-            let ip = addr.ip();
-            let (tls, tls_stream) =
-                tls::handshake(stream, &settings.tls, tls_name, Some(ip), deadline)
-                    .instrument(tracing::info_span!("tls"))
-                    .await;
-            tracing::debug!(status = ?tls.status, version = ?tls.version, "tls");
-            let ok = tls.status == TlsStatus::Ok;
-            facts.tls = Some(tls);
-            facts.startup = match tls_stream {
-                Some(mut s) if ok => {
-                    let f = run_startup(&mut s, settings, Channel::Tls, deadline).await;
-                    // close_notify, then FIN: the polite close. Bounded by a short timeout.
-                    let _ = tokio::time::timeout(Duration::from_millis(200), s.shutdown()).await;
-                    f
-                }
-                _ => startup::skipped("TLS handshake failed"),
-            };
-        }
-        SslAnswer::S => {
-            facts.startup = startup::skipped(
-                "unencrypted data arrived after 'S': libpq refuses such a connection",
-            );
-        }
-        other => {
-            facts.startup = startup::skipped(format!(
-                "SSLRequest answered {}",
-                serde_json::to_string(&other).unwrap_or_default()
+    if settings.plaintext_first() {
+        let mut stream = stream;
+        facts.startup = run_startup(&mut stream, settings, Channel::Plaintext, deadline).await;
+        drop(stream);
+        if settings.quiet_server {
+            facts.ssl_request = skipped_ssl(&format!(
+                "sslmode={} starts without SSL, and --quiet-server allows one connection",
+                settings.sslmode.as_str()
             ));
+            return facts;
+        }
+        // The other channel on a connection of its own, with a budget of its own: it is a
+        // separate question, not a retry that eats into the first answer's time.
+        let deadline = Instant::now() + settings.timeout;
+        match reconnect(addr, deadline).await {
+            Ok(stream) => {
+                let attempt = ssl_attempt(stream, target, settings, deadline).await;
+                facts.ssl_request = attempt.ssl_request;
+                facts.tls = attempt.tls;
+                // After `N` the "other" startup went over plaintext again: nothing new.
+                if attempt.startup.channel == Some(Channel::Tls) {
+                    facts.startup_other = Some(attempt.startup);
+                }
+            }
+            Err(reason) => facts.ssl_request = skipped_ssl(&reason),
+        }
+    } else {
+        let attempt = ssl_attempt(stream, target, settings, deadline).await;
+        facts.ssl_request = attempt.ssl_request;
+        facts.tls = attempt.tls;
+        facts.startup = attempt.startup;
+        let plaintext_seen = facts.startup.channel == Some(Channel::Plaintext);
+        if !settings.quiet_server && !plaintext_seen {
+            let deadline = Instant::now() + settings.timeout;
+            facts.startup_other = Some(match reconnect(addr, deadline).await {
+                Ok(mut stream) => {
+                    run_startup(&mut stream, settings, Channel::Plaintext, deadline).await
+                }
+                Err(reason) => startup::skipped(reason),
+            });
         }
     }
     facts
+}
+
+/// A second connection to the same address, for the other channel.
+async fn reconnect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, String> {
+    let (tcp, stream) = tcp::connect(addr, deadline).await;
+    stream.ok_or_else(|| {
+        format!(
+            "second connection failed: {}",
+            tcp.error.unwrap_or_else(|| "unknown error".into())
+        )
+    })
+}
+
+/// SSLRequest, then TLS after `S` and the startup over it, or the startup over plaintext after
+/// `N`, all on one connection.
+async fn ssl_attempt(
+    mut stream: TcpStream,
+    target: &TcpTarget<'_>,
+    settings: &ProbeSettings,
+    deadline: Instant,
+) -> SslAttempt {
+    let ssl_request = ssl_request::negotiate(&mut stream, deadline)
+        .instrument(tracing::info_span!("ssl_request"))
+        .await;
+    tracing::debug!(answer = ?ssl_request.answer, "ssl_request");
+    let mut attempt = SslAttempt {
+        startup: startup::skipped(""),
+        tls: None,
+        ssl_request,
+    };
+    attempt.startup = match attempt.ssl_request.answer {
+        SslAnswer::N => run_startup(&mut stream, settings, Channel::Plaintext, deadline).await,
+        SslAnswer::S if attempt.ssl_request.unencrypted_bytes_after_s == Some(0) => {
+            let (tls, tls_stream) = tls::handshake(
+                stream,
+                &settings.tls,
+                target.tls_name,
+                Some(target.addr.ip()),
+                deadline,
+            )
+            .instrument(tracing::info_span!("tls"))
+            .await;
+            tracing::debug!(status = ?tls.status, version = ?tls.version, "tls");
+            attempt.tls = Some(tls);
+            match tls_stream {
+                Some(mut s) => {
+                    let f = run_startup(&mut s, settings, Channel::Tls, deadline).await;
+                    // close_notify, then FIN: the polite close, bounded by a short timeout.
+                    let _ = tokio::time::timeout(Duration::from_millis(200), s.shutdown()).await;
+                    f
+                }
+                None => startup::skipped("TLS handshake failed"),
+            }
+        }
+        SslAnswer::S => {
+            startup::skipped("unencrypted data arrived after 'S': libpq refuses such a connection")
+        }
+        other => startup::skipped(format!(
+            "SSLRequest answered {}",
+            serde_json::to_string(&other).unwrap_or_default()
+        )),
+    };
+    attempt
 }
 
 async fn probe_unix(
@@ -235,8 +328,8 @@ async fn probe_unix(
     path: &std::path::Path,
     port: u16,
     settings: &ProbeSettings,
-    deadline: Instant,
 ) -> AddressFacts {
+    let deadline = Instant::now() + settings.timeout;
     let (tcp, stream) = tcp::connect_unix(path, deadline).await;
     let mut facts = AddressFacts {
         host: host.to_owned(),
@@ -248,21 +341,14 @@ async fn probe_unix(
         ssl_request: skipped_ssl("Unix socket: libpq never asks for SSL here"),
         tls: None,
         startup: startup::skipped("connection to the socket failed"),
+        startup_other: None,
         reached_auth: false,
         elapsed_ms: 0.0,
     };
     if let Some(mut stream) = stream {
-        facts.startup = plaintext_startup(&mut stream, settings, deadline).await;
+        facts.startup = run_startup(&mut stream, settings, Channel::Plaintext, deadline).await;
     }
     facts
-}
-
-async fn plaintext_startup<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    settings: &ProbeSettings,
-    deadline: Instant,
-) -> StartupFacts {
-    run_startup(stream, settings, Channel::Plaintext, deadline).await
 }
 
 async fn run_startup<S: AsyncRead + AsyncWrite + Unpin>(

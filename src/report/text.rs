@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 
 use crate::facts::{
-    AddressFacts, Family, HostFacts, LookupFacts, LookupOutcome, Report, SslAnswer, StartupStatus,
-    TcpStatus, TlsFacts, TlsStatus,
+    AddressFacts, Family, HostFacts, LookupFacts, LookupOutcome, Report, SslAnswer, StartupFacts,
+    StartupStatus, TcpStatus, TlsFacts, TlsStatus,
 };
 
 /// Width of the phase label column and of the outcome column; with two spaces of indent and a
@@ -278,7 +278,19 @@ fn write_tls(out: &mut dyn Write, tls: &TlsFacts, style: Style) -> io::Result<()
 }
 
 fn write_startup(out: &mut dyn Write, a: &AddressFacts, style: Style) -> io::Result<()> {
-    let st = &a.startup;
+    startup_line(out, "startup", &a.startup, style)?;
+    match &a.startup_other {
+        Some(other) => startup_line(out, "other channel", other, style),
+        None => Ok(()),
+    }
+}
+
+fn startup_line(
+    out: &mut dyn Write,
+    label: &str,
+    st: &StartupFacts,
+    style: Style,
+) -> io::Result<()> {
     let channel = st
         .channel
         .map(|c| format!(" (over {})", serde_plain(&c)))
@@ -314,7 +326,7 @@ fn write_startup(out: &mut dyn Write, a: &AddressFacts, style: Style) -> io::Res
             Tone::Bad,
         ),
     };
-    phase(out, "startup", &text, st.elapsed_ms, tone, style)
+    phase(out, label, &text, st.elapsed_ms, tone, style)
 }
 
 /// One aligned line: label, outcome (wrapped onto following lines when long), milliseconds.
