@@ -32,6 +32,8 @@ pub struct Report {
     pub hosts: Vec<HostFacts>,
     /// One entry per probed address (and per Unix socket), host by host.
     pub addresses: Vec<AddressFacts>,
+    /// The trust anchors verify-ca/verify-full were judged against.
+    pub trust: TrustFacts,
     pub summary: Summary,
 }
 
@@ -212,6 +214,24 @@ pub struct SslRequestFacts {
     /// After `S`: bytes that arrived before our TLS ClientHello (CVE-2021-23222). Zero is the
     /// healthy value; null when not checked.
     pub unencrypted_bytes_after_s: Option<usize>,
+    /// For `other`, and after `S` when bytes were waiting: the first bytes the peer sent
+    /// (answer byte included, at most 64), with non-printable bytes escaped as `\xNN` — an
+    /// HTTP status line, an SSH banner, a TLS record header.
+    pub peer_bytes: Option<String>,
+}
+
+/// Escapes bytes for display: printable ASCII as is, the rest as `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b' '..=b'~' if b != b'\\' => out.push(b as char),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -236,6 +256,48 @@ pub struct TlsFacts {
     pub alpn: Option<String>,
     /// The certificates the server sent, leaf first, recorded even when not trusted.
     pub chain: Vec<CertificateFacts>,
+    pub error: Option<String>,
+    /// Whether the server sent a CertificateRequest (pg_hba `clientcert`, or `ssl_ca_file` set).
+    pub client_certificate_requested: bool,
+    /// libpq's verify-ca judgement of the chain against the trust anchors; null when no chain
+    /// was received.
+    pub verify_ca: Option<ChainVerdict>,
+    /// libpq's verify-full host-name judgement of the leaf; null when no chain was received.
+    pub verify_full: Option<NameVerdict>,
+}
+
+/// Does the chain lead to a trusted root, as OpenSSL inside libpq decides.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainVerdict {
+    pub ok: bool,
+    /// `no_root_certificates`, `unknown_issuer`, `missing_intermediate`, `expired`,
+    /// `not_yet_valid`, `bad_signature`, `self_signed`, `not_a_ca`, `bad_encoding`, `other`.
+    pub code: Option<String>,
+    /// Which certificate of the chain (0 = leaf) the problem is with.
+    pub certificate_index: Option<usize>,
+    pub reason: String,
+}
+
+/// Does the leaf match the host name under libpq's rules.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameVerdict {
+    pub ok: bool,
+    /// The name checked: the host as typed.
+    pub host: String,
+    pub matched: Option<String>,
+    /// Every name the certificate holds: `DNS:…`, `IP:…`, `CN:…`.
+    pub names: Vec<String>,
+    pub reason: String,
+}
+
+/// Where the trust anchors came from (libpq's sslrootcert rules).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustFacts {
+    /// `file` (sslrootcert), `system`, `default_file` (~/.postgresql/root.crt), or `none`.
+    pub source: String,
+    pub path: Option<String>,
+    pub exists: bool,
+    pub certificates: usize,
     pub error: Option<String>,
 }
 

@@ -13,10 +13,14 @@ use tokio::task::JoinSet;
 
 use crate::cli::{Args, ColorChoice};
 use crate::config::{self, Config, HostSpec};
-use crate::facts::{ConfigFacts, HostFacts, HostKind, Report, SCHEMA_VERSION, Summary, millis};
+use crate::facts::{
+    ConfigFacts, HostFacts, HostKind, Report, SCHEMA_VERSION, Summary, TrustFacts, millis,
+};
 use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::report;
 use crate::resolve::{self, Dns};
+use crate::tls::TlsBase;
+use std::sync::Arc;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_UNREACHED: u8 = 1;
@@ -110,7 +114,7 @@ pub async fn collect(config: &Config) -> Report {
         application_name: config.application_name.clone(),
         sslmode: config.sslmode,
         timeout: config.connect_timeout,
-        tls: crate::tls::base_config(),
+        tls: Arc::new(TlsBase::new(None)),
         quiet_server: config.quiet_server,
     };
     let dns = Dns::from_system(config.connect_timeout);
@@ -162,6 +166,13 @@ pub async fn collect(config: &Config) -> Report {
         },
         hosts,
         addresses,
+        trust: TrustFacts {
+            source: "none".into(),
+            path: None,
+            exists: false,
+            certificates: 0,
+            error: None,
+        },
         summary,
     }
 }

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
@@ -24,6 +23,7 @@ use crate::facts::{
     AddressFacts, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts, StartupStatus,
     TlsFacts, millis,
 };
+use crate::tls::TlsBase;
 
 /// A byte stream a probe phase can run over: a socket in production, an in-memory pipe in
 /// unit tests.
@@ -76,7 +76,7 @@ pub struct ProbeSettings {
     pub sslmode: SslMode,
     /// libpq's connect_timeout: one budget for the whole exchange with one address.
     pub timeout: Duration,
-    pub tls: Arc<ClientConfig>,
+    pub tls: Arc<TlsBase>,
     /// One connection per address, over the channel the sslmode tries first; no second
     /// connection over the other channel.
     pub quiet_server: bool,
@@ -165,6 +165,7 @@ fn skipped_ssl(reason: &str) -> SslRequestFacts {
         error: None,
         detail: Some(reason.to_owned()),
         unencrypted_bytes_after_s: None,
+        peer_bytes: None,
     }
 }
 

@@ -11,12 +11,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
 use super::Wire;
-use crate::facts::{ServerError, SslAnswer, SslRequestFacts, millis};
+use crate::facts::{ServerError, SslAnswer, SslRequestFacts, escape_bytes, millis};
 use crate::pgwire::{self, backend, frontend};
 
 /// How long to keep reading the text of an `E` answer once the `E` arrived: the server writes
 /// it in one go and closes, so this only bounds a peer that trickles.
 const E_BODY_GRACE: Duration = Duration::from_secs(2);
+
+/// How long to wait for the rest of a non-PostgreSQL peer's first words.
+const BANNER_GRACE: Duration = Duration::from_millis(300);
 
 /// Sends SSLRequest and classifies the answer.
 pub async fn negotiate<S: Wire>(stream: &mut S, deadline: Instant) -> SslRequestFacts {
@@ -28,6 +31,7 @@ pub async fn negotiate<S: Wire>(stream: &mut S, deadline: Instant) -> SslRequest
         error: None,
         detail: None,
         unencrypted_bytes_after_s: None,
+        peer_bytes: None,
     };
     let mut request = BytesMut::new();
     frontend::ssl_request(&mut request);
@@ -67,11 +71,14 @@ async fn classify_byte<S: Wire>(
             let waiting = stream.waiting_bytes(&mut peeked);
             facts.unencrypted_bytes_after_s = Some(waiting);
             if waiting > 0 {
-                let shown = &peeked[..waiting.min(peeked.len())];
+                let shown = &peeked[..waiting.min(peeked.len() - 1)];
                 facts.detail = Some(format!(
                     "{waiting} unencrypted byte(s) arrived after 'S' before the TLS handshake: {}",
                     hex(shown)
                 ));
+                let mut all = vec![b'S'];
+                all.extend_from_slice(shown);
+                facts.peer_bytes = Some(escape_bytes(&all));
             }
         }
         b'N' => facts.answer = SslAnswer::N,
@@ -83,12 +90,32 @@ async fn classify_byte<S: Wire>(
         other => {
             facts.answer = SslAnswer::Other;
             facts.byte = Some(other);
+            // Whatever else the peer volunteers names the service (an HTTP status line, an SSH
+            // banner); wait only briefly, since many services say nothing more.
+            let until = deadline.min(Instant::now() + BANNER_GRACE);
+            let mut seen = vec![other];
+            seen.extend(read_up_to(stream, until, 63).await);
+            facts.peer_bytes = Some(escape_bytes(&seen));
             facts.detail = Some(format!(
                 "byte 0x{other:02x} ({}) is not a PostgreSQL answer to SSLRequest",
                 describe_byte(other)
             ));
         }
     }
+}
+
+/// Reads up to `max` bytes, stopping at EOF, an error or `until`.
+async fn read_up_to<S: Wire>(stream: &mut S, until: Instant, max: usize) -> Vec<u8> {
+    let mut got = vec![0u8; max];
+    let mut n = 0;
+    while n < max {
+        match timeout_at(until, stream.read(&mut got[n..])).await {
+            Ok(Ok(k)) if k > 0 => n += k,
+            _ => break,
+        }
+    }
+    got.truncate(n);
+    got
 }
 
 /// Reads what follows an `E`, up to the pre-auth cap, until EOF or the grace deadline.

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
@@ -10,19 +9,19 @@ use tokio_rustls::client::TlsStream;
 
 use super::Wire;
 use crate::facts::{TlsFacts, TlsStatus, millis};
-use crate::tls::{self, cert};
+use crate::tls::{TlsBase, cert};
 
 /// Runs the handshake. `sni` is the host name the user typed (never the resolved IP: libpq
 /// verifies against what was typed); `None` for IP literals, which send no SNI.
 pub async fn handshake<S: Wire>(
     stream: S,
-    base: &ClientConfig,
+    base: &TlsBase,
     sni: Option<&str>,
     ip: Option<std::net::IpAddr>,
     deadline: Instant,
 ) -> (TlsFacts, Option<TlsStream<S>>) {
     let start = Instant::now();
-    let (config, slot) = tls::for_connection(base);
+    let (config, record) = base.for_connection();
     let mut facts = TlsFacts {
         status: TlsStatus::Failed,
         elapsed_ms: 0.0,
@@ -32,6 +31,9 @@ pub async fn handshake<S: Wire>(
         alpn: None,
         chain: Vec::new(),
         error: None,
+        client_certificate_requested: false,
+        verify_ca: None,
+        verify_full: None,
     };
     let Some(server_name) = server_name(sni, ip) else {
         facts.error = Some(format!("{sni:?} is not a valid TLS server name"));
@@ -42,7 +44,8 @@ pub async fn handshake<S: Wire>(
     facts.elapsed_ms = millis(start.elapsed());
     // The chain is recorded by the verifier as soon as the Certificate message arrives, so it
     // is there even when the handshake fails later.
-    if let Some(chain) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    facts.client_certificate_requested = record.client_certificate_requested();
+    if let Some(chain) = record.take_chain() {
         facts.chain = chain.iter().map(|c| cert::summarize(c)).collect();
     }
     match outcome {

@@ -8,10 +8,13 @@
 pub mod cert;
 pub mod danger;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustls::ClientConfig;
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
 
 /// The ALPN protocol id PostgreSQL registered (`PG_ALPN_PROTOCOL`); libpq 17+ sends it on every
 /// TLS connection, so pgreach does too, and PG17+ servers echo it.
@@ -20,29 +23,84 @@ pub const PG_ALPN: &[u8] = b"postgresql";
 /// Where the recording verifier leaves the chain the server presented, leaf first.
 pub type ChainSlot = Arc<Mutex<Option<Vec<CertificateDer<'static>>>>>;
 
-/// The configuration shared by every connection of a run; [`for_connection`] specialises it.
-pub fn base_config() -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let slot: ChainSlot = Arc::default();
-    let verifier = Arc::new(danger::RecordingVerifier::new(provider.clone(), slot));
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("ring supports TLS 1.2 and 1.3")
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![PG_ALPN.to_vec()];
-    Arc::new(config)
+/// What one handshake recorded: the server's chain and whether it asked for a client
+/// certificate.
+#[derive(Clone, Default)]
+pub struct Recording {
+    chain: ChainSlot,
+    cert_requested: Arc<AtomicBool>,
 }
 
-/// A configuration whose verifier records into a slot of this connection's own, so concurrent
-/// probes never see each other's chains. Cloning a `ClientConfig` copies a few `Arc`s.
-pub fn for_connection(base: &ClientConfig) -> (Arc<ClientConfig>, ChainSlot) {
-    let slot: ChainSlot = Arc::default();
-    let mut config = base.clone();
-    let verifier = danger::RecordingVerifier::new(config.crypto_provider().clone(), slot.clone());
-    config
-        .dangerous()
-        .set_certificate_verifier(Arc::new(verifier));
-    (Arc::new(config), slot)
+impl Recording {
+    pub fn take_chain(&self) -> Option<Vec<CertificateDer<'static>>> {
+        // A poisoned lock only means a thread panicked mid-store; the value is still usable.
+        self.chain.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+    pub fn client_certificate_requested(&self) -> bool {
+        self.cert_requested.load(Ordering::Relaxed)
+    }
+}
+
+/// Offers the configured client certificate (if any) and notes that the server asked.
+#[derive(Debug)]
+struct RecordingClientCert {
+    requested: Arc<AtomicBool>,
+    identity: Option<Arc<CertifiedKey>>,
+}
+
+impl ResolvesClientCert for RecordingClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.requested.store(true, Ordering::Relaxed);
+        self.identity.clone()
+    }
+    fn has_certs(&self) -> bool {
+        self.identity.is_some()
+    }
+}
+
+/// The configuration shared by every connection of a run; [`TlsBase::for_connection`]
+/// specialises it per connection.
+pub struct TlsBase {
+    config: ClientConfig,
+    /// The client certificate and key offered when a server asks for one.
+    identity: Option<Arc<CertifiedKey>>,
+}
+
+impl TlsBase {
+    pub fn new(identity: Option<Arc<CertifiedKey>>) -> TlsBase {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(danger::RecordingVerifier::new(
+            provider.clone(),
+            ChainSlot::default(),
+        ));
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("ring supports TLS 1.2 and 1.3")
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![PG_ALPN.to_vec()];
+        TlsBase { config, identity }
+    }
+
+    /// A configuration that records into slots of this connection's own, so concurrent probes
+    /// never see each other's chains. Cloning a `ClientConfig` copies a few `Arc`s.
+    pub fn for_connection(&self) -> (Arc<ClientConfig>, Recording) {
+        let record = Recording::default();
+        let mut config = self.config.clone();
+        let verifier =
+            danger::RecordingVerifier::new(config.crypto_provider().clone(), record.chain.clone());
+        config
+            .dangerous()
+            .set_certificate_verifier(Arc::new(verifier));
+        config.client_auth_cert_resolver = Arc::new(RecordingClientCert {
+            requested: record.cert_requested.clone(),
+            identity: self.identity.clone(),
+        });
+        (Arc::new(config), record)
+    }
 }
