@@ -34,7 +34,69 @@ pub struct Report {
     pub addresses: Vec<AddressFacts>,
     /// The trust anchors verify-ca/verify-full were judged against.
     pub trust: TrustFacts,
+    /// What libpq would do under each sslmode, walking the addresses in its own order.
+    pub sslmodes: Option<SslModes>,
+    /// What is wrong and what to change, most fundamental layer first.
+    pub findings: Vec<Finding>,
     pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// One diagnosis: a stable `code` (public vocabulary: never renamed), what is wrong, and the
+/// concrete next step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    /// The addresses concerned, as `127.0.0.1:5432`, `[::1]:5432` or a socket path; empty when
+    /// the finding is about the configuration or a name.
+    pub addresses: Vec<String>,
+    /// The host (as typed) the finding concerns, when it concerns one.
+    pub host: Option<String>,
+    /// One sentence: what is wrong.
+    pub summary: String,
+    /// The concrete next step: which setting, file or rule to change, and how to check.
+    pub next_step: String,
+    /// Quoted facts behind the finding: server messages, names, bytes.
+    pub evidence: Vec<String>,
+}
+
+/// libpq's outcome for one sslmode.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeOutcome {
+    /// libpq would get as far as authentication (the server asks for credentials or trusts).
+    pub reaches_auth: bool,
+    /// Where it stops: `dns`, `tcp`, `ssl_negotiation`, `tls_handshake`, `certificate`,
+    /// `hostname`, `server_error` (an ErrorResponse before authentication), `config` (libpq
+    /// refuses the settings), or `auth` when it reaches authentication.
+    pub stage: &'static str,
+    /// libpq's own words for the failure, or how it gets through (e.g. "retries without SSL").
+    pub reason: String,
+    /// The address that decided the outcome, when one did.
+    pub address: Option<String>,
+    /// True when the outcome could not be predicted from the facts (e.g. `--quiet-server`
+    /// skipped the channel this mode would fall back to).
+    pub uncertain: bool,
+}
+
+/// One [`ModeOutcome`] per sslmode, in libpq's order from weakest to strictest.
+#[derive(Debug, Clone, Serialize)]
+pub struct SslModes {
+    pub disable: ModeOutcome,
+    pub allow: ModeOutcome,
+    pub prefer: ModeOutcome,
+    pub require: ModeOutcome,
+    #[serde(rename = "verify-ca")]
+    pub verify_ca: ModeOutcome,
+    #[serde(rename = "verify-full")]
+    pub verify_full: ModeOutcome,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +216,8 @@ pub struct AddressFacts {
     /// `prefer` and `allow`. the StartupMessage with an authentication request (or
     /// let us in): everything up to authentication works for this address.
     pub reached_auth: bool,
+    /// What libpq would do with this address alone under each sslmode.
+    pub sslmodes: Option<SslModes>,
     pub elapsed_ms: Millis,
 }
 

@@ -173,6 +173,8 @@ pub async fn collect(config: &Config) -> Report {
             certificates: 0,
             error: None,
         },
+        sslmodes: None,
+        findings: Vec::new(),
         summary,
     }
 }

@@ -211,6 +211,7 @@ async fn probe_tcp(
         startup: startup::skipped("TCP connection failed"),
         startup_other: None,
         reached_auth: false,
+        sslmodes: None,
         elapsed_ms: 0.0,
     };
     let Some(stream) = stream else {
@@ -344,6 +345,7 @@ async fn probe_unix(
         startup: startup::skipped("connection to the socket failed"),
         startup_other: None,
         reached_auth: false,
+        sslmodes: None,
         elapsed_ms: 0.0,
     };
     if let Some(mut stream) = stream {
