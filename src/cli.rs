@@ -82,6 +82,20 @@ pub struct Args {
     #[arg(long)]
     pub quiet_server: bool,
 
+    /// Also try a direct TLS connection (PostgreSQL 17+ `sslnegotiation=direct`): a ClientHello
+    /// with ALPN `postgresql` right after connect, on a connection of its own. Implied by
+    /// `sslnegotiation=direct` in the target or PGSSLNEGOTIATION.
+    #[arg(long)]
+    pub direct_tls: bool,
+
+    /// Also send a GSSENCRequest on a connection of its own and report the answer (G/N/error).
+    #[arg(long)]
+    pub gssenc: bool,
+
+    /// Also find out which of TLS 1.2 and TLS 1.3 the server accepts (one connection each).
+    #[arg(long)]
+    pub tls_versions: bool,
+
     /// Print one JSON document instead of the text report.
     #[arg(long)]
     pub json: bool,
@@ -142,6 +156,9 @@ impl fmt::Debug for Args {
             .field("env", &self.env)
             .field("json", &self.json)
             .field("quiet_server", &self.quiet_server)
+            .field("direct_tls", &self.direct_tls)
+            .field("gssenc", &self.gssenc)
+            .field("tls_versions", &self.tls_versions)
             .field("color", &self.color)
             .field("verbose", &self.verbose)
             .finish()

@@ -216,6 +216,12 @@ pub struct AddressFacts {
     /// `prefer` and `allow`. the StartupMessage with an authentication request (or
     /// let us in): everything up to authentication works for this address.
     pub reached_auth: bool,
+    /// `--direct-tls`: a ClientHello straight after connect (PostgreSQL 17+); null unless asked.
+    pub direct_tls: Option<DirectTlsFacts>,
+    /// `--gssenc`: the answer to GSSENCRequest; null unless asked.
+    pub gssenc: Option<GssEncFacts>,
+    /// `--tls-versions`: which TLS versions the server accepts; empty unless asked.
+    pub tls_versions: Vec<TlsVersionFacts>,
     /// What libpq would do with this address alone under each sslmode.
     pub sslmodes: Option<SslModes>,
     pub elapsed_ms: Millis,
@@ -328,6 +334,33 @@ pub struct TlsFacts {
     pub verify_ca: Option<ChainVerdict>,
     /// libpq's verify-full host-name judgement of the leaf; null when no chain was received.
     pub verify_full: Option<NameVerdict>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectTlsFacts {
+    /// The TLS handshake completed without SSLRequest.
+    pub supported: bool,
+    /// The handshake's facts; null when the connection failed.
+    pub tls: Option<TlsFacts>,
+    /// The server selected ALPN `postgresql` (libpq 17+ requires it for direct TLS).
+    pub alpn_echoed: bool,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GssEncFacts {
+    /// `G`, `N`, `E`, `eof`, `timeout`, `other` or `error`.
+    pub answer: String,
+    pub elapsed_ms: Option<Millis>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsVersionFacts {
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub version: &'static str,
+    pub accepted: bool,
+    pub error: Option<String>,
 }
 
 /// Does the chain lead to a trusted root, as OpenSSL inside libpq decides.

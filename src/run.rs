@@ -116,6 +116,22 @@ pub async fn collect(config: &Config) -> Report {
         timeout: config.connect_timeout,
         tls: Arc::new(TlsBase::new(None)),
         quiet_server: config.quiet_server,
+        direct_tls: config.direct_tls,
+        gssenc: config.gssenc,
+        tls_versions: Arc::new(if config.tls_versions {
+            vec![
+                (
+                    "TLSv1.2",
+                    TlsBase::with_versions(None, &[&rustls::version::TLS12]),
+                ),
+                (
+                    "TLSv1.3",
+                    TlsBase::with_versions(None, &[&rustls::version::TLS13]),
+                ),
+            ]
+        } else {
+            Vec::new()
+        }),
     };
     let dns = Dns::from_system(config.connect_timeout);
 

@@ -461,3 +461,64 @@ fn verbose_logs_go_to_stderr_with_phase_spans() {
         );
     }
 }
+
+#[test]
+fn optional_questions_direct_tls_gssenc_and_tls_versions() {
+    let ns = Netns::new();
+    let _cluster = Cluster::start(
+        &ns,
+        ClusterSpec::new()
+            .ssl(true)
+            .listen("127.0.0.1")
+            .conf("ssl_min_protocol_version = 'TLSv1.3'"),
+    );
+    let plain = run_pgreach(Some(&ns), &["--json", "127.0.0.1", "-U", "postgres"], &[]).json();
+    let a = address(&plain, "127.0.0.1");
+    assert_eq!(a["direct_tls"], Value::Null, "not asked, not sent");
+    assert_eq!(a["gssenc"], Value::Null);
+    assert_eq!(a["tls_versions"], serde_json::json!([]));
+
+    let args = [
+        "--json",
+        "--direct-tls",
+        "--gssenc",
+        "--tls-versions",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+    ];
+    let report = run_pgreach(Some(&ns), &args, &[]).json();
+    let a = address(&report, "127.0.0.1");
+    // PostgreSQL 15 reads a ClientHello as an absurd startup length and closes silently.
+    assert_eq!(a["direct_tls"]["supported"], false);
+    assert_eq!(a["direct_tls"]["tls"]["status"], "failed");
+    // Debian builds PostgreSQL with GSSAPI, so the server says G even without a keytab.
+    assert_eq!(a["gssenc"]["answer"], "G");
+    let versions: Vec<(&str, bool)> = a["tls_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap(),
+                v["accepted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [("TLSv1.2", false), ("TLSv1.3", true)]);
+
+    // sslnegotiation=direct in the target asks for the direct probe too.
+    let report = run_pgreach(
+        Some(&ns),
+        &[
+            "--json",
+            "host=127.0.0.1 user=postgres sslmode=require sslnegotiation=direct",
+        ],
+        &[],
+    )
+    .json();
+    assert_eq!(
+        address(&report, "127.0.0.1")["direct_tls"]["supported"],
+        false
+    );
+}

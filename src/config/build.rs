@@ -69,6 +69,10 @@ pub(crate) fn build(
         env_mode: args.env,
         json: args.json,
         quiet_server: args.quiet_server,
+        direct_tls: args.direct_tls
+            || optional(layers, "sslnegotiation").as_deref() == Some("direct"),
+        gssenc: args.gssenc,
+        tls_versions: args.tls_versions,
         color: args.color,
         verbose: args.verbose,
     })

@@ -126,6 +126,11 @@ pub struct Config {
     pub json: bool,
     /// One connection per address (see `--quiet-server`).
     pub quiet_server: bool,
+    /// Extra questions, each on a connection of its own (see `--direct-tls`, `--gssenc`,
+    /// `--tls-versions`). `direct_tls` is also set by `sslnegotiation=direct`.
+    pub direct_tls: bool,
+    pub gssenc: bool,
+    pub tls_versions: bool,
     pub color: cli::ColorChoice,
     pub verbose: u8,
 }

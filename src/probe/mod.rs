@@ -2,6 +2,7 @@
 //! and turns each outcome into facts. A failed phase marks the later ones skipped; whatever was
 //! measured is kept.
 
+mod extra;
 pub mod ssl_request;
 pub mod startup;
 pub mod tcp;
@@ -80,6 +81,11 @@ pub struct ProbeSettings {
     /// One connection per address, over the channel the sslmode tries first; no second
     /// connection over the other channel.
     pub quiet_server: bool,
+    /// Optional questions, each on a connection of its own.
+    pub direct_tls: bool,
+    pub gssenc: bool,
+    /// One TLS base per version to try (empty unless `--tls-versions`).
+    pub tls_versions: Arc<Vec<(&'static str, TlsBase)>>,
 }
 
 impl ProbeSettings {
@@ -211,12 +217,49 @@ async fn probe_tcp(
         startup: startup::skipped("TCP connection failed"),
         startup_other: None,
         reached_auth: false,
+        direct_tls: None,
+        gssenc: None,
+        tls_versions: Vec::new(),
         sslmodes: None,
         elapsed_ms: 0.0,
     };
     let Some(stream) = stream else {
         return facts;
     };
+    main_channels(stream, target, settings, deadline, &mut facts).await;
+    extra_questions(target, settings, &mut facts).await;
+    facts
+}
+
+/// Each optional question gets a fresh budget: it is a separate connection, not part of the
+/// exchange libpq's connect_timeout covers.
+async fn extra_questions(
+    target: &TcpTarget<'_>,
+    settings: &ProbeSettings,
+    facts: &mut AddressFacts,
+) {
+    let budget = || Instant::now() + settings.timeout;
+    if settings.direct_tls {
+        facts.direct_tls = Some(extra::direct_tls(target, &settings.tls, budget()).await);
+    }
+    if settings.gssenc {
+        facts.gssenc = Some(extra::gssenc(target.addr, budget()).await);
+    }
+    if !settings.tls_versions.is_empty() {
+        facts.tls_versions = extra::tls_versions(target, &settings.tls_versions, budget()).await;
+    }
+}
+
+/// The configured sslmode's first channel, then (unless `--quiet-server`) the other one on a
+/// second connection.
+async fn main_channels(
+    stream: TcpStream,
+    target: &TcpTarget<'_>,
+    settings: &ProbeSettings,
+    deadline: Instant,
+    facts: &mut AddressFacts,
+) {
+    let addr = target.addr;
     if settings.plaintext_first() {
         let mut stream = stream;
         facts.startup = run_startup(&mut stream, settings, Channel::Plaintext, deadline).await;
@@ -226,7 +269,7 @@ async fn probe_tcp(
                 "sslmode={} starts without SSL, and --quiet-server allows one connection",
                 settings.sslmode.as_str()
             ));
-            return facts;
+            return;
         }
         // The other channel on a connection of its own, with a budget of its own: it is a
         // separate question, not a retry that eats into the first answer's time.
@@ -259,7 +302,6 @@ async fn probe_tcp(
             });
         }
     }
-    facts
 }
 
 /// A second connection to the same address, for the other channel.
@@ -345,6 +387,9 @@ async fn probe_unix(
         startup: startup::skipped("connection to the socket failed"),
         startup_other: None,
         reached_auth: false,
+        direct_tls: None,
+        gssenc: None,
+        tls_versions: Vec::new(),
         sslmodes: None,
         elapsed_ms: 0.0,
     };

@@ -10,8 +10,8 @@ use crate::facts::{
 
 /// Width of the phase label column and of the outcome column; with two spaces of indent and a
 /// 10-character timing column this fits 80 columns.
-const LABEL: usize = 13;
-const OUTCOME: usize = 53;
+const LABEL: usize = 15;
+const OUTCOME: usize = 51;
 
 /// ANSI colour, on or off.
 #[derive(Clone, Copy)]
@@ -236,7 +236,52 @@ fn write_address(
     if let Some(tls) = &a.tls {
         write_tls(out, tls, style)?;
     }
-    write_startup(out, a, style)
+    write_startup(out, a, style)?;
+    write_extras(out, a, style)
+}
+
+/// The optional questions (`--direct-tls`, `--gssenc`, `--tls-versions`), when asked.
+fn write_extras(out: &mut dyn Write, a: &AddressFacts, style: Style) -> io::Result<()> {
+    if let Some(d) = &a.direct_tls {
+        let (text, tone) = if d.supported {
+            let alpn = if d.alpn_echoed {
+                "ALPN postgresql echoed"
+            } else {
+                "no ALPN echo"
+            };
+            (format!("supported, {alpn}"), Tone::Good)
+        } else {
+            (
+                d.detail.clone().unwrap_or_else(|| "not supported".into()),
+                Tone::Warn,
+            )
+        };
+        let ms = d.tls.as_ref().map(|t| t.elapsed_ms);
+        phase(out, "direct tls", &text, ms, tone, style)?;
+    }
+    if let Some(g) = &a.gssenc {
+        let text = match &g.detail {
+            Some(d) => format!("{}: {d}", g.answer),
+            None => g.answer.clone(),
+        };
+        phase(out, "gssencrequest", &text, g.elapsed_ms, Tone::Dim, style)?;
+    }
+    if !a.tls_versions.is_empty() {
+        let list: Vec<String> = a
+            .tls_versions
+            .iter()
+            .map(|v| format!("{} {}", v.version, if v.accepted { "yes" } else { "no" }))
+            .collect();
+        phase(
+            out,
+            "tls versions",
+            &list.join(", "),
+            None,
+            Tone::Dim,
+            style,
+        )?;
+    }
+    Ok(())
 }
 
 fn write_tls(out: &mut dyn Write, tls: &TlsFacts, style: Style) -> io::Result<()> {

@@ -7,6 +7,7 @@
 
 pub mod cert;
 pub mod danger;
+pub mod hostname;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,13 +73,24 @@ pub struct TlsBase {
 
 impl TlsBase {
     pub fn new(identity: Option<Arc<CertifiedKey>>) -> TlsBase {
+        Self::with_versions(
+            identity,
+            &[&rustls::version::TLS13, &rustls::version::TLS12],
+        )
+    }
+
+    /// A base that offers only `versions`: how pgreach asks "does the server accept TLS 1.2?".
+    pub fn with_versions(
+        identity: Option<Arc<CertifiedKey>>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> TlsBase {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(danger::RecordingVerifier::new(
             provider.clone(),
             ChainSlot::default(),
         ));
         let mut config = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .with_protocol_versions(versions)
             .expect("ring supports TLS 1.2 and 1.3")
             .dangerous()
             .with_custom_certificate_verifier(verifier)
