@@ -96,9 +96,21 @@ pub struct Args {
     #[arg(long)]
     pub tls_versions: bool,
 
-    /// Print one JSON document instead of the text report.
+    /// Print one JSON document instead of the text report (the same as `--format json`).
     #[arg(long)]
     pub json: bool,
+
+    /// Report format: text for a person, json for scripts, markdown to paste into a ticket.
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
+
+    /// Warn about a server certificate that expires within this many days.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub expiry_warn: u32,
+
+    /// Which findings make the exit code 1: errors only (default), or warnings too.
+    #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "SEVERITY")]
+    pub fail_on: FailOn,
 
     /// When to color the text report.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
@@ -122,6 +134,30 @@ pub enum EnvMode {
     Libpq,
     /// Django-style DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE, DB_SSLROOTCERT.
     Django,
+}
+
+/// The report's format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Aligned text for a terminal.
+    #[default]
+    Text,
+    /// One JSON document (schema in the README).
+    Json,
+    /// A markdown report to paste into a ticket.
+    Markdown,
+}
+
+/// The least severe finding that fails the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// Exit 1 only for error findings.
+    #[default]
+    Error,
+    /// Exit 1 for warnings too.
+    Warning,
 }
 
 /// When the text report uses color.
@@ -155,6 +191,9 @@ impl fmt::Debug for Args {
             .field("connect_timeout", &self.connect_timeout)
             .field("env", &self.env)
             .field("json", &self.json)
+            .field("format", &self.format)
+            .field("expiry_warn", &self.expiry_warn)
+            .field("fail_on", &self.fail_on)
             .field("quiet_server", &self.quiet_server)
             .field("direct_tls", &self.direct_tls)
             .field("gssenc", &self.gssenc)

@@ -34,6 +34,8 @@ pub struct Report {
     pub addresses: Vec<AddressFacts>,
     /// The trust anchors verify-ca/verify-full were judged against.
     pub trust: TrustFacts,
+    /// The client certificate offered when a server asks (sslcert/sslkey or libpq's defaults).
+    pub client_certificate: crate::tls::anchors::ClientIdentityFacts,
     /// What libpq would do under each sslmode, walking the addresses in its own order.
     pub sslmodes: Option<SslModes>,
     /// What is wrong and what to change, most fundamental layer first.
@@ -74,8 +76,9 @@ pub struct ModeOutcome {
     /// libpq would get as far as authentication (the server asks for credentials or trusts).
     pub reaches_auth: bool,
     /// Where it stops: `dns`, `tcp`, `ssl_negotiation`, `tls_handshake`, `certificate`,
-    /// `hostname`, `server_error` (an ErrorResponse before authentication), `config` (libpq
-    /// refuses the settings), or `auth` when it reaches authentication.
+    /// `hostname`, `server_error` (an ErrorResponse before authentication), `startup` (EOF,
+    /// reset or garbage after the StartupMessage), `config` (libpq refuses the settings),
+    /// `unknown` (with `uncertain`), or `auth` when it reaches authentication.
     pub stage: &'static str,
     /// libpq's own words for the failure, or how it gets through (e.g. "retries without SSL").
     pub reason: String,
@@ -327,6 +330,8 @@ pub struct TlsFacts {
     /// The certificates the server sent, leaf first, recorded even when not trusted.
     pub chain: Vec<CertificateFacts>,
     pub error: Option<String>,
+    /// Whether the server sent its chain in order, with intermediates; null without a chain.
+    pub chain_shape: Option<crate::tls::cert::ChainShape>,
     /// Whether the server sent a CertificateRequest (pg_hba `clientcert`, or `ssl_ca_file` set).
     pub client_certificate_requested: bool,
     /// libpq's verify-ca judgement of the chain against the trust anchors; null when no chain
@@ -408,6 +413,17 @@ pub struct CertificateFacts {
     /// RFC 3339.
     pub not_before: String,
     pub not_after: String,
+    /// Whole days from the probe to notAfter, negative once expired; null when unparsable.
+    pub days_left: Option<i64>,
+    /// `RSA`, `EC P-256`, `EC P-384`, `Ed25519`, …
+    pub key_type: String,
+    pub key_bits: Option<u32>,
+    /// `sha256WithRSAEncryption`, `ecdsa-with-SHA256`, `Ed25519`, …
+    pub signature_algorithm: String,
+    /// basicConstraints says cA: a certificate authority.
+    pub is_ca: bool,
+    /// Issuer equals subject and the certificate's own key verifies its signature.
+    pub self_signed: bool,
     pub sha256: String,
     /// Set when the certificate could not be parsed; the other fields are then empty.
     pub parse_error: Option<String>,
@@ -501,7 +517,27 @@ impl From<&crate::pgwire::backend::ErrorFields> for ServerError {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub addresses: usize,
+    /// Addresses where the configured sslmode reaches authentication.
     pub reached_auth: usize,
-    /// `ok` when every address reached authentication, else `failed`.
+    /// Whether libpq, walking the addresses in its order, reaches authentication with the
+    /// configured sslmode: will the app's connection get as far as the password?
+    pub libpq_reaches_auth: bool,
+    pub errors: usize,
+    pub warnings: usize,
+    /// `ok` (no error or warning findings), `warning` or `error`.
     pub verdict: &'static str,
+}
+
+impl Summary {
+    /// The summary of a report not yet judged.
+    pub fn pending(addresses: usize) -> Summary {
+        Summary {
+            addresses,
+            reached_auth: 0,
+            libpq_reaches_auth: false,
+            errors: 0,
+            warnings: 0,
+            verdict: "pending",
+        }
+    }
 }

@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod diagnose;
 pub mod facts;
 pub mod pgwire;
 pub mod probe;

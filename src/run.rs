@@ -1,8 +1,8 @@
 //! The program's edge: arguments → config → probes → report → exit code. Errors become exit
 //! codes here and nowhere else.
 //!
-//! Exit codes: 0 every address reached authentication; 1 some did not; 2 usage error (bad
-//! flag, target or setting); 3 internal error.
+//! Exit codes: 0 no error findings; 1 error findings (or warnings, with `--fail-on warning`);
+//! 2 usage error (bad flag, target or setting); 3 internal error.
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -11,19 +11,20 @@ use clap::Parser;
 use futures_util::future::join_all;
 use tokio::task::JoinSet;
 
-use crate::cli::{Args, ColorChoice};
+use crate::cli::{Args, ColorChoice, FailOn, Format};
 use crate::config::{self, Config, HostSpec};
+use crate::diagnose;
 use crate::facts::{
-    ConfigFacts, HostFacts, HostKind, Report, SCHEMA_VERSION, Summary, TrustFacts, millis,
+    ConfigFacts, HostFacts, HostKind, Report, SCHEMA_VERSION, Severity, Summary, millis,
 };
 use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::report;
 use crate::resolve::{self, Dns};
-use crate::tls::TlsBase;
+use crate::tls::{TlsBase, anchors};
 use std::sync::Arc;
 
 pub const EXIT_OK: u8 = 0;
-pub const EXIT_UNREACHED: u8 = 1;
+pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INTERNAL: u8 = 3;
 
@@ -59,27 +60,52 @@ fn run(config: &Config) -> io::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = runtime.block_on(collect(config));
+    let mut report = runtime.block_on(collect(config));
+    let opts = diagnose::findings::Options {
+        sslmode: config.sslmode,
+        expiry_warn_days: config.expiry_warn_days.into(),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    diagnose::apply(&mut report, &opts);
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let written = if config.json {
-        report::json::write(&mut out, &report)
-    } else {
-        let style = report::text::Style {
-            color: use_color(config.color, stdout.is_terminal()),
-        };
-        report::text::write(&mut out, &report, style)
+    let written = match config.format {
+        Format::Json => report::json::write(&mut out, &report),
+        Format::Markdown => report::markdown::write(&mut out, &report, &command_line()),
+        Format::Text => {
+            let style = report::text::Style {
+                color: use_color(config.color, stdout.is_terminal()),
+            };
+            report::text::write(&mut out, &report, style)
+        }
     };
     match written.and_then(|()| out.flush()) {
         // A closed pipe (`pgreach ... | head`) is the reader's choice, not our failure.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         other => other?,
     }
-    Ok(if report.summary.verdict == "ok" {
-        EXIT_OK
-    } else {
-        EXIT_UNREACHED
-    })
+    let threshold = match config.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+    };
+    let failed = report.findings.iter().any(|f| f.severity <= threshold);
+    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// The command line as typed, with any password in a URI or conninfo argument replaced by
+/// `***`, for the markdown report.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            let a = config::redact_connection_string(&a);
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Colour on a terminal only, never when NO_COLOR is set (no-color.org), unless forced.
@@ -108,13 +134,25 @@ fn init_tracing(verbose: u8) {
 
 /// Runs every phase for every address of every host and gathers the facts.
 pub async fn collect(config: &Config) -> Report {
+    // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
+    // postgresql.crt/.key when no file is configured.
+    let home = home_dir();
+    let anchors = Arc::new(anchors::load(
+        config.sslrootcert.as_deref(),
+        home.as_deref(),
+    ));
+    let identity = anchors::client_identity(
+        config.sslcert.as_deref(),
+        config.sslkey.as_deref(),
+        home.as_deref(),
+    );
     let settings = ProbeSettings {
         user: config.user.clone(),
         dbname: config.dbname.clone(),
         application_name: config.application_name.clone(),
         sslmode: config.sslmode,
         timeout: config.connect_timeout,
-        tls: Arc::new(TlsBase::new(None)),
+        tls: Arc::new(TlsBase::new(identity.certified_key(), anchors.clone())),
         quiet_server: config.quiet_server,
         direct_tls: config.direct_tls,
         gssenc: config.gssenc,
@@ -122,11 +160,11 @@ pub async fn collect(config: &Config) -> Report {
             vec![
                 (
                     "TLSv1.2",
-                    TlsBase::with_versions(None, &[&rustls::version::TLS12]),
+                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS12]),
                 ),
                 (
                     "TLSv1.3",
-                    TlsBase::with_versions(None, &[&rustls::version::TLS13]),
+                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS13]),
                 ),
             ]
         } else {
@@ -160,16 +198,7 @@ pub async fn collect(config: &Config) -> Report {
     addresses.sort_by_key(|(i, _)| *i);
     let addresses: Vec<_> = addresses.into_iter().map(|(_, a)| a).collect();
 
-    let reached = addresses.iter().filter(|a| a.reached_auth).count();
-    let summary = Summary {
-        addresses: addresses.len(),
-        reached_auth: reached,
-        verdict: if reached == addresses.len() && reached > 0 {
-            "ok"
-        } else {
-            "failed"
-        },
-    };
+    let summary = Summary::pending(addresses.len());
     Report {
         schema_version: SCHEMA_VERSION,
         pgreach_version: env!("CARGO_PKG_VERSION"),
@@ -182,16 +211,22 @@ pub async fn collect(config: &Config) -> Report {
         },
         hosts,
         addresses,
-        trust: TrustFacts {
-            source: "none".into(),
-            path: None,
-            exists: false,
-            certificates: 0,
-            error: None,
-        },
+        trust: anchors.facts.clone(),
+        client_certificate: identity.facts,
         sslmodes: None,
         findings: Vec::new(),
         summary,
+    }
+}
+
+/// libpq's home directory: `$HOME`, else the account's home.
+fn home_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("HOME") {
+        Some(h) if !h.is_empty() => Some(h.into()),
+        _ => nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|u| u.dir),
     }
 }
 
@@ -199,9 +234,10 @@ pub async fn collect(config: &Config) -> Report {
 async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) {
     let host = ep.host.display();
     let port = ep.port;
-    let tcp = |addr, tls_name: Option<String>, rank| AddrTarget::Tcp {
+    let tcp = |addr, tls_name: Option<String>, verify_host: Option<String>, rank| AddrTarget::Tcp {
         host: host.clone(),
         tls_name,
+        verify_host,
         addr: std::net::SocketAddr::new(addr, port),
         system_rank: rank,
     };
@@ -210,7 +246,7 @@ async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) 
             let facts = dns.resolve(name, port).await;
             let targets = resolve::addresses_to_probe(&facts)
                 .into_iter()
-                .map(|(ip, rank)| tcp(ip, Some(name.clone()), rank))
+                .map(|(ip, rank)| tcp(ip, Some(name.clone()), Some(name.clone()), rank))
                 .collect();
             let host_facts = HostFacts {
                 host: host.clone(),
@@ -228,7 +264,7 @@ async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) 
                 dns: None,
             },
             // A literal is the only address libpq tries for this host.
-            vec![tcp(*ip, None, Some(0))],
+            vec![tcp(*ip, None, Some(host.clone()), Some(0))],
         ),
         HostSpec::HostAddr { name, addr } => (
             HostFacts {
@@ -237,7 +273,7 @@ async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) 
                 kind: HostKind::Hostaddr,
                 dns: None,
             },
-            vec![tcp(*addr, name.clone(), Some(0))],
+            vec![tcp(*addr, name.clone(), name.clone(), Some(0))],
         ),
         HostSpec::Socket(dir) => {
             let path = dir.join(format!(".s.PGSQL.{port}"));

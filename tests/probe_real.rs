@@ -255,7 +255,7 @@ fn closed_port_is_refused_and_exits_1() {
     assert_eq!(a["port"], 5999);
     assert_eq!(a["tcp"]["status"], "refused");
     assert_eq!(a["startup"]["status"], "skipped");
-    assert_eq!(report["summary"]["verdict"], "failed");
+    assert_eq!(report["summary"]["verdict"], "error");
 }
 
 #[test]

@@ -67,7 +67,13 @@ pub(crate) fn build(
         password,
         settings,
         env_mode: args.env,
-        json: args.json,
+        format: if args.json {
+            crate::cli::Format::Json
+        } else {
+            args.format
+        },
+        expiry_warn_days: args.expiry_warn,
+        fail_on: args.fail_on,
         quiet_server: args.quiet_server,
         direct_tls: args.direct_tls
             || optional(layers, "sslnegotiation").as_deref() == Some("direct"),

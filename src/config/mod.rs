@@ -123,7 +123,10 @@ pub struct Config {
     /// Every effective setting, secrets shown as `***`, in a stable order for the report.
     pub settings: Vec<Setting>,
     pub env_mode: cli::EnvMode,
-    pub json: bool,
+    /// The report format; `--json` is the same as `--format json`.
+    pub format: cli::Format,
+    pub expiry_warn_days: u32,
+    pub fail_on: cli::FailOn,
     /// One connection per address (see `--quiet-server`).
     pub quiet_server: bool,
     /// Extra questions, each on a connection of its own (see `--direct-tls`, `--gssenc`,

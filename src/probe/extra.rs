@@ -33,14 +33,7 @@ pub(super) async fn direct_tls(
             )),
         };
     };
-    let (facts, session) = tls::handshake(
-        stream,
-        base,
-        target.tls_name,
-        Some(target.addr.ip()),
-        deadline,
-    )
-    .await;
+    let (facts, session) = tls::handshake(stream, base, &target.names, deadline).await;
     drop(session);
     let supported = facts.status == TlsStatus::Ok;
     let alpn_echoed = facts.alpn.as_deref() == Some("postgresql");
@@ -122,14 +115,7 @@ pub(super) async fn tls_versions(
             Ok(mut stream) => {
                 let answer = super::ssl_request::negotiate(&mut stream, deadline).await;
                 if answer.answer == crate::facts::SslAnswer::S {
-                    let (facts, _) = tls::handshake(
-                        stream,
-                        base,
-                        target.tls_name,
-                        Some(target.addr.ip()),
-                        deadline,
-                    )
-                    .await;
+                    let (facts, _) = tls::handshake(stream, base, &target.names, deadline).await;
                     TlsVersionFacts {
                         version: name,
                         accepted: facts.status == TlsStatus::Ok,

@@ -21,8 +21,7 @@ use tracing::Instrument;
 
 use crate::config::SslMode;
 use crate::facts::{
-    AddressFacts, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts, StartupStatus,
-    TlsFacts, millis,
+    AddressFacts, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts, TlsFacts, millis,
 };
 use crate::tls::TlsBase;
 
@@ -109,8 +108,11 @@ pub enum AddrTarget {
     Tcp {
         /// The host as the user typed it.
         host: String,
-        /// The name TLS sends and verifies: the typed host name, none for IP literals.
+        /// The name TLS sends as SNI: the typed host name, none for IP literals.
         tls_name: Option<String>,
+        /// The host verify-full checks: the typed host (name or IP literal); none when only
+        /// hostaddr was given.
+        verify_host: Option<String>,
         addr: SocketAddr,
         system_rank: Option<usize>,
     },
@@ -128,12 +130,17 @@ pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> Add
         AddrTarget::Tcp {
             host,
             tls_name,
+            verify_host,
             addr,
             system_rank,
         } => {
             let span = tracing::info_span!("address", %addr);
             let target = TcpTarget {
-                tls_name: tls_name.as_deref(),
+                names: tls::TlsNames {
+                    sni: tls_name.as_deref(),
+                    verify_host: verify_host.as_deref(),
+                    ip: addr.ip(),
+                },
                 addr: *addr,
             };
             probe_tcp(host, &target, *system_rank, settings)
@@ -147,20 +154,8 @@ pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> Add
                 .await
         }
     };
-    facts.reached_auth = reached_auth(&facts, settings.sslmode);
     facts.elapsed_ms = millis(start.elapsed());
     facts
-}
-
-/// Whether the configured sslmode gets this address as far as authentication: the first
-/// channel does, or (for `prefer` and `allow`, which retry on the other channel after an error
-/// in the authentication phase) the other one does.
-fn reached_auth(f: &AddressFacts, mode: SslMode) -> bool {
-    let first = f.startup.auth.is_some();
-    let retry = matches!(mode, SslMode::Prefer | SslMode::Allow)
-        && f.startup.status == StartupStatus::Error
-        && f.startup_other.as_ref().is_some_and(|o| o.auth.is_some());
-    first || retry
 }
 
 fn skipped_ssl(reason: &str) -> SslRequestFacts {
@@ -177,7 +172,7 @@ fn skipped_ssl(reason: &str) -> SslRequestFacts {
 
 /// Where to connect, and the name TLS uses there.
 struct TcpTarget<'a> {
-    tls_name: Option<&'a str>,
+    names: tls::TlsNames<'a>,
     addr: SocketAddr,
 }
 
@@ -335,15 +330,9 @@ async fn ssl_attempt(
     attempt.startup = match attempt.ssl_request.answer {
         SslAnswer::N => run_startup(&mut stream, settings, Channel::Plaintext, deadline).await,
         SslAnswer::S if attempt.ssl_request.unencrypted_bytes_after_s == Some(0) => {
-            let (tls, tls_stream) = tls::handshake(
-                stream,
-                &settings.tls,
-                target.tls_name,
-                Some(target.addr.ip()),
-                deadline,
-            )
-            .instrument(tracing::info_span!("tls"))
-            .await;
+            let (tls, tls_stream) = tls::handshake(stream, &settings.tls, &target.names, deadline)
+                .instrument(tracing::info_span!("tls"))
+                .await;
             tracing::debug!(status = ?tls.status, version = ?tls.version, "tls");
             attempt.tls = Some(tls);
             match tls_stream {

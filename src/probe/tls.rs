@@ -9,17 +9,21 @@ use tokio_rustls::client::TlsStream;
 
 use super::Wire;
 use crate::facts::{TlsFacts, TlsStatus, millis};
-use crate::tls::{TlsBase, cert};
+use rustls::pki_types::{CertificateDer, UnixTime};
+
+use crate::facts::NameVerdict;
+use crate::tls::{TlsBase, cert, hostname, verify};
 
 /// Runs the handshake. `sni` is the host name the user typed (never the resolved IP: libpq
 /// verifies against what was typed); `None` for IP literals, which send no SNI.
 pub async fn handshake<S: Wire>(
     stream: S,
     base: &TlsBase,
-    sni: Option<&str>,
-    ip: Option<std::net::IpAddr>,
+    names: &TlsNames<'_>,
     deadline: Instant,
 ) -> (TlsFacts, Option<TlsStream<S>>) {
+    let sni = names.sni;
+    let ip = Some(names.ip);
     let start = Instant::now();
     let (config, record) = base.for_connection();
     let mut facts = TlsFacts {
@@ -32,6 +36,7 @@ pub async fn handshake<S: Wire>(
         chain: Vec::new(),
         error: None,
         client_certificate_requested: false,
+        chain_shape: None,
         verify_ca: None,
         verify_full: None,
     };
@@ -46,7 +51,7 @@ pub async fn handshake<S: Wire>(
     // is there even when the handshake fails later.
     facts.client_certificate_requested = record.client_certificate_requested();
     if let Some(chain) = record.take_chain() {
-        facts.chain = chain.iter().map(|c| cert::summarize(c)).collect();
+        judge(&mut facts, &chain, base, names.verify_host);
     }
     match outcome {
         Err(_) => {
@@ -70,6 +75,41 @@ pub async fn handshake<S: Wire>(
             (facts, Some(stream))
         }
     }
+}
+
+/// The names one TLS connection uses.
+pub struct TlsNames<'a> {
+    /// The host name sent as SNI: the typed host name, none for IP literals.
+    pub sni: Option<&'a str>,
+    /// The host verify-full checks, as libpq does: the `host` as typed (a name or an IP
+    /// literal); none when only `hostaddr` was given, which libpq refuses for verify-full.
+    pub verify_host: Option<&'a str>,
+    pub ip: std::net::IpAddr,
+}
+
+/// Records the chain and judges it as libpq would under verify-ca and verify-full, whatever
+/// the configured sslmode: the matrix and the findings need both verdicts.
+fn judge(
+    facts: &mut TlsFacts,
+    chain: &[CertificateDer<'static>],
+    base: &TlsBase,
+    host: Option<&str>,
+) {
+    let now = UnixTime::now();
+    facts.chain = chain.iter().map(|c| cert::summarize_at(c, now)).collect();
+    facts.chain_shape = Some(cert::chain_shape(chain));
+    facts.verify_ca = Some(verify::verify_chain(chain, base.anchors(), now));
+    facts.verify_full = match (chain.first(), host) {
+        (Some(leaf), Some(host)) => Some(hostname::verify_name(leaf, host)),
+        (Some(_), None) => Some(NameVerdict {
+            ok: false,
+            host: String::new(),
+            matched: None,
+            names: Vec::new(),
+            reason: "host name must be specified for a verified SSL connection (only hostaddr was given)".into(),
+        }),
+        (None, _) => None,
+    };
 }
 
 /// The name rustls needs: the DNS name when there is one (it becomes SNI), else the IP.

@@ -1,26 +1,47 @@
-//! Turns a DER certificate into the facts pgreach reports. Input is peer data: a certificate
-//! that does not parse yields a summary carrying the parse error, never a panic.
+//! Turns a DER certificate into the facts pgreach reports, and a chain into its shape. Input is
+//! peer data: a certificate that does not parse yields a summary carrying the parse error,
+//! never a panic.
 
+use rustls::pki_types::{CertificateDer, UnixTime};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use x509_parser::extensions::GeneralName;
+use x509_parser::oid_registry::Oid;
 use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
 
 use crate::facts::CertificateFacts;
 
-/// Summarises one certificate.
+/// Summarises one certificate, counting `days_left` from the current time. Probes pass the
+/// time they ran at to [`summarize_at`] instead, so one report has one "now".
 pub fn summarize(der: &[u8]) -> CertificateFacts {
+    summarize_at(der, UnixTime::now())
+}
+
+/// Summarises one certificate; `days_left` counts whole days from `now` to notAfter
+/// (negative once expired).
+pub fn summarize_at(der: &[u8], now: UnixTime) -> CertificateFacts {
     let sha256 = hex(&Sha256::digest(der));
     match X509Certificate::from_der(der) {
-        Ok((_, cert)) => CertificateFacts {
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
-            subject_alt_names: alt_names(&cert),
-            serial: cert.raw_serial_as_string(),
-            not_before: rfc3339(cert.validity().not_before),
-            not_after: rfc3339(cert.validity().not_after),
-            sha256,
-            parse_error: None,
-        },
+        Ok((_, cert)) => {
+            let (key_type, key_bits) = key_type(&cert);
+            CertificateFacts {
+                subject: cert.subject().to_string(),
+                issuer: cert.issuer().to_string(),
+                subject_alt_names: alt_names(&cert),
+                serial: cert.raw_serial_as_string(),
+                not_before: rfc3339(cert.validity().not_before.timestamp()),
+                not_after: rfc3339(cert.validity().not_after.timestamp()),
+                days_left: Some(days_between(now, cert.validity().not_after.timestamp())),
+                key_type,
+                key_bits,
+                signature_algorithm: signature_algorithm(&cert),
+                is_ca: cert.is_ca(),
+                self_signed: is_self_signed(&cert),
+                sha256,
+                parse_error: None,
+            }
+        }
         Err(e) => CertificateFacts {
             subject: String::new(),
             issuer: String::new(),
@@ -28,10 +49,88 @@ pub fn summarize(der: &[u8]) -> CertificateFacts {
             serial: String::new(),
             not_before: String::new(),
             not_after: String::new(),
+            days_left: None,
+            key_type: String::new(),
+            key_bits: None,
+            signature_algorithm: String::new(),
+            is_ca: false,
+            self_signed: false,
             sha256,
             parse_error: Some(e.to_string()),
         },
     }
+}
+
+/// How the server arranged the chain it sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainShape {
+    pub certificates: usize,
+    /// Each certificate is issued (by name) by the one after it, as TLS requires; true for a
+    /// single certificate.
+    pub in_order: bool,
+    /// The server sent at least one certificate besides the leaf that is not a self-signed
+    /// root: an intermediate.
+    pub includes_intermediates: bool,
+    /// The server sent more than the leaf, and the last certificate is self-signed. Harmless
+    /// (clients use their own copy of the root) but a sign of how the chain file was built.
+    pub ends_with_root: bool,
+}
+
+/// Describes the chain's order and contents. Unparsable certificates count, but never as
+/// issuers, intermediates or roots.
+pub fn chain_shape(chain: &[CertificateDer<'_>]) -> ChainShape {
+    let parsed: Vec<Option<X509Certificate<'_>>> = chain
+        .iter()
+        .map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
+        .collect();
+    let in_order = parsed.windows(2).all(|pair| match pair {
+        [Some(child), Some(parent)] => child.issuer().as_raw() == parent.subject().as_raw(),
+        _ => false,
+    });
+    let rest = parsed.get(1..).unwrap_or_default();
+    ChainShape {
+        certificates: chain.len(),
+        in_order,
+        includes_intermediates: rest
+            .iter()
+            .any(|c| c.as_ref().is_some_and(|c| !is_self_signed(c))),
+        ends_with_root: rest
+            .last()
+            .is_some_and(|c| c.as_ref().is_some_and(is_self_signed)),
+    }
+}
+
+/// Issuer equals subject and the certificate's own key verifies its signature. When the
+/// signature algorithm is one `ring` cannot check, the names alone decide, as they do for
+/// OpenSSL's "self-issued" test.
+pub(crate) fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
+    if cert.issuer().as_raw() != cert.subject().as_raw() {
+        return false;
+    }
+    match cert.verify_signature(None) {
+        Ok(()) => true,
+        Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => true,
+        Err(_) => false,
+    }
+}
+
+/// Whole days from `now` to `unix_secs`, rounded towards minus infinity: an hour past notAfter
+/// is day -1, not day 0.
+pub(crate) fn days_between(now: UnixTime, unix_secs: i64) -> i64 {
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    unix_secs.saturating_sub(now).div_euclid(86_400)
+}
+
+/// RFC 3339 for a Unix time; certificates can hold dates `time` cannot represent, which are
+/// shown as the raw number of seconds.
+pub(crate) fn rfc3339(unix_secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("@{unix_secs}"))
 }
 
 fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
@@ -50,28 +149,98 @@ fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
 }
 
 fn ip_string(bytes: &[u8]) -> String {
-    match bytes.len() {
-        4 => {
-            let a: [u8; 4] = [bytes[0], bytes[1], bytes[2], bytes[3]];
-            std::net::Ipv4Addr::from(a).to_string()
-        }
-        16 => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(bytes);
-            std::net::Ipv6Addr::from(a).to_string()
-        }
+    if let Ok(a) = <[u8; 4]>::try_from(bytes) {
+        std::net::Ipv4Addr::from(a).to_string()
+    } else if let Ok(a) = <[u8; 16]>::try_from(bytes) {
+        std::net::Ipv6Addr::from(a).to_string()
+    } else {
         // libpq rejects these ("certificate contains IP address with invalid length").
-        _ => format!("<invalid length {}: {}>", bytes.len(), hex(bytes)),
+        format!("<invalid length {}: {}>", bytes.len(), hex(bytes))
     }
 }
 
-fn rfc3339(t: x509_parser::time::ASN1Time) -> String {
-    t.to_datetime()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
+const OID_ED25519: &str = "1.3.101.112";
+const OID_ED448: &str = "1.3.101.113";
+
+/// The key's algorithm as people name it, and its size in bits.
+fn key_type(cert: &X509Certificate<'_>) -> (String, Option<u32>) {
+    let spki = cert.public_key();
+    let alg = spki.algorithm.algorithm.to_id_string();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => ("RSA".to_string(), Some(unsigned_bits(rsa.modulus))),
+        Ok(PublicKey::EC(point)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| oid.to_id_string());
+            match curve.as_deref().and_then(curve_name) {
+                Some((name, bits)) => (format!("EC {name}"), Some(bits)),
+                None => {
+                    let bits = u32::try_from(point.key_size()).ok().filter(|&b| b > 0);
+                    (format!("EC {}", curve.unwrap_or_default()), bits)
+                }
+            }
+        }
+        Ok(PublicKey::DSA(y)) => ("DSA".to_string(), Some(unsigned_bits(y))),
+        _ if alg == OID_ED25519 => ("Ed25519".to_string(), Some(256)),
+        _ if alg == OID_ED448 => ("Ed448".to_string(), Some(456)),
+        _ => (short_name(&spki.algorithm.algorithm).unwrap_or(alg), None),
+    }
 }
 
-fn hex(bytes: &[u8]) -> String {
+fn curve_name(oid: &str) -> Option<(&'static str, u32)> {
+    Some(match oid {
+        "1.2.840.10045.3.1.7" => ("P-256", 256),
+        "1.3.132.0.34" => ("P-384", 384),
+        "1.3.132.0.35" => ("P-521", 521),
+        "1.3.132.0.10" => ("secp256k1", 256),
+        _ => return None,
+    })
+}
+
+/// Bits in a big-endian unsigned integer as DER stores it (leading zero bytes not counted).
+fn unsigned_bits(bytes: &[u8]) -> u32 {
+    let trimmed = match bytes.iter().position(|&b| b != 0) {
+        Some(i) => bytes.get(i..).unwrap_or_default(),
+        None => return 0,
+    };
+    let leading = trimmed.first().map_or(0, |b| b.leading_zeros());
+    u32::try_from(trimmed.len() * 8)
+        .unwrap_or(u32::MAX)
+        .saturating_sub(leading)
+}
+
+/// The signature algorithm's usual name (OpenSSL's long names for the common ones).
+fn signature_algorithm(cert: &X509Certificate<'_>) -> String {
+    let oid = &cert.signature_algorithm.algorithm;
+    let id = oid.to_id_string();
+    let name = match id.as_str() {
+        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption",
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        OID_ED25519 => "Ed25519",
+        OID_ED448 => "Ed448",
+        _ => return short_name(oid).unwrap_or(id),
+    };
+    name.to_string()
+}
+
+fn short_name(oid: &Oid<'_>) -> Option<String> {
+    x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
+        .ok()
+        .map(str::to_string)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -79,11 +248,19 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    const DAY: u64 = 86_400;
+
+    fn at(secs: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
+    }
+
     #[test]
     fn garbage_is_reported_not_panicked_on() {
         let s = summarize(b"\x30\x03\x02\x01");
         assert!(s.parse_error.is_some());
         assert_eq!(s.sha256.len(), 64);
+        assert_eq!(s.days_left, None);
+        assert_eq!(s.key_bits, None);
     }
 
     #[test]
@@ -105,5 +282,129 @@ mod tests {
             vec!["DNS:db.example.com".to_string(), "IP:10.1.2.3".to_string()]
         );
         assert!(s.not_after.ends_with('Z'), "{}", s.not_after);
+        // rcgen's default key: ECDSA P-256 with SHA-256.
+        assert_eq!(s.key_type, "EC P-256");
+        assert_eq!(s.key_bits, Some(256));
+        assert_eq!(s.signature_algorithm, "ecdsa-with-SHA256");
+        assert!(!s.is_ca);
+        assert!(s.self_signed);
+    }
+
+    #[test]
+    fn days_left_counts_from_the_given_time() {
+        let mut params = rcgen::CertificateParams::new(vec!["db".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2024, 3, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let not_after = 1_709_251_200; // 2024-03-01T00:00:00Z
+        assert_eq!(
+            summarize_at(&der, at(not_after - 10 * DAY)).days_left,
+            Some(10)
+        );
+        assert_eq!(summarize_at(&der, at(not_after - 3600)).days_left, Some(0));
+        assert_eq!(summarize_at(&der, at(not_after + 3600)).days_left, Some(-1));
+        let s = summarize_at(&der, at(not_after));
+        assert_eq!(s.not_after, "2024-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn key_types() {
+        let cases: &[(&rcgen::SignatureAlgorithm, &str, u32, &str)] = &[
+            (
+                &rcgen::PKCS_ECDSA_P384_SHA384,
+                "EC P-384",
+                384,
+                "ecdsa-with-SHA384",
+            ),
+            (&rcgen::PKCS_ED25519, "Ed25519", 256, "Ed25519"),
+        ];
+        for &(alg, key_type, bits, sig) in cases {
+            let key = rcgen::KeyPair::generate_for(alg).unwrap();
+            let params = rcgen::CertificateParams::new(vec!["db".to_string()]).unwrap();
+            let s = summarize(params.self_signed(&key).unwrap().der());
+            assert_eq!(s.key_type, key_type);
+            assert_eq!(s.key_bits, Some(bits));
+            assert_eq!(s.signature_algorithm, sig);
+        }
+    }
+
+    #[test]
+    fn rsa_bits_ignore_the_sign_byte() {
+        // A 2048-bit modulus is stored with a leading zero byte.
+        let mut modulus = vec![0u8; 257];
+        modulus[1] = 0xc3;
+        assert_eq!(unsigned_bits(&modulus), 2048);
+        assert_eq!(unsigned_bits(&[0x01, 0x00]), 9);
+        assert_eq!(unsigned_bits(&[]), 0);
+    }
+
+    /// root → intermediate → leaf, as DER.
+    fn pki() -> [CertificateDer<'static>; 3] {
+        let ca = |cn: &str| {
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p
+        };
+        let root_key = rcgen::KeyPair::generate().unwrap();
+        let root_params = ca("Root");
+        let root = root_params.self_signed(&root_key).unwrap();
+        let root_issuer = rcgen::Issuer::from_params(&root_params, &root_key);
+        let int_key = rcgen::KeyPair::generate().unwrap();
+        let int_params = ca("Intermediate");
+        let int = int_params.signed_by(&int_key, &root_issuer).unwrap();
+        let int_issuer = rcgen::Issuer::from_params(&int_params, &int_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["db".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &int_issuer)
+            .unwrap();
+        [leaf.der().clone(), int.der().clone(), root.der().clone()]
+    }
+
+    #[test]
+    fn chain_shapes() {
+        let [leaf, int, root] = pki();
+        let shape = |c: &[CertificateDer<'static>]| chain_shape(c);
+        assert_eq!(
+            shape(&[leaf.clone(), int.clone(), root.clone()]),
+            ChainShape {
+                certificates: 3,
+                in_order: true,
+                includes_intermediates: true,
+                ends_with_root: true
+            }
+        );
+        assert_eq!(
+            shape(&[leaf.clone(), int.clone()]),
+            ChainShape {
+                certificates: 2,
+                in_order: true,
+                includes_intermediates: true,
+                ends_with_root: false
+            }
+        );
+        assert_eq!(
+            shape(std::slice::from_ref(&leaf)),
+            ChainShape {
+                certificates: 1,
+                in_order: true,
+                includes_intermediates: false,
+                ends_with_root: false
+            }
+        );
+        let reversed = shape(&[leaf.clone(), root.clone(), int.clone()]);
+        assert!(!reversed.in_order);
+        assert!(reversed.includes_intermediates);
+        assert!(!reversed.ends_with_root);
+        let garbage = shape(&[leaf, CertificateDer::from(vec![0x30, 0x00])]);
+        assert!(!garbage.in_order);
+        assert!(!garbage.includes_intermediates);
+
+        let summary = summarize(&int);
+        assert!(summary.is_ca);
+        assert!(!summary.self_signed);
+        assert!(summarize(&root).self_signed);
     }
 }

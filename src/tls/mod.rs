@@ -5,9 +5,11 @@
 //! judged separately (a person on call needs "expired" or "wrong name", not "handshake failed");
 //! the one verifier that allows this lives in [`danger`].
 
+pub mod anchors;
 pub mod cert;
 pub mod danger;
 pub mod hostname;
+pub mod verify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,19 +71,31 @@ pub struct TlsBase {
     config: ClientConfig,
     /// The client certificate and key offered when a server asks for one.
     identity: Option<Arc<CertifiedKey>>,
+    /// What recorded chains are judged against (libpq's sslrootcert).
+    anchors: Arc<anchors::TrustAnchors>,
 }
 
 impl TlsBase {
-    pub fn new(identity: Option<Arc<CertifiedKey>>) -> TlsBase {
+    pub fn new(
+        identity: Option<Arc<CertifiedKey>>,
+        anchors: Arc<anchors::TrustAnchors>,
+    ) -> TlsBase {
         Self::with_versions(
             identity,
+            anchors,
             &[&rustls::version::TLS13, &rustls::version::TLS12],
         )
+    }
+
+    /// The trust anchors recorded chains are judged against.
+    pub fn anchors(&self) -> &anchors::TrustAnchors {
+        &self.anchors
     }
 
     /// A base that offers only `versions`: how pgreach asks "does the server accept TLS 1.2?".
     pub fn with_versions(
         identity: Option<Arc<CertifiedKey>>,
+        anchors: Arc<anchors::TrustAnchors>,
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> TlsBase {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -96,7 +110,11 @@ impl TlsBase {
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         config.alpn_protocols = vec![PG_ALPN.to_vec()];
-        TlsBase { config, identity }
+        TlsBase {
+            config,
+            identity,
+            anchors,
+        }
     }
 
     /// A configuration that records into slots of this connection's own, so concurrent probes

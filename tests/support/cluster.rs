@@ -479,3 +479,163 @@ pub fn quote_ident(s: &str) -> String {
 pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
+
+// --- Standbys made from base backups, and direct pg_ctl access (see support/standby.rs) ---
+
+/// How [`Cluster::from_base_backup`] makes a second cluster from a running one.
+#[derive(Debug, Clone)]
+pub struct BaseBackupSpec {
+    /// The new cluster's port (in the same namespace as the primary).
+    pub port: u16,
+    /// Extra postgresql.conf lines, appended last (e.g. `hot_standby = off`).
+    pub conf: Vec<String>,
+    /// Extra postgresql.auto.conf lines, appended after the `primary_conninfo` that
+    /// `pg_basebackup -R` wrote, so they override it.
+    pub auto_conf: Vec<String>,
+    /// `-X stream` (the backup holds the WAL it needs to become consistent) or `-X none`
+    /// (it does not: the standby waits for WAL from `primary_conninfo`).
+    pub include_wal: bool,
+    /// `pg_ctl -w`: wait until the server is ready or a standby in recovery. Without it the
+    /// caller waits for whatever state it expects.
+    pub wait: bool,
+}
+
+impl BaseBackupSpec {
+    pub fn new(port: u16) -> BaseBackupSpec {
+        BaseBackupSpec {
+            port,
+            conf: Vec::new(),
+            auto_conf: Vec::new(),
+            include_wal: true,
+            wait: true,
+        }
+    }
+}
+
+impl Cluster {
+    /// A new cluster in `ns` made with `pg_basebackup -R -c fast` from `primary` over TCP to
+    /// 127.0.0.1 as `postgres` (so the primary's pg_hba.conf needs `host replication all
+    /// 127.0.0.1/32 trust`, which initdb's default has, and `wal_level = replica`), then
+    /// started as a standby on `spec.port`, with a certificate from a CA of its own.
+    /// Dropping it stops it like any [`Cluster`]; drop it before its primary.
+    pub fn from_base_backup(ns: &Netns, primary: &Cluster, spec: BaseBackupSpec) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("pgr-cluster-{}-", std::process::id()))
+            .tempdir()
+            .expect("create standby temp dir");
+        let (uid, gid) = postgres_ids();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod standby dir");
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown standby dir");
+        let root = dir.path();
+
+        let ca = TestCa::new("pgreach test CA (standby)");
+        let server_cert = ca.issue(DEFAULT_CERT_NAMES);
+        write_file(&root.join("ca.pem"), ca.cert_pem(), 0o644, None);
+        write_file(
+            &root.join("server.crt"),
+            &server_cert.cert_pem,
+            0o644,
+            Some((uid, gid)),
+        );
+        write_file(
+            &root.join("server.key"),
+            &server_cert.key_pem,
+            0o600,
+            Some((uid, gid)),
+        );
+
+        let data = root.join("data");
+        let mut backup = Command::new("ip");
+        backup
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+            ])
+            .arg(pg_bin("pg_basebackup"))
+            .args(["-h", "127.0.0.1", "-p", &primary.port().to_string()])
+            .args(["-U", "postgres", "-D"])
+            .arg(&data)
+            .args(["-R", "-c", "fast", "--no-sync", "-X"])
+            .arg(if spec.include_wal { "stream" } else { "none" });
+        clean_env(&mut backup).current_dir(root);
+        let out = run(&mut backup, INITDB_TIMEOUT);
+        if !out.success() {
+            panic!(
+                "pg_basebackup failed\n{}\n--- primary log (tail) ---\n{}",
+                out.describe(),
+                primary.log_tail(30)
+            );
+        }
+
+        // The copied postgresql.conf still names the primary's port, socket directory and
+        // certificate; settings appended later win.
+        let mut conf = String::from("\n# --- pgreach test harness: standby ---\n");
+        let _ = writeln!(conf, "port = {}", spec.port);
+        let _ = writeln!(conf, "unix_socket_directories = '{}'", root.display());
+        let _ = writeln!(
+            conf,
+            "ssl_cert_file = '{}'",
+            root.join("server.crt").display()
+        );
+        let _ = writeln!(
+            conf,
+            "ssl_key_file = '{}'",
+            root.join("server.key").display()
+        );
+        for extra in &spec.conf {
+            conf.push_str(extra);
+            conf.push('\n');
+        }
+        append_file(&data.join("postgresql.conf"), &conf);
+        if !spec.auto_conf.is_empty() {
+            let mut auto = String::new();
+            for extra in &spec.auto_conf {
+                auto.push_str(extra);
+                auto.push('\n');
+            }
+            append_file(&data.join("postgresql.auto.conf"), &auto);
+        }
+
+        let cluster = Cluster {
+            netns: ns.name().to_owned(),
+            port: spec.port,
+            ca,
+            server_cert,
+            dir,
+        };
+        let mut start = cluster.pg_ctl_cmd();
+        start.arg("-l").arg(cluster.log_path());
+        if spec.wait {
+            start.args(["-w", "-t", "30", "start"]);
+        } else {
+            start.args(["-W", "start"]);
+        }
+        let out = run(&mut start, START_TIMEOUT);
+        if !out.success() {
+            panic!(
+                "standby did not start in netns {}\n{}\n--- server log (tail) ---\n{}",
+                cluster.netns,
+                out.describe(),
+                cluster.log_tail(60)
+            );
+        }
+        cluster
+    }
+
+    /// `pg_ctl -D <data>` run as postgres inside the namespace (add e.g.
+    /// `["-m", "smart", "-W", "stop"]`), with a cleared environment.
+    pub fn pg_ctl(&self) -> Command {
+        self.pg_ctl_cmd()
+    }
+
+    /// The last `lines` lines of the server log.
+    pub fn log_tail_lines(&self, lines: usize) -> String {
+        self.log_tail(lines)
+    }
+}

@@ -13,15 +13,22 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cluster;
+pub mod dns;
 pub mod fake;
 pub mod netns;
 pub mod pgreach;
 pub mod process;
+pub mod standby;
 pub mod tls;
 
-pub use cluster::{Cluster, ClusterSpec, DEFAULT_CERT_NAMES, PG_BIN, pg_bin};
+pub use cluster::{
+    BaseBackupSpec, Cluster, ClusterSpec, DEFAULT_CERT_NAMES, PG_BIN, pg_bin, quote_ident,
+    quote_literal,
+};
+pub use dns::{DnsServer, DnsZone, blackhole_resolver};
 pub use fake::{FakeOptions, FakeServer, Step};
 pub use netns::Netns;
 pub use pgreach::{PGREACH_TIMEOUT, PgreachRun, run_pgreach, run_pgreach_with_timeout};
 pub use process::{Captured, run_with_timeout};
+pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};

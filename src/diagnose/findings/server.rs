@@ -1,0 +1,168 @@
+//! Findings about the server's state and capacity: not ready (57P03), full (53300), a hot
+//! standby, anything else it refuses with before authentication, a startup that breaks off, and
+//! errors after `trust` let pgreach in.
+
+use crate::diagnose::server_error::{Refusal, classify, quote};
+use crate::diagnose::{channel_words, startup_on};
+use crate::facts::{Channel, Severity, StartupFacts, StartupStatus};
+
+use super::{At, Draft, Layer, Text, network};
+
+/// Every server-state finding for one address, from both channels' startups.
+pub(super) fn readiness(at: &At) -> Vec<Draft> {
+    let mut out = Vec::new();
+    for channel in [Channel::Tls, Channel::Plaintext] {
+        let Some(st) = startup_on(at.a, channel) else {
+            continue;
+        };
+        let evidence = evidence(at, channel, st);
+        let draft = if st.auth.is_some() {
+            after_auth(at, st, evidence)
+        } else {
+            before_auth(at, st, evidence)
+        };
+        out.extend(draft);
+    }
+    out
+}
+
+fn evidence(at: &At, channel: Channel, st: &StartupFacts) -> Vec<String> {
+    let head = format!("{} {}", at.label(), channel_words(at.a, channel));
+    let mut lines = Vec::new();
+    match &st.error {
+        Some(e) => {
+            lines.push(format!("{head}: {}", quote(e)));
+            lines.extend(e.detail.as_ref().map(|d| format!("DETAIL: {d}")));
+            lines.extend(e.hint.as_ref().map(|h| format!("HINT: {h}")));
+        }
+        None => lines.push(format!(
+            "{head}: {}: {}",
+            super::words(&st.status),
+            st.detail.as_deref().unwrap_or("")
+        )),
+    }
+    lines
+}
+
+fn before_auth(at: &At, st: &StartupFacts, evidence: Vec<String>) -> Option<Draft> {
+    let (code, text) = match st.status {
+        StartupStatus::Error => refusal(st)?,
+        StartupStatus::Eof
+        | StartupStatus::Timeout
+        | StartupStatus::IoError
+        | StartupStatus::ProtocolViolation
+            if network::what_answers(at.a).is_none() =>
+        {
+            startup_failed()
+        }
+        _ => return None,
+    };
+    Some(at.draft(
+        Layer::ServerState,
+        code,
+        at.severity(Severity::Warning),
+        text,
+        evidence,
+    ))
+}
+
+/// The codes this file owns for an ErrorResponse before authentication; pg_hba.conf and
+/// SQLSTATE 28000 belong to `hba`.
+fn refusal(st: &StartupFacts) -> Option<(&'static str, Text)> {
+    let e = st.error.as_ref()?;
+    Some(match classify(e) {
+        Refusal::StartingUp => (
+            "server_starting_up",
+            Text::new(
+                "The server is starting up (or, before PostgreSQL 14, is a standby that does not accept connections yet) and refuses connections.",
+                "Wait for the server log to say \"database system is ready to accept connections\" (`pg_isready -h HOST -p PORT` exits 0 then); if it stays, read the log for recovery progress or a standby that cannot reach consistency.",
+            ),
+        ),
+        Refusal::ShuttingDown => (
+            "server_shutting_down",
+            Text::new(
+                "The server is shutting down and refuses new connections.",
+                "Wait for the restart (a smart shutdown waits for every open session: `pg_ctl stop -m fast` ends them), or find who stopped it in the server log; `pg_isready` tells when it accepts again.",
+            ),
+        ),
+        Refusal::InRecovery => (
+            "server_in_recovery",
+            Text::new(
+                "The server is in recovery (crash recovery, or a standby not in hot standby yet) and refuses connections.",
+                "Point the app at the primary (or list all hosts with target_session_attrs=read-write); if this standby should serve reads, set `hot_standby = on` and let it reach a consistent state (server log); after a crash, wait for recovery to finish.",
+            ),
+        ),
+        Refusal::TooManyClients => too_many_clients(),
+        Refusal::CannotConnectNow | Refusal::Other => (
+            "server_rejected",
+            Text::new(
+                format!(
+                    "The server refused the connection before authentication (SQLSTATE {}).",
+                    e.sqlstate.as_deref().unwrap_or("none")
+                ),
+                "Read the server's message in the evidence and the server log at this time (`log_connections = on` shows every attempt), and fix what it names.",
+            ),
+        ),
+        Refusal::HbaNoEntry(_)
+        | Refusal::HbaReject(_)
+        | Refusal::ClientCertificate
+        | Refusal::Authorization => return None,
+    })
+}
+
+fn too_many_clients() -> (&'static str, Text) {
+    (
+        "too_many_clients",
+        Text::new(
+            "The server has no connection slot left (max_connections, or a per-role/per-database limit).",
+            "Find who holds the connections (`SELECT usename, application_name, client_addr, state, count(*) FROM pg_stat_activity GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC`), fix leaking or idle clients or put a pooler such as PgBouncer in front; raising max_connections needs a restart.",
+        ),
+    )
+}
+
+fn startup_failed() -> (&'static str, Text) {
+    (
+        "startup_failed",
+        Text::new(
+            "The server (or something in front of it) broke off the connection after the StartupMessage, without an authentication request or an error.",
+            "Read the server log at this time (a crashed backend, authentication_timeout, out of memory) and any pooler or proxy limits in front of it; rerun with `-vv` to see the exchange.",
+        ),
+    )
+}
+
+/// `trust` let pgreach in: a hot standby, or an error after authentication.
+fn after_auth(at: &At, st: &StartupFacts, evidence: Vec<String>) -> Option<Draft> {
+    if let Some(e) = &st.error {
+        let (code, text) = match classify(e) {
+            Refusal::TooManyClients => too_many_clients(),
+            _ => (
+                "post_auth_error",
+                Text::new(
+                    "The server authenticated pgreach (trust) and then refused the session: with these settings the app is refused too.",
+                    "Fix what the message names: create the database or role (`CREATE DATABASE …`, `CREATE ROLE … LOGIN`), grant CONNECT, or correct dbname/user in the app's settings (DATABASE_URL, PGDATABASE, PGUSER).",
+                ),
+            ),
+        };
+        let layer = match code {
+            "too_many_clients" => Layer::ServerState,
+            _ => Layer::AuthMethod,
+        };
+        return Some(at.draft(layer, code, Severity::Warning, text, evidence));
+    }
+    let standby = st
+        .parameters
+        .iter()
+        .any(|(k, v)| k == "in_hot_standby" && v == "on");
+    standby.then(|| {
+        at.draft(
+            Layer::ServerState,
+            "server_in_recovery",
+            Severity::Warning,
+            Text::new(
+                "The server is a hot standby: it accepts connections, but read-only — writes will fail.",
+                "Point the app at the primary, or list every host with target_session_attrs=read-write so libpq picks the primary; check with `SELECT pg_is_in_recovery()`.",
+            ),
+            vec![format!("{}: ParameterStatus in_hot_standby=on", at.label())],
+        )
+    })
+}

@@ -1,0 +1,282 @@
+//! Findings about encryption: the trust anchors the settings give libpq, the server's answer
+//! to SSLRequest, bytes injected after `S`, the TLS handshake, and pg_hba.conf treating SSL and
+//! plaintext differently.
+
+use crate::config::SslMode;
+use crate::diagnose::matrix::{Roots, roots};
+use crate::diagnose::server_error::quote;
+use crate::diagnose::{channel_words, startup_on};
+use crate::facts::{Channel, Finding, HostFacts, HostKind, Severity, SslAnswer, TlsStatus};
+
+use super::hba::{Acc, hba_line, hba_refusal};
+use super::{At, Ctx, Draft, Layer, Text, network, words};
+
+/// Settings libpq refuses before connecting anywhere.
+pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
+    let trust = &ctx.report.trust;
+    let mode = ctx.opts.sslmode;
+    let mut out = Vec::new();
+    let evidence = vec![format!(
+        "trust anchors: source {}, path {}, exists {}, {} certificate(s){}",
+        trust.source,
+        trust.path.as_deref().unwrap_or("none"),
+        trust.exists,
+        trust.certificates,
+        trust
+            .error
+            .as_ref()
+            .map(|e| format!(", error: {e}"))
+            .unwrap_or_default()
+    )];
+    if trust.source == "system" && mode != SslMode::VerifyFull {
+        out.push(config_draft(
+            "sslrootcert_system_weak_sslmode",
+            Text::new(
+                format!("libpq (16 and later) refuses sslrootcert=system with sslmode={mode}: only verify-full is allowed with the system's roots."),
+                "Set sslmode=verify-full (the point of sslrootcert=system), or drop sslrootcert=system and give the CA file with sslrootcert=/path/ca.pem.",
+            ),
+            evidence.clone(),
+        ));
+    }
+    // libpq never does TLS over a Unix socket, so a socket-only target needs no root file.
+    let tcp = ctx.report.hosts.iter().any(|h| h.kind != HostKind::Unix);
+    let verifies = tcp && matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull);
+    let problem = match roots(trust) {
+        Roots::Missing(msg) | Roots::Unreadable(msg) => Some(msg),
+        Roots::EmptySystem => Some("the system trust store holds no certificates".into()),
+        Roots::Usable => None,
+    };
+    if let Some(msg) = problem.filter(|_| verifies) {
+        let path = trust.path.as_deref().unwrap_or("~/.postgresql/root.crt");
+        out.push(config_draft(
+            "root_cert_missing",
+            Text::new(
+                format!("sslmode={mode} needs the CA certificate that signed the server's certificate, and libpq has none: {msg}."),
+                format!(
+                    "Put the CA certificate at {path}, or point sslrootcert at it (`?sslrootcert=/path/ca.pem` in DATABASE_URL, or PGSSLROOTCERT); for a certificate from a public CA use sslrootcert=system; check with `pgreach --sslrootcert /path/ca.pem …`."
+                ),
+            ),
+            evidence,
+        ));
+    }
+    out
+}
+
+fn config_draft(code: &'static str, text: Text, evidence: Vec<String>) -> Draft {
+    Draft {
+        layer: Layer::Config,
+        finding: Finding {
+            code,
+            severity: Severity::Error,
+            addresses: Vec::new(),
+            host: None,
+            summary: text.summary,
+            next_step: text.next_step,
+            evidence,
+        },
+    }
+}
+
+/// The SSLRequest answer and the TLS handshake on one address.
+pub(super) fn negotiation(at: &At) -> Vec<Draft> {
+    if network::what_answers(at.a).is_some() {
+        // Not PostgreSQL: its "answer" to SSLRequest means nothing.
+        return Vec::new();
+    }
+    let mut out: Vec<Draft> = Vec::new();
+    out.extend(ssl_answer(at));
+    out.extend(handshake(at));
+    out
+}
+
+fn ssl_answer(at: &At) -> Option<Draft> {
+    let s = &at.a.ssl_request;
+    let mut evidence = vec![format!(
+        "{}: answer to SSLRequest: {}{}",
+        at.label(),
+        words(&s.answer),
+        s.detail
+            .as_ref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    )];
+    let mode = at.mode();
+    let (code, severity, text) = match s.answer {
+        SslAnswer::N => {
+            let severity = match mode {
+                SslMode::Disable => return None,
+                SslMode::Allow | SslMode::Prefer => Severity::Info,
+                _ => at.severity(Severity::Warning),
+            };
+            (
+                "ssl_not_supported",
+                severity,
+                Text::new(
+                    format!(
+                        "The server answered N: it does not do SSL here (ssl = off, a build without SSL, or a pooler without TLS){}.",
+                        if severity == Severity::Info {
+                            ", so this app's connections are unencrypted"
+                        } else {
+                            ""
+                        }
+                    ),
+                    format!(
+                        "Enable SSL on the server: `ssl = on` with `ssl_cert_file` and `ssl_key_file` in postgresql.conf, then `SELECT pg_reload_conf()` (check with `SHOW ssl`); if PgBouncer or another pooler answers, configure TLS there (client_tls_sslmode, client_tls_cert_file){}.",
+                        if severity == Severity::Info {
+                            ""
+                        } else {
+                            "; or, on a trusted network only, use sslmode=prefer"
+                        }
+                    ),
+                ),
+            )
+        }
+        SslAnswer::S if s.unencrypted_bytes_after_s.unwrap_or(0) > 0 => {
+            evidence.push(format!(
+                "{} unencrypted byte(s) waiting after S: {}",
+                s.unencrypted_bytes_after_s.unwrap_or(0),
+                s.peer_bytes.as_deref().unwrap_or("")
+            ));
+            (
+                "unencrypted_data_after_ssl",
+                at.severity(Severity::Warning),
+                Text::new(
+                    "Bytes arrived after the server's S and before the TLS handshake: something on the path injects data (CVE-2021-23222), and libpq refuses the connection.",
+                    "Find what sits between this host and the server (a proxy, load balancer or a man in the middle) — compare with pgreach run on the database host itself — and remove or fix it; until then use sslmode=verify-full only over a path you trust.",
+                ),
+            )
+        }
+        SslAnswer::E => {
+            evidence.extend(s.error.as_ref().map(quote));
+            (
+                "ssl_request_failed",
+                at.severity(Severity::Warning),
+                Text::new(
+                    "The server answered the SSLRequest with an error: the postmaster could not start a backend for the connection.",
+                    "Read the server log; a fork failure means the host is out of memory or processes (max_connections, `ulimit -u`, the cgroup's pids.max).",
+                ),
+            )
+        }
+        SslAnswer::Eof | SslAnswer::Error => (
+            "ssl_request_failed",
+            at.severity(Severity::Warning),
+            Text::new(
+                "The connection was closed in answer to the SSLRequest, which libpq treats as an error in every sslmode but disable.",
+                "A proxy that does not understand PostgreSQL's SSLRequest, or a server out of connection slots, closes like this: check what listens on the port and the server log; with a plaintext-only proxy, sslmode=disable avoids the SSLRequest.",
+            ),
+        ),
+        SslAnswer::Timeout => (
+            "ssl_request_failed",
+            at.severity(Severity::Warning),
+            Text::new(
+                "No answer to the SSLRequest before connect_timeout.",
+                "The postmaster answers SSLRequest itself, so a silence means an overloaded host or a proxy holding the connection: check the server's load and anything in front of it.",
+            ),
+        ),
+        _ => return None,
+    };
+    Some(at.draft(Layer::Ssl, code, severity, text, evidence))
+}
+
+fn handshake(at: &At) -> Option<Draft> {
+    let tls = at.a.tls.as_ref()?;
+    if tls.status == TlsStatus::Ok {
+        return None;
+    }
+    let evidence = vec![format!(
+        "{}: TLS handshake {} after {:.1} ms: {}",
+        at.label(),
+        words(&tls.status),
+        tls.elapsed_ms,
+        tls.error.as_deref().unwrap_or("")
+    )];
+    Some(at.draft(
+        Layer::Ssl,
+        "tls_handshake_failed",
+        at.severity(Severity::Warning),
+        Text::new(
+            "The TLS handshake with the server failed.",
+            "Check the server log for \"could not accept SSL connection\"; the server's ssl_min_protocol_version / ssl_max_protocol_version and ssl_ciphers must allow TLS 1.2 or 1.3 (libpq's default minimum is TLS 1.2); `openssl s_client -starttls postgres -connect HOST:PORT` shows the handshake.",
+        ),
+        evidence,
+    ))
+}
+
+/// pg_hba.conf answers SSL and plaintext differently on this host's addresses.
+pub(super) fn hba_split(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
+    let mut required = Acc::default();
+    let mut rejected = Acc::default();
+    for (i, a) in ctx.addresses_of(host) {
+        let at = At { ctx, i, a };
+        let (Some(plain), Some(tls)) = (
+            startup_on(a, Channel::Plaintext),
+            startup_on(a, Channel::Tls),
+        ) else {
+            continue;
+        };
+        let mode = at.mode();
+        if let (Some(_), true) = (hba_refusal(plain), tls.auth.is_some()) {
+            let otherwise = if mode == SslMode::Allow {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let e = plain.error.as_ref().map(quote).unwrap_or_default();
+            required.add(
+                &at,
+                at.severity(otherwise),
+                format!(
+                    "{} {}: {e}",
+                    at.label(),
+                    channel_words(a, Channel::Plaintext)
+                ),
+                None,
+            );
+        }
+        if let (Some(m), true) = (hba_refusal(tls), plain.auth.is_some()) {
+            let otherwise = if mode == SslMode::Prefer {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let e = tls.error.as_ref().map(quote).unwrap_or_default();
+            let line = hba_line("hostssl", &m, &at);
+            rejected.add(
+                &at,
+                at.severity(otherwise),
+                format!("{} {}: {e}", at.label(), channel_words(a, Channel::Tls)),
+                Some(line),
+            );
+        }
+    }
+    let mode = ctx.opts.sslmode;
+    let mut out = Vec::new();
+    out.extend(required.finish(
+        Layer::Ssl,
+        "ssl_required_by_hba",
+        host,
+        "pg_hba.conf accepts this client only over SSL: the startup without SSL is refused, the one over SSL reaches authentication.",
+        |_| match mode {
+            SslMode::Disable => "Set sslmode=require (or verify-full) in the app's settings (`?sslmode=require` in DATABASE_URL, or PGSSLMODE): the server accepts it over SSL. If plaintext is really intended, use a `host` line instead of `hostssl` for this client in pg_hba.conf.".to_string(),
+            SslMode::Allow => "Set sslmode=require (or prefer) so libpq starts with SSL instead of failing once without it on every connection.".to_string(),
+            _ => format!("Nothing to change for sslmode={mode}, which uses SSL; clients with sslmode=disable will be refused."),
+        },
+    ));
+    out.extend(rejected.finish(
+        Layer::Ssl,
+        "ssl_rejected_by_hba",
+        host,
+        "pg_hba.conf refuses this client over SSL (only a `host`/`hostnossl` line matches plaintext), while the startup without SSL reaches authentication.",
+        |lines| {
+            let then = match mode {
+                SslMode::Prefer => " Today every connection fails once over SSL and retries unencrypted.",
+                _ => "",
+            };
+            format!(
+                "Add {} to pg_hba.conf above any `hostnossl` line that matches, then `SELECT pg_reload_conf()`; or, on a trusted network only, use sslmode=prefer.{then}",
+                lines
+            )
+        },
+    ));
+    out
+}

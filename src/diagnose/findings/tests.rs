@@ -1,0 +1,991 @@
+//! Every finding code from hand-built facts: code, severity, addresses, and a next step that
+//! names what to change.
+
+use super::*;
+use crate::diagnose::testkit::*;
+use crate::facts::{LookupOutcome, Severity, SslAnswer, StartupStatus, TcpStatus, TlsStatus};
+
+const HOST: &str = "db.example.com";
+
+fn run(r: &Report, mode: SslMode) -> Vec<Finding> {
+    findings(
+        r,
+        &Options {
+            sslmode: mode,
+            expiry_warn_days: 30,
+            now: now(),
+        },
+    )
+}
+
+fn codes(fs: &[Finding]) -> Vec<&'static str> {
+    fs.iter().map(|f| f.code).collect()
+}
+
+/// The one finding with `code`; its texts are non-empty and the next step names `needle`.
+fn only(fs: &[Finding], code: &str, needle: &str) -> Finding {
+    let matching: Vec<&Finding> = fs.iter().filter(|f| f.code == code).collect();
+    assert_eq!(matching.len(), 1, "{code} in {:?}", codes(fs));
+    let f = matching[0];
+    assert!(
+        !f.summary.is_empty() && f.summary.ends_with('.'),
+        "{}",
+        f.summary
+    );
+    assert!(
+        f.next_step.contains(needle),
+        "{code}: {:?} lacks {needle:?}",
+        f.next_step
+    );
+    assert!(!f.evidence.is_empty(), "{code} has no evidence");
+    f.clone()
+}
+
+fn absent(fs: &[Finding], code: &str) {
+    assert!(!codes(fs).contains(&code), "{code} in {:?}", codes(fs));
+}
+
+fn ok_v4(host: &str) -> crate::facts::AddressFacts {
+    tcp(host, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(auth("sasl"))
+        .plain_startup(auth("sasl"))
+        .build()
+}
+
+fn with_trust(mut r: Report, root_file: bool) -> Report {
+    r.trust = trust(root_file);
+    r
+}
+
+// ── config ─────────────────────────────────────────────────────────────────────────────
+
+#[test]
+fn root_cert_missing_under_verify_modes_only() {
+    let r = report("verify-full", vec![ok_v4(HOST)]);
+    let fs = run(&r, SslMode::VerifyFull);
+    let f = only(&fs, "root_cert_missing", "sslrootcert");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.addresses.is_empty() && f.host.is_none());
+    assert_eq!(fs[0].code, "root_cert_missing", "config comes first");
+    absent(&run(&r, SslMode::Require), "root_cert_missing");
+    // Sockets never use TLS: verify-full over a socket needs no root file.
+    let s = unix("/run/postgresql/.s.PGSQL.5432")
+        .plain_startup(auth("sasl"))
+        .build();
+    assert!(run(&report("verify-full", vec![s]), SslMode::VerifyFull).is_empty());
+}
+
+#[test]
+fn sslrootcert_system_with_a_weak_mode() {
+    let mut r = report("require", vec![ok_v4(HOST)]);
+    r.trust.source = "system".into();
+    r.trust.certificates = 100;
+    let fs = run(&r, SslMode::Require);
+    let f = only(
+        &fs,
+        "sslrootcert_system_weak_sslmode",
+        "sslmode=verify-full",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    absent(
+        &run(&r, SslMode::VerifyFull),
+        "sslrootcert_system_weak_sslmode",
+    );
+}
+
+// ── DNS ────────────────────────────────────────────────────────────────────────────────
+
+fn unresolved(a: LookupOutcome, aaaa: LookupOutcome, system: Result<Vec<&str>, &str>) -> Report {
+    let mut r = report("prefer", Vec::new());
+    r.hosts.push(crate::facts::HostFacts {
+        host: "nope.example.com".into(),
+        port: 5432,
+        kind: crate::facts::HostKind::Name,
+        dns: Some(dns(a, aaaa, system)),
+    });
+    r
+}
+
+#[test]
+fn dns_nxdomain() {
+    let r = unresolved(
+        LookupOutcome::Nxdomain,
+        LookupOutcome::Nxdomain,
+        Err("Name or service not known"),
+    );
+    let fs = run(&r, SslMode::Prefer);
+    let f = only(&fs, "dns_nxdomain", "dig +search nope.example.com");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.host.as_deref(), Some("nope.example.com"));
+    assert!(f.addresses.is_empty());
+    assert_eq!(fs.len(), 1, "{:?}", codes(&fs));
+}
+
+#[test]
+fn dns_no_address() {
+    let r = unresolved(
+        LookupOutcome::NoRecords,
+        LookupOutcome::NoRecords,
+        Err("No address associated with hostname"),
+    );
+    let f = only(
+        &run(&r, SslMode::Prefer),
+        "dns_no_address",
+        "A (or AAAA) record",
+    );
+    assert_eq!(f.severity, Severity::Error);
+}
+
+#[test]
+fn dns_timeout_is_an_error_only_when_nothing_resolved() {
+    let r = unresolved(
+        LookupOutcome::Timeout,
+        LookupOutcome::Timeout,
+        Err("Temporary failure in name resolution"),
+    );
+    let f = only(&run(&r, SslMode::Prefer), "dns_timeout", "/etc/resolv.conf");
+    assert_eq!(f.severity, Severity::Error);
+    let r = unresolved(
+        LookupOutcome::Answers,
+        LookupOutcome::Timeout,
+        Ok(vec!["10.0.0.5"]),
+    );
+    let f = only(&run(&r, SslMode::Prefer), "dns_timeout", "hostaddr");
+    assert_eq!(f.severity, Severity::Warning);
+}
+
+#[test]
+fn dns_lookup_failed() {
+    let r = unresolved(
+        LookupOutcome::ServerFailure,
+        LookupOutcome::ServerFailure,
+        Err("SERVFAIL"),
+    );
+    let f = only(
+        &run(&r, SslMode::Prefer),
+        "dns_lookup_failed",
+        "getent ahosts",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    // A name that resolves has no DNS finding.
+    let r = unresolved(
+        LookupOutcome::Answers,
+        LookupOutcome::NoRecords,
+        Ok(vec!["10.0.0.5"]),
+    );
+    assert!(run(&r, SslMode::Prefer).is_empty());
+}
+
+// ── TCP and address families ──────────────────────────────────────────────────────────
+
+fn v6_then_v4(v6: crate::facts::AddressFacts) -> Report {
+    let v4 = tcp("localhost", "127.0.0.1")
+        .rank(Some(1))
+        .tls_ok()
+        .tls_startup(auth("sasl"))
+        .plain_startup(auth("sasl"))
+        .build();
+    report("prefer", vec![v6, v4])
+}
+
+#[test]
+fn ipv6_refused_first_is_a_harmless_fallback() {
+    let v6 = tcp("localhost", "::1")
+        .tcp_failed(TcpStatus::Refused, "Connection refused (os error 111)")
+        .build();
+    let fs = run(&v6_then_v4(v6), SslMode::Prefer);
+    let refused = only(&fs, "address_refused", "listen_addresses");
+    assert_eq!(refused.severity, Severity::Error);
+    assert_eq!(refused.addresses, vec!["[::1]:5432"]);
+    let differ = only(&fs, "ipv6_ipv4_differ", "listen on IPv6");
+    assert_eq!(differ.severity, Severity::Info);
+    assert_eq!(differ.addresses, vec!["[::1]:5432"]);
+    assert!(
+        differ.summary.contains("falls back to IPv4"),
+        "{}",
+        differ.summary
+    );
+    assert_eq!(codes(&fs), vec!["address_refused", "ipv6_ipv4_differ"]);
+}
+
+#[test]
+fn ipv6_timing_out_first_delays_every_connection() {
+    let v6 = tcp("localhost", "::1")
+        .tcp_failed(TcpStatus::Timeout, "timed out")
+        .build();
+    let fs = run(&v6_then_v4(v6), SslMode::Prefer);
+    assert_eq!(
+        only(&fs, "address_timeout", "nc -vz").severity,
+        Severity::Error
+    );
+    let differ = only(&fs, "ipv6_ipv4_differ", "AAAA");
+    assert_eq!(differ.severity, Severity::Warning);
+    assert!(
+        differ.summary.contains("connect_timeout (10 s)"),
+        "{}",
+        differ.summary
+    );
+}
+
+#[test]
+fn ipv6_stopping_libpq_makes_the_difference_an_error() {
+    let v6 = tcp("localhost", "::1")
+        .tls_ok()
+        .tls_startup(hba_no_entry("::1", "SSL encryption"))
+        .plain_startup(hba_no_entry("::1", "no encryption"))
+        .build();
+    let fs = run(&v6_then_v4(v6), SslMode::Prefer);
+    let differ = only(&fs, "ipv6_ipv4_differ", "pg_hba.conf");
+    assert_eq!(differ.severity, Severity::Error);
+    assert!(differ.summary.contains("app fails"), "{}", differ.summary);
+}
+
+#[test]
+fn address_unreachable_and_untried_addresses() {
+    let tried = tcp(HOST, "10.0.0.5")
+        .tcp_failed(TcpStatus::Unreachable, "No route to host (os error 113)")
+        .build();
+    let untried = tcp(HOST, "10.0.0.6")
+        .rank(None)
+        .tcp_failed(TcpStatus::Unreachable, "No route to host (os error 113)")
+        .build();
+    let fs = run(&report("prefer", vec![tried.clone()]), SslMode::Prefer);
+    let f = only(&fs, "address_unreachable", "ip route get 10.0.0.5");
+    assert_eq!(f.severity, Severity::Error);
+    let fs = run(&report("prefer", vec![untried]), SslMode::Prefer);
+    assert_eq!(
+        only(&fs, "address_unreachable", "ip route").severity,
+        Severity::Warning
+    );
+}
+
+#[test]
+fn address_error_for_a_reset() {
+    let a = tcp(HOST, "10.0.0.5")
+        .tcp_failed(TcpStatus::Reset, "Connection reset by peer")
+        .build();
+    let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
+    assert_eq!(
+        only(&fs, "address_error", "nc -vz").severity,
+        Severity::Error
+    );
+}
+
+// ── not PostgreSQL ─────────────────────────────────────────────────────────────────────
+
+#[test]
+fn not_postgres_http() {
+    let a = tcp(HOST, "10.0.0.5")
+        .other_byte(b'H', "HTTP/1.1 400 Bad Request\\r\\n")
+        .build();
+    let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
+    let f = only(&fs, "not_postgres", "SHOW port");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.summary.contains("an HTTP server"), "{}", f.summary);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("HTTP/1.1 400")),
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(codes(&fs), vec!["not_postgres"]);
+}
+
+#[test]
+fn not_postgres_ssh_banner_looks_like_s() {
+    let a = tcp(HOST, "10.0.0.5")
+        .injected(20, "SSH-2.0-OpenSSH_9.6\\r\\n")
+        .build();
+    let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
+    assert!(
+        only(&fs, "not_postgres", "ss -ltnp")
+            .summary
+            .contains("SSH")
+    );
+    absent(&fs, "unencrypted_data_after_ssl");
+}
+
+#[test]
+fn not_postgres_silent_on_both_channels() {
+    let a = tcp(HOST, "10.0.0.5")
+        .answer(SslAnswer::Eof)
+        .plain_startup(broken(StartupStatus::Eof, "closed"))
+        .build();
+    let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
+    only(&fs, "not_postgres", "proxy");
+    absent(&fs, "ssl_request_failed");
+    absent(&fs, "startup_failed");
+}
+
+// ── server state ───────────────────────────────────────────────────────────────────────
+
+fn both(code: &str, message: &str) -> Report {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(refused(code, message))
+        .plain_startup(refused(code, message))
+        .build();
+    report("prefer", vec![a])
+}
+
+#[test]
+fn cannot_connect_now_variants() {
+    let cases = [
+        (
+            "the database system is starting up",
+            "server_starting_up",
+            "pg_isready",
+        ),
+        (
+            "the database system is shutting down",
+            "server_shutting_down",
+            "pg_ctl stop",
+        ),
+        (
+            "the database system is in recovery mode",
+            "server_in_recovery",
+            "primary",
+        ),
+        (
+            "the database system is not yet accepting connections",
+            "server_in_recovery",
+            "hot_standby",
+        ),
+    ];
+    for (message, code, needle) in cases {
+        let fs = run(&both("57P03", message), SslMode::Prefer);
+        let f = only(&fs, code, needle);
+        assert_eq!(f.severity, Severity::Error, "{code}");
+        assert_eq!(f.addresses, vec!["10.0.0.5:5432"]);
+        assert!(
+            f.evidence.iter().any(|e| e.contains(message)),
+            "{:?}",
+            f.evidence
+        );
+    }
+}
+
+#[test]
+fn hot_standby_after_trust() {
+    let mut st = auth("trust");
+    st.parameters = vec![("in_hot_standby".into(), "on".into())];
+    let a = tcp(HOST, "10.0.0.5").tls_ok().tls_startup(st).build();
+    let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
+    let f = only(&fs, "server_in_recovery", "target_session_attrs=read-write");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.summary.contains("read-only"));
+}
+
+#[test]
+fn too_many_clients() {
+    let fs = run(
+        &both("53300", "sorry, too many clients already"),
+        SslMode::Prefer,
+    );
+    let f = only(&fs, "too_many_clients", "pg_stat_activity");
+    assert_eq!(f.severity, Severity::Error);
+}
+
+#[test]
+fn server_rejected_for_unknown_errors() {
+    let fs = run(
+        &both("08P01", "invalid startup packet layout"),
+        SslMode::Prefer,
+    );
+    let f = only(&fs, "server_rejected", "server log");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.summary.contains("08P01"));
+    // A localised 57P03 too.
+    let fs = run(
+        &both("57P03", "das Datenbanksystem fährt herunter"),
+        SslMode::Prefer,
+    );
+    only(&fs, "server_rejected", "server log");
+    // A localised 28000 points at pg_hba.conf.
+    let fs = run(
+        &both("28000", "keine Zeile in pg_hba.conf"),
+        SslMode::Prefer,
+    );
+    only(&fs, "server_rejected", "pg_hba_file_rules");
+}
+
+#[test]
+fn startup_failed_after_a_good_tls_phase() {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(broken(
+            StartupStatus::Eof,
+            "the server closed the connection without answering",
+        ))
+        .build();
+    let fs = run(&report("require", vec![a]), SslMode::Require);
+    let f = only(&fs, "startup_failed", "server log");
+    assert_eq!(f.severity, Severity::Error);
+    absent(&fs, "not_postgres");
+}
+
+#[test]
+fn post_auth_error_after_trust() {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(trust_then("3D000", "database \"app\" does not exist"))
+        .build();
+    let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
+    let f = only(&fs, "post_auth_error", "CREATE DATABASE");
+    assert_eq!(f.severity, Severity::Warning);
+    only(&fs, "auth_trust", "scram-sha-256");
+}
+
+// ── SSL ────────────────────────────────────────────────────────────────────────────────
+
+fn ssl_off() -> Report {
+    let a = tcp(HOST, "10.0.0.5")
+        .answer(SslAnswer::N)
+        .plain_startup(auth("sasl"))
+        .build();
+    report("require", vec![a])
+}
+
+#[test]
+fn ssl_not_supported_depends_on_the_mode() {
+    let f = only(
+        &run(&ssl_off(), SslMode::Require),
+        "ssl_not_supported",
+        "ssl = on",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    let f = only(
+        &run(&ssl_off(), SslMode::Prefer),
+        "ssl_not_supported",
+        "ssl = on",
+    );
+    assert_eq!(f.severity, Severity::Info);
+    assert!(f.summary.contains("unencrypted"));
+    absent(&run(&ssl_off(), SslMode::Disable), "ssl_not_supported");
+}
+
+fn hostssl_only() -> Report {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(auth("sasl"))
+        .plain_startup(hba_no_entry("10.0.0.9", "no encryption"))
+        .build();
+    with_trust(report("prefer", vec![a]), true)
+}
+
+#[test]
+fn ssl_required_by_hba() {
+    let r = hostssl_only();
+    let f = only(
+        &run(&r, SslMode::Disable),
+        "ssl_required_by_hba",
+        "sslmode=require",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.addresses, vec!["10.0.0.5:5432"]);
+    let f = only(
+        &run(&r, SslMode::Allow),
+        "ssl_required_by_hba",
+        "sslmode=require",
+    );
+    assert_eq!(f.severity, Severity::Warning);
+    let fs = run(&r, SslMode::Prefer);
+    assert_eq!(
+        only(&fs, "ssl_required_by_hba", "Nothing to change").severity,
+        Severity::Info
+    );
+    // Explained by the split: no pg_hba_no_entry on top.
+    absent(&fs, "pg_hba_no_entry");
+}
+
+fn hostnossl() -> Report {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(hba_no_entry("10.0.0.9", "SSL encryption"))
+        .plain_startup(auth("sasl"))
+        .build();
+    with_trust(report("prefer", vec![a]), true)
+}
+
+#[test]
+fn ssl_rejected_by_hba() {
+    let r = hostnossl();
+    let f = only(
+        &run(&r, SslMode::Require),
+        "ssl_rejected_by_hba",
+        "`hostssl app app 10.0.0.9/32 scram-sha-256`",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    let f = only(
+        &run(&r, SslMode::Prefer),
+        "ssl_rejected_by_hba",
+        "retries unencrypted",
+    );
+    assert_eq!(f.severity, Severity::Warning);
+    let fs = run(&r, SslMode::Disable);
+    assert_eq!(
+        only(&fs, "ssl_rejected_by_hba", "hostssl").severity,
+        Severity::Info
+    );
+    absent(&fs, "pg_hba_no_entry");
+}
+
+#[test]
+fn unencrypted_data_after_ssl() {
+    let a = tcp(HOST, "10.0.0.5")
+        .injected(4, "Sxyz\\x00")
+        .plain_startup(auth("sasl"))
+        .build();
+    let r = report("prefer", vec![a]);
+    let f = only(
+        &run(&r, SslMode::Prefer),
+        "unencrypted_data_after_ssl",
+        "man in the middle",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("Sxyz")),
+        "{:?}",
+        f.evidence
+    );
+    // disable never sends SSLRequest: the app is not stopped.
+    let f = only(
+        &run(&r, SslMode::Disable),
+        "unencrypted_data_after_ssl",
+        "pgreach",
+    );
+    assert_eq!(f.severity, Severity::Warning);
+}
+
+#[test]
+fn ssl_request_failed_and_tls_handshake_failed() {
+    let a = tcp(HOST, "10.0.0.5")
+        .answer(SslAnswer::Eof)
+        .plain_startup(auth("md5"))
+        .build();
+    let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
+    assert_eq!(
+        only(&fs, "ssl_request_failed", "sslmode=disable").severity,
+        Severity::Error
+    );
+    absent(&fs, "not_postgres");
+
+    let b = tcp(HOST, "10.0.0.5")
+        .tls_failed(TlsStatus::Failed, "peer is incompatible: protocol version")
+        .plain_startup(auth("sasl"))
+        .build();
+    let fs = run(&report("require", vec![b.clone()]), SslMode::Require);
+    assert_eq!(
+        only(&fs, "tls_handshake_failed", "ssl_min_protocol_version").severity,
+        Severity::Error
+    );
+    // prefer falls back to plaintext: a warning.
+    let fs = run(&report("prefer", vec![b]), SslMode::Prefer);
+    assert_eq!(
+        only(&fs, "tls_handshake_failed", "openssl").severity,
+        Severity::Warning
+    );
+}
+
+// ── certificates ───────────────────────────────────────────────────────────────────────
+
+fn cert_report(f: impl FnOnce(Addr) -> Addr, root_file: bool) -> Report {
+    let a = f(tcp(HOST, "10.0.0.5").tls_ok())
+        .tls_startup(auth("sasl"))
+        .plain_startup(auth("sasl"))
+        .build();
+    with_trust(report("verify-full", vec![a]), root_file)
+}
+
+#[test]
+fn cert_untrusted() {
+    let r = cert_report(
+        |a| a.chain_fails("unknown_issuer", "self-signed certificate"),
+        true,
+    );
+    let f = only(
+        &run(&r, SslMode::VerifyFull),
+        "cert_untrusted",
+        "sslrootcert",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    // require with a root file checks the chain as verify-ca.
+    let f = only(&run(&r, SslMode::Require), "cert_untrusted", "remove it");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("like verify-ca")),
+        "{:?}",
+        f.evidence
+    );
+    // Without a root file, require does not check: a warning.
+    let r = cert_report(
+        |a| a.chain_fails("unknown_issuer", "self-signed certificate"),
+        false,
+    );
+    assert_eq!(
+        only(&run(&r, SslMode::Require), "cert_untrusted", "sslrootcert").severity,
+        Severity::Warning
+    );
+    assert_eq!(
+        only(&run(&r, SslMode::Disable), "cert_untrusted", "sslrootcert").severity,
+        Severity::Info
+    );
+}
+
+#[test]
+fn cert_name_mismatch() {
+    let r = cert_report(|a| a.name_fails(&["DNS:other.example.com"]), true);
+    let f = only(
+        &run(&r, SslMode::VerifyFull),
+        "cert_name_mismatch",
+        "other.example.com",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.next_step.contains("subjectAltName DNS:db.example.com"));
+    let f = only(
+        &run(&r, SslMode::Require),
+        "cert_name_mismatch",
+        "subjectAltName",
+    );
+    assert_eq!(f.severity, Severity::Info);
+}
+
+#[test]
+fn cert_expired() {
+    let r = cert_report(
+        |a| {
+            a.leaf(|c| c.not_after = "2025-12-01T00:00:00Z".into())
+                .chain_fails("expired", "certificate has expired")
+        },
+        true,
+    );
+    let fs = run(&r, SslMode::VerifyCa);
+    let f = only(&fs, "cert_expired", "ssl_cert_file");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("2025-12-01")),
+        "{:?}",
+        f.evidence
+    );
+    absent(&fs, "cert_untrusted");
+    absent(&fs, "cert_expiring_soon");
+    // The date alone is enough when the chain verdict is missing.
+    let r = cert_report(
+        |a| a.leaf(|c| c.not_after = "2025-12-01T00:00:00Z".into()),
+        false,
+    );
+    assert_eq!(
+        only(&run(&r, SslMode::Prefer), "cert_expired", "Renew").severity,
+        Severity::Warning
+    );
+}
+
+#[test]
+fn cert_not_yet_valid() {
+    let r = cert_report(
+        |a| {
+            a.leaf(|c| c.not_before = "2026-03-01T00:00:00Z".into())
+                .chain_fails("not_yet_valid", "certificate is not yet valid")
+        },
+        true,
+    );
+    let f = only(
+        &run(&r, SslMode::VerifyFull),
+        "cert_not_yet_valid",
+        "timedatectl",
+    );
+    assert_eq!(f.severity, Severity::Error);
+}
+
+#[test]
+fn cert_expiring_soon() {
+    let r = cert_report(
+        |a| a.leaf(|c| c.not_after = "2026-01-25T00:00:00Z".into()),
+        true,
+    );
+    let f = only(
+        &run(&r, SslMode::VerifyFull),
+        "cert_expiring_soon",
+        "ssl_cert_file",
+    );
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.evidence[0].contains("10 day(s) left"), "{:?}", f.evidence);
+    // The TLS layer's own count wins over the date.
+    let r = cert_report(|a| a.leaf(|c| c.days_left = Some(45)), true);
+    absent(&run(&r, SslMode::VerifyFull), "cert_expiring_soon");
+    let r = cert_report(|a| a.leaf(|c| c.days_left = Some(3)), true);
+    only(&run(&r, SslMode::VerifyFull), "cert_expiring_soon", "Renew");
+}
+
+#[test]
+fn cert_chain_incomplete() {
+    let r = cert_report(
+        |a| {
+            a.chain_fails(
+                "missing_intermediate",
+                "unable to get local issuer certificate",
+            )
+        },
+        true,
+    );
+    let fs = run(&r, SslMode::VerifyFull);
+    let f = only(&fs, "cert_chain_incomplete", "intermediate");
+    assert_eq!(f.severity, Severity::Error);
+    absent(&fs, "cert_untrusted");
+}
+
+#[test]
+fn sslmode_below_verify_full() {
+    let r = cert_report(|a| a, true);
+    let fs = run(&r, SslMode::Prefer);
+    let f = only(&fs, "sslmode_below_verify_full", "sslmode=verify-full");
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(f.addresses, vec!["10.0.0.5:5432"]);
+    assert_eq!(codes(&fs), vec!["sslmode_below_verify_full"]);
+    absent(&run(&r, SslMode::VerifyFull), "sslmode_below_verify_full");
+    let r = cert_report(|a| a.name_fails(&["DNS:other"]), true);
+    absent(&run(&r, SslMode::Prefer), "sslmode_below_verify_full");
+}
+
+// ── pg_hba.conf and authentication ────────────────────────────────────────────────────
+
+#[test]
+fn pg_hba_no_entry_behind_nat_on_two_families() {
+    let v4 = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(hba_no_entry("192.168.1.7", "SSL encryption"))
+        .plain_startup(hba_no_entry("192.168.1.7", "no encryption"))
+        .build();
+    let v6 = tcp(HOST, "2001:db8::5")
+        .rank(Some(1))
+        .tls_ok()
+        .tls_startup(hba_no_entry("::1", "SSL encryption"))
+        .plain_startup(hba_no_entry("::1", "no encryption"))
+        .build();
+    let r = with_trust(report("prefer", vec![v4, v6]), true);
+    let fs = run(&r, SslMode::Prefer);
+    let f = only(
+        &fs,
+        "pg_hba_no_entry",
+        "`hostssl app app 192.168.1.7/32 scram-sha-256`",
+    );
+    assert!(
+        f.next_step
+            .contains("`hostssl app app ::1/128 scram-sha-256`"),
+        "{}",
+        f.next_step
+    );
+    assert!(f.next_step.contains("pg_reload_conf()"));
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.addresses, vec!["10.0.0.5:5432", "[2001:db8::5]:5432"]);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("NAT or proxy") && e.contains("192.168.1.7")),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("::1, this connection's own address")),
+        "{:?}",
+        f.evidence
+    );
+    absent(&fs, "ipv6_ipv4_differ");
+}
+
+#[test]
+fn pg_hba_no_entry_suggests_host_for_plaintext_modes() {
+    let a = tcp(HOST, "10.0.0.5")
+        .plaintext_first()
+        .answer(SslAnswer::N)
+        .plain_startup(refused(
+            "28000",
+            "no pg_hba.conf entry for host \"127.0.0.1\", user \"app\", database \"app\", SSL off",
+        ))
+        .build();
+    let fs = run(&report("disable", vec![a]), SslMode::Disable);
+    only(
+        &fs,
+        "pg_hba_no_entry",
+        "`host app app 127.0.0.1/32 scram-sha-256`",
+    );
+}
+
+#[test]
+fn pg_hba_no_entry_over_a_unix_socket_suggests_a_local_line() {
+    let s = unix("/run/postgresql/.s.PGSQL.5432")
+        .plain_startup(refused(
+            "28000",
+            "no pg_hba.conf entry for host \"[local]\", user \"app\", database \"app\", no encryption",
+        ))
+        .build();
+    let fs = run(&report("prefer", vec![s]), SslMode::Prefer);
+    let f = only(&fs, "pg_hba_no_entry", "`local app app scram-sha-256`");
+    assert_eq!(
+        f.evidence.len(),
+        1,
+        "no NAT note for a socket: {:?}",
+        f.evidence
+    );
+}
+
+#[test]
+fn pg_hba_reject() {
+    let fs = run(
+        &both(
+            "28000",
+            "pg_hba.conf rejects connection for host \"10.0.0.9\", user \"app\", database \"app\", SSL encryption",
+        ),
+        SslMode::Prefer,
+    );
+    let f = only(&fs, "pg_hba_reject", "auth_method = 'reject'");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.next_step.contains("10.0.0.9/32"));
+}
+
+#[test]
+fn client_cert_required() {
+    let mut r = both("28000", "connection requires a valid client certificate");
+    if let Some(t) = r.addresses[0].tls.as_mut() {
+        t.client_certificate_requested = true;
+    }
+    let f = only(
+        &run(&r, SslMode::Prefer),
+        "client_cert_required",
+        "--sslcert",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.evidence.iter().any(|e| e.ends_with("true")));
+}
+
+#[test]
+fn auth_cleartext_over_plaintext() {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(auth("password"))
+        .plain_startup(auth("password"))
+        .build();
+    let r = report("disable", vec![a]);
+    let f = only(
+        &run(&r, SslMode::Disable),
+        "auth_cleartext_over_plaintext",
+        "hostssl",
+    );
+    assert_eq!(f.severity, Severity::Warning);
+    // prefer sends the password over SSL; only a plaintext client would leak it.
+    let f = only(
+        &run(&r, SslMode::Prefer),
+        "auth_cleartext_over_plaintext",
+        "sslmode=require",
+    );
+    assert_eq!(f.severity, Severity::Info);
+}
+
+#[test]
+fn auth_md5() {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(auth("md5"))
+        .plain_startup(auth("md5"))
+        .build();
+    let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
+    let f = only(&fs, "auth_md5", "password_encryption = 'scram-sha-256'");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.evidence.len(), 2, "both channels: {:?}", f.evidence);
+}
+
+#[test]
+fn auth_trust_only_over_the_network() {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(auth("trust"))
+        .build();
+    let f = only(
+        &run(&report("prefer", vec![a]), SslMode::Prefer),
+        "auth_trust",
+        "pg_hba_file_rules",
+    );
+    assert_eq!(f.severity, Severity::Warning);
+    let s = unix("/run/postgresql/.s.PGSQL.5432")
+        .plain_startup(auth("trust"))
+        .build();
+    assert!(run(&report("prefer", vec![s]), SslMode::Prefer).is_empty());
+}
+
+// ── merging and order ──────────────────────────────────────────────────────────────────
+
+#[test]
+fn one_finding_per_code_and_host_in_layer_order() {
+    let expired = |ip: &str, rank: usize| {
+        tcp(HOST, ip)
+            .rank(Some(rank))
+            .tls_ok()
+            .leaf(|c| c.not_after = "2025-12-01T00:00:00Z".into())
+            .chain_fails("expired", "certificate has expired")
+            .tls_startup(auth("md5"))
+            .build()
+    };
+    let refused = tcp(HOST, "10.0.0.7")
+        .rank(Some(2))
+        .tcp_failed(TcpStatus::Refused, "Connection refused")
+        .build();
+    let r = report(
+        "verify-full",
+        vec![expired("10.0.0.5", 0), expired("10.0.0.6", 1), refused],
+    );
+    let fs = run(&r, SslMode::VerifyFull);
+    assert_eq!(
+        codes(&fs),
+        vec![
+            "root_cert_missing",
+            "address_refused",
+            "cert_expired",
+            "auth_md5"
+        ]
+    );
+    let f = &fs[2];
+    assert_eq!(f.addresses, vec!["10.0.0.5:5432", "10.0.0.6:5432"]);
+    assert_eq!(f.severity, Severity::Error);
+}
+
+#[test]
+fn errors_come_before_warnings_within_a_layer() {
+    let mut drafts = Vec::new();
+    for (code, severity) in [
+        ("b", Severity::Info),
+        ("a", Severity::Error),
+        ("c", Severity::Warning),
+    ] {
+        drafts.push(Draft {
+            layer: Layer::Ssl,
+            finding: Finding {
+                code,
+                severity,
+                addresses: vec![],
+                host: None,
+                summary: String::new(),
+                next_step: String::new(),
+                evidence: vec![],
+            },
+        });
+    }
+    drafts.insert(
+        0,
+        Draft {
+            layer: Layer::Certificate,
+            finding: Finding {
+                code: "z",
+                severity: Severity::Error,
+                addresses: vec![],
+                host: None,
+                summary: String::new(),
+                next_step: String::new(),
+                evidence: vec![],
+            },
+        },
+    );
+    let fs = merge_and_sort(drafts);
+    assert_eq!(codes(&fs), vec!["a", "c", "b", "z"]);
+}

@@ -1,0 +1,328 @@
+//! What libpq would do under each sslmode, predicted from one probe's facts (reference §6.2,
+//! §6.3, §8.1): per address ([`for_address`]), and for the whole target walking the addresses
+//! in libpq's order ([`for_report`]).
+//!
+//! # How libpq is modelled
+//!
+//! Each mode is a sequence of attempts over two channels, SSL and plaintext, each read from the
+//! facts of the connection that went over that channel (`startup` / `startup_other`):
+//!
+//! | sslmode | first attempt | `N` | TLS fails (handshake, root file, chain) | ErrorResponse before auth |
+//! |---|---|---|---|---|
+//! | disable | plaintext | — | — | stop |
+//! | allow | plaintext | (on the retry) stop | (on the retry) stop | retry **with** SSL |
+//! | prefer | SSL | plaintext on the same connection | retry without SSL | retry without SSL |
+//! | require | SSL | stop: "server does not support SSL, but SSL was required" | stop | stop |
+//! | verify-ca / verify-full | SSL, chain checked (and name for verify-full) | stop | stop | stop |
+//!
+//! Decisions, with the reference section they rest on:
+//! * A root file that exists (`sslrootcert`, or `~/.postgresql/root.crt`) makes libpq check the
+//!   chain in **every** mode that does TLS (§6.3): `require` then behaves like `verify-ca`,
+//!   `prefer` falls back to plaintext on an untrusted chain, `allow`'s SSL retry fails.
+//! * The root file is read only after the server answered `S` (§6.3): a server answering `N`
+//!   gives "server does not support SSL…", not the missing-file error. A missing file under
+//!   verify-* fails at stage `config`, with libpq's words.
+//! * `sslrootcert=system` with any mode but verify-full is refused by libpq 16+ before it
+//!   connects (§6.4): stage `config`, no address.
+//! * Unencrypted bytes after `S` are a hard error in every SSL attempt, **without** prefer's
+//!   plaintext retry: libpq checks them after a *successful* handshake and `goto error_return`
+//!   (§1.5), unlike a failed handshake, which `CONNECTION_FAILED()` retries (§6.2).
+//! * `E`, EOF, a reset or another byte in answer to SSLRequest are hard errors too (§1.4,
+//!   "goto error_return"); so are EOF and protocol violations after the StartupMessage.
+//! * SQLSTATE 57P03 is never retried on the other channel ("nor is there much point in changing
+//!   SSL or GSS mode", §4.5); it moves libpq to the next **host**.
+//! * A timeout anywhere is libpq's connect_timeout (§8.2): it moves to the next address, and a
+//!   fallback on the same address gets no fresh timer, so it is not retried on the other channel.
+//! * Unix sockets are always plaintext, whatever sslmode says (§6.2).
+//! * GSSAPI encryption is not modelled: the probe does not hold Kerberos credentials, and
+//!   without a credential cache libpq skips it (§6.2).
+//! * A fact the mode needs but the probe did not collect (`--quiet-server` skips the other
+//!   channel) makes the outcome `uncertain`, stage `unknown`, with the reason saying what is
+//!   missing.
+//!
+//! Stages: `dns`, `tcp`, `ssl_negotiation`, `tls_handshake`, `config`, `certificate`,
+//! `hostname`, `server_error`, `startup` (EOF, reset or garbage after the StartupMessage),
+//! `auth`, and `unknown` for an uncertain outcome.
+
+mod attempt;
+mod tls;
+
+use crate::config::SslMode;
+use crate::facts::{
+    AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, TcpStatus, TrustFacts,
+};
+
+use super::{address_label, channel_words};
+use attempt::{Failure, Step, plaintext, tcp_failure};
+use tls::{Checks, Ssl, over_ssl};
+
+pub(crate) use attempt::auth_words;
+pub(crate) use tls::{Roots, name_mismatch, roots};
+
+/// What libpq does after a failed address (§8.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Abort the whole attempt (also the answer after success).
+    Stop,
+    /// Try the next address of this host.
+    Address,
+    /// Skip the rest of this host's addresses.
+    Host,
+}
+
+/// One mode's outcome on one address, with what the walk over addresses needs.
+#[derive(Clone, Debug)]
+pub(crate) struct Verdict {
+    pub outcome: ModeOutcome,
+    /// The channel authentication was reached over.
+    pub channel: Option<Channel>,
+    pub next: Next,
+}
+
+/// What libpq would do with this address alone, under each sslmode.
+pub fn for_address(a: &AddressFacts, trust: &TrustFacts) -> SslModes {
+    modes(|mode| verdict(a, trust, mode).outcome)
+}
+
+/// What libpq would do with the whole target under each sslmode: hosts in the given order,
+/// within a host the addresses in getaddrinfo's order.
+pub fn for_report(report: &Report) -> SslModes {
+    modes(|mode| walk(report, mode))
+}
+
+fn modes(mut f: impl FnMut(SslMode) -> ModeOutcome) -> SslModes {
+    SslModes {
+        disable: f(SslMode::Disable),
+        allow: f(SslMode::Allow),
+        prefer: f(SslMode::Prefer),
+        require: f(SslMode::Require),
+        verify_ca: f(SslMode::VerifyCa),
+        verify_full: f(SslMode::VerifyFull),
+    }
+}
+
+/// The outcome of one mode in a [`SslModes`].
+pub fn outcome(modes: &SslModes, mode: SslMode) -> &ModeOutcome {
+    match mode {
+        SslMode::Disable => &modes.disable,
+        SslMode::Allow => &modes.allow,
+        SslMode::Prefer => &modes.prefer,
+        SslMode::Require => &modes.require,
+        SslMode::VerifyCa => &modes.verify_ca,
+        SslMode::VerifyFull => &modes.verify_full,
+    }
+}
+
+/// Whether libpq ever connects to this address: sockets always; TCP addresses only when
+/// getaddrinfo returned them (the probe also tries addresses only the A/AAAA queries saw).
+pub(crate) fn tried_by_libpq(a: &AddressFacts) -> bool {
+    a.family == Family::Unix || a.system_rank.is_some()
+}
+
+/// The addresses of `host`, in the order libpq tries them, untried ones left out.
+pub(crate) fn libpq_order<'a>(report: &'a Report, host: &HostFacts) -> Vec<&'a AddressFacts> {
+    let mut list: Vec<&AddressFacts> = report
+        .addresses
+        .iter()
+        .filter(|a| a.host == host.host && a.port == host.port && tried_by_libpq(a))
+        .collect();
+    list.sort_by_key(|a| a.system_rank.unwrap_or(0));
+    list
+}
+
+fn walk(report: &Report, mode: SslMode) -> ModeOutcome {
+    if let Some(refusal) = system_roots_refusal(&report.trust, mode) {
+        return refusal.outcome;
+    }
+    let mut last: Option<ModeOutcome> = None;
+    let mut dns_failure: Option<ModeOutcome> = None;
+    for host in &report.hosts {
+        let addresses = libpq_order(report, host);
+        if addresses.is_empty() {
+            dns_failure.get_or_insert_with(|| unresolved(host));
+            continue;
+        }
+        for a in addresses {
+            let v = verdict(a, &report.trust, mode);
+            match v.next {
+                Next::Stop => return v.outcome,
+                Next::Address => last = Some(v.outcome),
+                Next::Host => {
+                    last = Some(v.outcome);
+                    break;
+                }
+            }
+        }
+    }
+    last.or(dns_failure).unwrap_or_else(nothing_to_try)
+}
+
+fn unresolved(host: &HostFacts) -> ModeOutcome {
+    let why = host
+        .dns
+        .as_ref()
+        .and_then(|d| d.system.error.clone())
+        .unwrap_or_else(|| "no address".into());
+    fail_outcome(
+        "dns",
+        format!(
+            "could not translate host name \"{}\" to address: {why}",
+            host.host
+        ),
+        None,
+    )
+}
+
+fn nothing_to_try() -> ModeOutcome {
+    fail_outcome("config", "no host to connect to".into(), None)
+}
+
+fn fail_outcome(stage: &'static str, reason: String, address: Option<String>) -> ModeOutcome {
+    ModeOutcome {
+        reaches_auth: false,
+        stage,
+        reason,
+        address,
+        uncertain: false,
+    }
+}
+
+/// libpq's outcome for `mode` on this address.
+pub(crate) fn verdict(a: &AddressFacts, trust: &TrustFacts, mode: SslMode) -> Verdict {
+    if let Some(refusal) = system_roots_refusal(trust, mode) {
+        return refusal;
+    }
+    let label = address_label(a);
+    if a.tcp.status != TcpStatus::Ok {
+        return finish(Step::Fail(tcp_failure(a)), label);
+    }
+    // libpq never negotiates encryption over a Unix socket (§6.2).
+    if a.family == Family::Unix {
+        return finish(plaintext(a), label);
+    }
+    let step = match mode {
+        SslMode::Disable => plaintext(a),
+        SslMode::Allow => allow(a, trust),
+        SslMode::Prefer => prefer(a, trust),
+        SslMode::Require => ssl_only(a, trust, Checks::weak(trust)),
+        SslMode::VerifyCa => ssl_only(a, trust, Checks::CHAIN),
+        SslMode::VerifyFull => ssl_only(a, trust, Checks::FULL),
+    };
+    finish(step, label)
+}
+
+/// libpq 16+ refuses `sslrootcert=system` with any mode weaker than verify-full (§6.4).
+fn system_roots_refusal(trust: &TrustFacts, mode: SslMode) -> Option<Verdict> {
+    (trust.source == "system" && mode != SslMode::VerifyFull).then(|| Verdict {
+        outcome: fail_outcome(
+            "config",
+            format!(
+                "weak sslmode \"{mode}\" may not be used with sslrootcert=system (use \"verify-full\")"
+            ),
+            None,
+        ),
+        channel: None,
+        next: Next::Stop,
+    })
+}
+
+fn finish(step: Step, label: String) -> Verdict {
+    match step {
+        Step::Auth { channel, reason } => Verdict {
+            outcome: ModeOutcome {
+                reaches_auth: true,
+                stage: "auth",
+                reason,
+                address: Some(label),
+                uncertain: false,
+            },
+            channel: Some(channel),
+            next: Next::Stop,
+        },
+        Step::Fail(f) => Verdict {
+            outcome: fail_outcome(f.stage, f.reason, Some(label)),
+            channel: None,
+            next: f.next,
+        },
+        Step::Unknown(why) => Verdict {
+            outcome: ModeOutcome {
+                reaches_auth: false,
+                stage: "unknown",
+                reason: why,
+                address: Some(label),
+                uncertain: true,
+            },
+            channel: None,
+            next: Next::Stop,
+        },
+    }
+}
+
+/// disable: plaintext only; allow: plaintext, then SSL after an ErrorResponse.
+fn allow(a: &AddressFacts, trust: &TrustFacts) -> Step {
+    match plaintext(a) {
+        Step::Fail(first) if first.retry => match over_ssl(a, trust, Checks::weak(trust)) {
+            Ssl::Refused => Step::Fail(Failure::new(
+                "ssl_negotiation",
+                format!(
+                    "{}: {}; then with SSL: server does not support SSL, but SSL was required",
+                    channel_words(a, Channel::Plaintext),
+                    first.reason
+                ),
+            )),
+            Ssl::Step(second) => then(a, first, Channel::Plaintext, second),
+        },
+        other => other,
+    }
+}
+
+/// prefer: SSL; plaintext on the same connection after `N`; plaintext on a new connection
+/// after a TLS failure or an ErrorResponse.
+fn prefer(a: &AddressFacts, trust: &TrustFacts) -> Step {
+    match over_ssl(a, trust, Checks::weak(trust)) {
+        Ssl::Refused => match plaintext(a) {
+            Step::Auth { channel, reason } => Step::Auth {
+                channel,
+                reason: format!("the server does not support SSL; {reason}"),
+            },
+            other => other,
+        },
+        Ssl::Step(Step::Fail(first)) if first.retry => then(a, first, Channel::Tls, plaintext(a)),
+        Ssl::Step(other) => other,
+    }
+}
+
+/// require, verify-ca, verify-full: SSL or nothing.
+fn ssl_only(a: &AddressFacts, trust: &TrustFacts, checks: Checks) -> Step {
+    match over_ssl(a, trust, checks) {
+        Ssl::Refused => Step::Fail(Failure::new(
+            "ssl_negotiation",
+            "server does not support SSL, but SSL was required",
+        )),
+        Ssl::Step(step) => step,
+    }
+}
+
+/// The retry after `first` failed over `first_channel`: libpq's messages accumulate.
+fn then(a: &AddressFacts, first: Failure, first_channel: Channel, second: Step) -> Step {
+    let before = format!("{}: {}", channel_words(a, first_channel), first.reason);
+    let retry = match first_channel {
+        Channel::Tls => "retries without SSL",
+        Channel::Plaintext => "retries with SSL",
+    };
+    match second {
+        Step::Auth { channel, reason } => Step::Auth {
+            channel,
+            reason: format!("{before}; {retry} and {reason}"),
+        },
+        Step::Fail(f) => Step::Fail(Failure {
+            reason: format!("{before}; {retry}: {}", f.reason),
+            retry: false,
+            ..f
+        }),
+        Step::Unknown(why) => Step::Unknown(format!("{before}; libpq {retry}, but {why}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,394 @@
+//! libpq's verify-full host-name check (PostgreSQL 15+ rules), reproduced byte for byte so
+//! pgreach can say whether, and why, `sslmode=verify-full` would accept the server's leaf.
+//!
+//! The rules are libpq's, not the browsers' or RFC 6125's: a wildcard only as the whole leftmost
+//! label and matching exactly one label, case-insensitive ASCII, no trailing-dot normalisation,
+//! no IDNA; the subject CN is consulted only when the certificate has no SAN of the host's type
+//! (reference §7.1–7.2, `fe-secure-common.c` and `fe-secure-openssl.c`).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+pub use crate::facts::NameVerdict;
+
+/// libpq's `wildcard_certificate_match`: `pattern` must start with `*.`, and the `*` stands
+/// for one non-empty run of bytes before the rest of the pattern. Bytes, not chars, exactly as
+/// the C code, so non-ASCII input cannot panic on a char boundary.
+pub fn wildcard_match(pattern: &str, host: &str) -> bool {
+    let (pat, s) = (pattern.as_bytes(), host.as_bytes());
+    if pat.len() < 3 || !pat.starts_with(b"*.") {
+        return false;
+    }
+    // A pattern longer than the host can never match; this is also what makes `*.example.com`
+    // fail against `example.com` (the `*` would have to match nothing).
+    if pat.len() > s.len() {
+        return false;
+    }
+    // Where the `.suffix` part of the pattern starts in the host.
+    let suffix_start = s.len() - pat.len() + 1;
+    let (Some(pat_suffix), Some(host_suffix)) = (pat.get(1..), s.get(suffix_start..)) else {
+        return false;
+    };
+    if !pat_suffix.eq_ignore_ascii_case(host_suffix) {
+        return false;
+    }
+    // `strchr(string, '.') < string + lenstr - lenpat`: a dot inside the part the `*` covers
+    // means it would span two labels. The comparison is libpq's, including its off-by-one,
+    // which lets the last byte the `*` covers be a dot (`*.b.c` matches `a..b.c`).
+    match s.iter().position(|&b| b == b'.') {
+        Some(first_dot) => first_dot >= s.len() - pat.len(),
+        None => false,
+    }
+}
+
+/// libpq's name comparison: exact (ASCII case-insensitive), else [`wildcard_match`].
+pub fn name_matches(pattern: &str, host: &str) -> bool {
+    pattern.eq_ignore_ascii_case(host) || wildcard_match(pattern, host)
+}
+
+/// The host as libpq classifies it: `is_ip_address()` is `inet_aton` or `inet_pton(AF_INET6)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostKind {
+    Dns,
+    Ip,
+}
+
+/// glibc's `inet_aton`, legacy forms included: one to four parts, each decimal, octal (leading
+/// `0`) or hex (`0x`), the last part filling the remaining bytes (`127.1` is 127.0.0.1), and
+/// anything after ASCII whitespace ignored. libpq uses it both to decide that the host is an IP
+/// address and to compare it with 4-byte iPAddress SANs.
+pub fn inet_aton(host: &str) -> Option<Ipv4Addr> {
+    let s = host.as_bytes();
+    let mut parts: Vec<u32> = Vec::with_capacity(4);
+    let mut i = 0;
+    let last = loop {
+        // Each part must start with a digit (strtoul's sign and blanks are not reached).
+        if !s.get(i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        let (value, next) = strtoul0(s, i)?;
+        i = next;
+        if s.get(i) == Some(&b'.') {
+            if parts.len() > 2 || value > 0xff {
+                return None;
+            }
+            parts.push(value);
+            i += 1;
+        } else {
+            break value;
+        }
+    };
+    if let Some(&c) = s.get(i)
+        && !c.is_ascii_whitespace()
+        && c != b'\x0b'
+    {
+        return None;
+    }
+    // The last part fills what the earlier parts left: 32, 24, 16 or 8 bits.
+    let max: u32 = match parts.len() {
+        0 => u32::MAX,
+        1 => 0x00ff_ffff,
+        2 => 0xffff,
+        _ => 0xff,
+    };
+    if last > max {
+        return None;
+    }
+    let mut addr = last;
+    for (n, part) in parts.iter().enumerate() {
+        addr |= part << (24 - 8 * n);
+    }
+    Some(Ipv4Addr::from(addr))
+}
+
+/// `strtoul(s + at, &end, 0)` limited to what `inet_aton` accepts: returns the value (None when
+/// above 32 bits, which inet_aton rejects) and the index where parsing stopped.
+fn strtoul0(s: &[u8], at: usize) -> Option<(u32, usize)> {
+    let rest = s.get(at..).unwrap_or_default();
+    let (radix, skip) = match rest {
+        [b'0', b'x' | b'X', d, ..] if d.is_ascii_hexdigit() => (16, 2),
+        [b'0', ..] => (8, 0),
+        _ => (10, 0),
+    };
+    let mut value: u64 = 0;
+    let mut end = at + skip;
+    while let Some(digit) = s.get(end).and_then(|&b| (b as char).to_digit(radix)) {
+        value = value * u64::from(radix) + u64::from(digit);
+        if value > u64::from(u32::MAX) {
+            return None;
+        }
+        end += 1;
+    }
+    Some((u32::try_from(value).ok()?, end))
+}
+
+fn host_kind(host: &str) -> HostKind {
+    if inet_aton(host).is_some() || host.parse::<Ipv6Addr>().is_ok() {
+        HostKind::Ip
+    } else {
+        HostKind::Dns
+    }
+}
+
+/// One name libpq looked at, with the outcome of comparing it.
+enum Check {
+    NoMatch,
+    Match,
+    /// libpq returns -1: the whole check fails with this message.
+    Error(String),
+}
+
+/// libpq's `pq_verify_peer_name_matches_certificate_name` for a dNSName or CN value (raw bytes:
+/// libpq compares what is in the certificate, whatever its string type).
+fn check_name(raw: &[u8], host: &str) -> Check {
+    if raw.contains(&0) {
+        // CVE-2009-4034: "www.bank.com\0.evil.com" must not pass as www.bank.com.
+        return Check::Error("SSL certificate's name contains embedded null".to_string());
+    }
+    match std::str::from_utf8(raw) {
+        Ok(name) if name_matches(name, host) => Check::Match,
+        // Non-UTF-8 bytes cannot equal a host typed as a Rust string, and the wildcard suffix
+        // comparison would have to match them byte for byte as well.
+        _ => Check::NoMatch,
+    }
+}
+
+/// libpq's `pq_verify_peer_name_matches_certificate_ip`: a 4-byte SAN against `inet_aton(host)`,
+/// a 16-byte SAN against `inet_pton(AF_INET6, host)`; any other length is an error, whatever
+/// the host is.
+fn check_ip(bytes: &[u8], host: &str) -> Check {
+    match bytes.len() {
+        4 => match inet_aton(host) {
+            Some(a) if a.octets() == bytes => Check::Match,
+            _ => Check::NoMatch,
+        },
+        16 => match host.parse::<Ipv6Addr>() {
+            Ok(a) if a.octets() == bytes => Check::Match,
+            _ => Check::NoMatch,
+        },
+        n => Check::Error(format!(
+            "certificate contains IP address with invalid length {n}"
+        )),
+    }
+}
+
+/// How a SAN or CN is shown: `DNS:…`, `IP:…`, `CN:…` (the same form the certificate summary
+/// uses for SANs).
+fn display_ip(bytes: &[u8]) -> String {
+    if let Ok(a) = <[u8; 4]>::try_from(bytes) {
+        Ipv4Addr::from(a).to_string()
+    } else if let Ok(a) = <[u8; 16]>::try_from(bytes) {
+        Ipv6Addr::from(a).to_string()
+    } else {
+        format!("<{} bytes>", bytes.len())
+    }
+}
+
+fn display_name(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).replace('\0', "\\0")
+}
+
+/// The names libpq examines, in its order: SANs (dNSName and iPAddress only), then the first CN.
+struct Candidate {
+    /// `DNS:…`, `IP:…` or `CN:…`.
+    label: String,
+    kind: CandidateKind,
+    raw: Vec<u8>,
+}
+
+#[derive(PartialEq, Eq)]
+enum CandidateKind {
+    Dns,
+    Ip,
+    Cn,
+}
+
+/// Judges the leaf against `host` (the host as the user typed it) exactly as libpq's
+/// verify-full does.
+pub fn verify_name(leaf_der: &[u8], host: &str) -> NameVerdict {
+    let mut verdict = NameVerdict {
+        ok: false,
+        host: host.to_string(),
+        matched: None,
+        names: Vec::new(),
+        reason: String::new(),
+    };
+    let cert = match X509Certificate::from_der(leaf_der) {
+        Ok((_, cert)) => cert,
+        Err(e) => {
+            verdict.reason = format!("the server certificate could not be parsed: {e}");
+            return verdict;
+        }
+    };
+    let (sans, cns) = match names_of(&cert) {
+        Ok(names) => names,
+        Err(reason) => {
+            verdict.reason = reason;
+            return verdict;
+        }
+    };
+    verdict.names = sans.iter().chain(&cns).map(|c| c.label.clone()).collect();
+    if host.is_empty() {
+        verdict.reason = "host name must be specified for a verified SSL connection".to_string();
+        return verdict;
+    }
+    let outcome = judge(&sans, cns.first(), host);
+    verdict.ok = outcome.matched.is_some();
+    verdict.matched = outcome.matched;
+    verdict.reason = outcome.reason;
+    verdict
+}
+
+struct Outcome {
+    matched: Option<String>,
+    reason: String,
+}
+
+/// `pgtls_verify_peer_name_matches_certificate_guts` plus the message of
+/// `pq_verify_peer_name_matches_certificate`.
+fn judge(sans: &[Candidate], first_cn: Option<&Candidate>, host: &str) -> Outcome {
+    let host_kind = host_kind(host);
+    let mut check_cn = true;
+    let mut examined: Vec<&Candidate> = Vec::new();
+    for san in sans {
+        let same_type = matches!(
+            (&san.kind, host_kind),
+            (CandidateKind::Dns, HostKind::Dns) | (CandidateKind::Ip, HostKind::Ip)
+        );
+        if same_type {
+            check_cn = false;
+        }
+        examined.push(san);
+        let check = match san.kind {
+            CandidateKind::Ip => check_ip(&san.raw, host),
+            _ => check_name(&san.raw, host),
+        };
+        match check {
+            Check::NoMatch => {}
+            Check::Match => return matched(san, host),
+            Check::Error(e) => return failed(e),
+        }
+    }
+    let mut cn_skipped = None;
+    if let Some(cn) = first_cn {
+        if check_cn {
+            examined.push(cn);
+            match check_name(&cn.raw, host) {
+                Check::NoMatch => {}
+                Check::Match => return matched(cn, host),
+                Check::Error(e) => return failed(e),
+            }
+        } else {
+            cn_skipped = Some(cn);
+        }
+    }
+    Outcome {
+        matched: None,
+        reason: mismatch_message(&examined, host, cn_skipped, host_kind),
+    }
+}
+
+fn matched(c: &Candidate, host: &str) -> Outcome {
+    let what = match c.kind {
+        CandidateKind::Cn => "the subject common name",
+        _ => "the subjectAltName",
+    };
+    Outcome {
+        matched: Some(c.label.clone()),
+        reason: format!("{what} {} matches host name \"{host}\"", c.label),
+    }
+}
+
+fn failed(message: String) -> Outcome {
+    Outcome {
+        matched: None,
+        reason: message,
+    }
+}
+
+/// libpq's three messages, by how many names it examined; plus, when it explains the surprise,
+/// that a CN was present but not consulted.
+fn mismatch_message(
+    examined: &[&Candidate],
+    host: &str,
+    cn_skipped: Option<&Candidate>,
+    host_kind: HostKind,
+) -> String {
+    let base = match examined {
+        [] => "could not get server's host name from server certificate".to_string(),
+        [only] => format!(
+            "server certificate for \"{}\" does not match host name \"{host}\"",
+            display_name(&only.raw_for_message())
+        ),
+        [first, rest @ ..] => format!(
+            "server certificate for \"{}\" (and {} other name(s)) does not match host name \"{host}\"",
+            display_name(&first.raw_for_message()),
+            rest.len()
+        ),
+    };
+    match cn_skipped {
+        Some(cn) => {
+            let san_type = match host_kind {
+                HostKind::Dns => "dNSName",
+                HostKind::Ip => "iPAddress",
+            };
+            format!(
+                "{base}; the common name \"{}\" was not consulted because the certificate has {san_type} entries",
+                display_name(&cn.raw)
+            )
+        }
+        None => base,
+    }
+}
+
+impl Candidate {
+    /// libpq prints IP SANs in text form and names as they are.
+    fn raw_for_message(&self) -> Vec<u8> {
+        match self.kind {
+            CandidateKind::Ip => display_ip(&self.raw).into_bytes(),
+            _ => self.raw.clone(),
+        }
+    }
+}
+
+/// The SAN candidates (dNSName, iPAddress) in certificate order, and every CN in subject order.
+fn names_of(cert: &X509Certificate<'_>) -> Result<(Vec<Candidate>, Vec<Candidate>), String> {
+    let mut sans = Vec::new();
+    match cert.subject_alternative_name() {
+        Ok(Some(ext)) => {
+            for name in &ext.value.general_names {
+                match name {
+                    GeneralName::DNSName(d) => sans.push(Candidate {
+                        label: format!("DNS:{}", display_name(d.as_bytes())),
+                        kind: CandidateKind::Dns,
+                        raw: d.as_bytes().to_vec(),
+                    }),
+                    GeneralName::IPAddress(bytes) => sans.push(Candidate {
+                        label: format!("IP:{}", display_ip(bytes)),
+                        kind: CandidateKind::Ip,
+                        raw: bytes.to_vec(),
+                    }),
+                    // libpq ignores e-mail, URI and the other name types.
+                    _ => {}
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return Err(format!("the subjectAltName extension is invalid: {e}")),
+    }
+    let cns = cert
+        .subject()
+        .iter_common_name()
+        .map(|attr| Candidate {
+            label: format!("CN:{}", display_name(attr.as_slice())),
+            kind: CandidateKind::Cn,
+            raw: attr.as_slice().to_vec(),
+        })
+        .collect();
+    Ok((sans, cns))
+}
+
+#[cfg(test)]
+mod tests;

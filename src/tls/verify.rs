@@ -1,0 +1,401 @@
+//! libpq's verify-ca judgement of a recorded chain: does it lead to a root the user trusts, and
+//! if not, what is wrong and with which certificate. The host name is judged separately
+//! ([`super::hostname`]), as libpq does.
+//!
+//! webpki builds and checks the path. Where OpenSSL (inside libpq) decides differently, the
+//! OpenSSL behaviour wins, because the point is to predict what libpq will do:
+//! - a self-signed leaf is trusted only when its exact DER is in the root file;
+//! - only chains that end at a **self-signed** anchor are trusted (libpq does not set
+//!   `X509_V_FLAG_PARTIAL_CHAIN`); non-self-signed certificates in the root file still serve
+//!   as intermediates, as OpenSSL looks up issuers in its store;
+//! - the anchor's own validity dates count;
+//! - a CA certificate (or a v1 certificate) is acceptable as the server's certificate.
+//!
+//! The last two and the diagnosis of failures come from [`openssl::walk`], a small model of
+//! OpenSSL's chain building over the same certificates.
+
+use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
+
+use self::openssl::walk;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::anchors::TrustAnchors;
+use super::cert::{is_self_signed, rfc3339};
+pub use crate::facts::ChainVerdict;
+
+/// Judges `chain` (leaf first, as the server sent it) against `anchors` at time `now`.
+pub fn verify_chain(
+    chain: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+    now: UnixTime,
+) -> ChainVerdict {
+    if anchors.is_empty() {
+        return no_roots(anchors);
+    }
+    if chain.is_empty() {
+        return fail("other", None, "the server sent no certificate".to_string());
+    }
+    let mut parsed = Vec::with_capacity(chain.len());
+    for (i, der) in chain.iter().enumerate() {
+        match Parsed::new(der) {
+            Ok(p) => parsed.push(p),
+            Err(e) => {
+                return fail(
+                    "bad_encoding",
+                    Some(i),
+                    format!("certificate {i} of the chain could not be parsed: {e}"),
+                );
+            }
+        }
+    }
+    // Anchors that do not parse cannot anchor anything; OpenSSL would have refused the file.
+    let roots: Vec<Parsed<'_>> = anchors
+        .certificates
+        .iter()
+        .filter_map(|der| Parsed::new(der).ok())
+        .collect();
+    let ctx = Ctx {
+        chain: &parsed,
+        roots: &roots,
+        anchors,
+        now: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+    };
+    // OpenSSL trusts a self-signed leaf only if the exact certificate is in the store, and
+    // never looks for another issuer of it; webpki would refuse it when it carries `CA:TRUE`,
+    // as `openssl req -x509` certificates do. The OpenSSL model decides these alone.
+    if parsed.first().is_some_and(|leaf| leaf.self_signed) {
+        return walk(&ctx);
+    }
+    match webpki_path(chain, &roots, now) {
+        Ok(root) => match roots.get(root) {
+            Some(r) => ctx.time_problem(r, Node::Root(root)).unwrap_or_else(|| {
+                pass(format!(
+                    "the chain leads to the trusted root {}",
+                    ctx.describe(Node::Root(root))
+                ))
+            }),
+            None => pass("the chain leads to a trusted root".to_string()),
+        },
+        Err(e) => from_webpki(&e, &ctx),
+    }
+}
+
+/// One certificate, parsed once.
+struct Parsed<'a> {
+    der: &'a [u8],
+    cert: X509Certificate<'a>,
+    self_signed: bool,
+}
+
+impl<'a> Parsed<'a> {
+    fn new(der: &'a [u8]) -> Result<Self, String> {
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+        let self_signed = is_self_signed(&cert);
+        Ok(Parsed {
+            der,
+            cert,
+            self_signed,
+        })
+    }
+
+    fn subject(&self) -> &[u8] {
+        self.cert.subject().as_raw()
+    }
+
+    fn issuer(&self) -> &[u8] {
+        self.cert.issuer().as_raw()
+    }
+
+    /// Whether `issuer`'s key verifies this certificate's signature.
+    fn signed_by(&self, issuer: &Parsed<'_>) -> bool {
+        self.cert
+            .verify_signature(Some(issuer.cert.public_key()))
+            .is_ok()
+    }
+}
+
+/// A certificate on the path: one the server sent, or one from the trust anchors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Chain(usize),
+    Root(usize),
+}
+
+struct Ctx<'c, 'a> {
+    chain: &'c [Parsed<'a>],
+    roots: &'c [Parsed<'a>],
+    anchors: &'c TrustAnchors,
+    now: i64,
+}
+
+impl Ctx<'_, '_> {
+    fn get(&self, node: Node) -> Option<&Parsed<'_>> {
+        match node {
+            Node::Chain(i) => self.chain.get(i),
+            Node::Root(i) => self.roots.get(i),
+        }
+    }
+
+    /// Where a problem is, for `certificate_index`: only certificates the server sent count.
+    fn index(node: Node) -> Option<usize> {
+        match node {
+            Node::Chain(i) => Some(i),
+            Node::Root(_) => None,
+        }
+    }
+
+    /// `certificate 1 ("CN=…")` or `"CN=…" from the root file "…"`.
+    fn describe(&self, node: Node) -> String {
+        let subject = self
+            .get(node)
+            .map(|p| p.cert.subject().to_string())
+            .unwrap_or_default();
+        match node {
+            Node::Chain(i) => format!("certificate {i} (\"{subject}\")"),
+            Node::Root(_) => format!("\"{subject}\" from {}", self.source()),
+        }
+    }
+
+    fn source(&self) -> String {
+        let facts = &self.anchors.facts;
+        match (facts.source.as_str(), &facts.path) {
+            ("system", _) => "the system's trusted roots".to_string(),
+            (_, Some(path)) => format!("the root file \"{path}\""),
+            _ => "the trust anchors".to_string(),
+        }
+    }
+
+    /// OpenSSL checks the dates of every certificate on the path, the root included.
+    fn time_problem(&self, p: &Parsed<'_>, node: Node) -> Option<ChainVerdict> {
+        let validity = p.cert.validity();
+        let (not_before, not_after) = (
+            validity.not_before.timestamp(),
+            validity.not_after.timestamp(),
+        );
+        if self.now > not_after {
+            Some(fail(
+                "expired",
+                Self::index(node),
+                format!(
+                    "{} expired on {} (OpenSSL: \"certificate has expired\")",
+                    self.describe(node),
+                    rfc3339(not_after)
+                ),
+            ))
+        } else if self.now < not_before {
+            Some(fail(
+                "not_yet_valid",
+                Self::index(node),
+                format!(
+                    "{} is not valid before {} (OpenSSL: \"certificate is not yet valid\")",
+                    self.describe(node),
+                    rfc3339(not_before)
+                ),
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// webpki's path building, with only self-signed anchors as trust anchors and the other
+/// anchors offered as intermediates (OpenSSL without partial-chain). Returns the index in
+/// `roots` of the anchor the path ends at.
+fn webpki_path(
+    chain: &[CertificateDer<'_>],
+    roots: &[Parsed<'_>],
+    now: UnixTime,
+) -> Result<usize, webpki::Error> {
+    let root_ders: Vec<CertificateDer<'_>> =
+        roots.iter().map(|r| CertificateDer::from(r.der)).collect();
+    let mut anchor_of = Vec::new();
+    let mut trust: Vec<TrustAnchor<'_>> = Vec::new();
+    for (i, (r, der)) in roots.iter().zip(&root_ders).enumerate() {
+        if r.self_signed
+            && let Ok(anchor) = webpki::anchor_from_trusted_cert(der)
+        {
+            anchor_of.push(i);
+            trust.push(anchor);
+        }
+    }
+    let mut intermediates: Vec<CertificateDer<'_>> = chain
+        .iter()
+        .skip(1)
+        .map(|c| CertificateDer::from(c.as_ref()))
+        .collect();
+    intermediates.extend(
+        roots
+            .iter()
+            .zip(&root_ders)
+            .filter(|(r, _)| !r.self_signed)
+            .map(|(_, der)| der.clone()),
+    );
+    let leaf = chain.first().ok_or(webpki::Error::BadDer)?;
+    let ee = webpki::EndEntityCert::try_from(leaf)?;
+    let algorithms = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    let path = ee.verify_for_usage(
+        algorithms,
+        &trust,
+        &intermediates,
+        now,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )?;
+    let anchor = path.anchor();
+    let position = trust.iter().position(|t| {
+        t.subject == anchor.subject && t.subject_public_key_info == anchor.subject_public_key_info
+    });
+    Ok(position
+        .and_then(|p| anchor_of.get(p).copied())
+        .unwrap_or(usize::MAX))
+}
+
+/// How a webpki error is reported.
+enum Mapped {
+    /// One of the stable codes.
+    Code(&'static str),
+    /// UnknownIssuer: the walk tells which of these it is.
+    IssuerFamily,
+    /// webpki is stricter than OpenSSL here; the OpenSSL model decides alone.
+    OpenSslDecides,
+}
+
+fn map(e: &webpki::Error) -> Mapped {
+    use webpki::Error as E;
+    match e {
+        E::UnknownIssuer => Mapped::IssuerFamily,
+        // OpenSSL accepts a CA certificate, and a v1 certificate, as the server's certificate.
+        E::CaUsedAsEndEntity | E::UnsupportedCertVersion => Mapped::OpenSslDecides,
+        E::CertExpired { .. } => Mapped::Code("expired"),
+        E::CertNotValidYet { .. } => Mapped::Code("not_yet_valid"),
+        E::InvalidSignatureForPublicKey | E::SignatureAlgorithmMismatch => {
+            Mapped::Code("bad_signature")
+        }
+        E::EndEntityUsedAsCa => Mapped::Code("not_a_ca"),
+        E::BadDer
+        | E::BadDerTime
+        | E::TrailingData(_)
+        | E::InvalidSerialNumber
+        | E::MalformedExtensions
+        | E::ExtensionValueInvalid
+        | E::InvalidCertValidity => Mapped::Code("bad_encoding"),
+        _ => Mapped::Code("other"),
+    }
+}
+
+/// Turns webpki's error into the verdict, letting the OpenSSL model say which certificate
+/// when it reaches the same conclusion.
+fn from_webpki(e: &webpki::Error, ctx: &Ctx<'_, '_>) -> ChainVerdict {
+    let walked = walk(ctx);
+    let agrees = |codes: &[&str]| walked.code.as_deref().is_some_and(|c| codes.contains(&c));
+    match map(e) {
+        Mapped::OpenSslDecides => walked,
+        Mapped::IssuerFamily
+            if agrees(&["unknown_issuer", "missing_intermediate", "self_signed"]) =>
+        {
+            walked
+        }
+        Mapped::IssuerFamily => fail(
+            "unknown_issuer",
+            None,
+            "no path from the server's certificate to a trusted root (OpenSSL: \"unable to get \
+             local issuer certificate\")"
+                .to_string(),
+        ),
+        Mapped::Code(code) if agrees(&[code]) => walked,
+        Mapped::Code(code) => fail(code, locate(e, ctx), describe(e)),
+    }
+}
+
+/// For errors the walk did not reproduce: the certificate whose dates webpki quotes.
+fn locate(e: &webpki::Error, ctx: &Ctx<'_, '_>) -> Option<usize> {
+    let wanted = match e {
+        webpki::Error::CertExpired { not_after, .. } => (false, not_after.as_secs()),
+        webpki::Error::CertNotValidYet { not_before, .. } => (true, not_before.as_secs()),
+        _ => return None,
+    };
+    ctx.chain.iter().position(|p| {
+        let v = p.cert.validity();
+        let t = if wanted.0 { v.not_before } else { v.not_after };
+        u64::try_from(t.timestamp()).ok() == Some(wanted.1)
+    })
+}
+
+/// A sentence for webpki's errors that have no code of their own.
+fn describe(e: &webpki::Error) -> String {
+    use webpki::Error as E;
+    match e {
+        E::RequiredEkuNotFoundContext(_) => {
+            "a certificate's extended key usage does not allow TLS server authentication \
+             (OpenSSL: \"unsupported certificate purpose\")"
+                .to_string()
+        }
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => format!(
+            "a certificate is signed with an algorithm pgreach cannot check (webpki: {e}); \
+             OpenSSL may accept it depending on its security level"
+        ),
+        E::UnsupportedCriticalExtension => {
+            "a certificate has a critical extension that is not understood (OpenSSL: \
+             \"unhandled critical extension\")"
+                .to_string()
+        }
+        E::PathLenConstraintViolated => {
+            "the chain is longer than a CA's pathLenConstraint allows (OpenSSL: \"path length \
+             constraint exceeded\")"
+                .to_string()
+        }
+        E::NameConstraintViolation => {
+            "a certificate violates a CA's name constraints (OpenSSL: \"permitted subtree \
+             violation\")"
+                .to_string()
+        }
+        _ => format!("the chain does not verify: {e}"),
+    }
+}
+
+/// No anchors: what libpq says depends on why there are none.
+fn no_roots(anchors: &TrustAnchors) -> ChainVerdict {
+    let facts = &anchors.facts;
+    let path = facts.path.as_deref().unwrap_or("");
+    let reason = match (facts.source.as_str(), &facts.error) {
+        (_, Some(error)) => error.clone(),
+        ("system", None) => "no system root certificates could be loaded".to_string(),
+        ("none", None) => {
+            "no root certificate file: sslrootcert is not set and there is no home directory \
+             for ~/.postgresql/root.crt"
+                .to_string()
+        }
+        _ => format!(
+            "root certificate file \"{path}\" does not exist; either provide the file, use the \
+             system's trusted roots with sslrootcert=system, or change sslmode to disable server \
+             certificate verification"
+        ),
+    };
+    fail("no_root_certificates", None, reason)
+}
+
+fn pass(reason: String) -> ChainVerdict {
+    ChainVerdict {
+        ok: true,
+        code: None,
+        certificate_index: None,
+        reason,
+    }
+}
+
+fn fail(code: &'static str, certificate_index: Option<usize>, reason: String) -> ChainVerdict {
+    ChainVerdict {
+        ok: false,
+        code: Some(code.to_string()),
+        certificate_index,
+        reason,
+    }
+}
+
+mod openssl;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+//! A small model of OpenSSL's chain building (`X509_verify_cert` as libpq configures it): the
+//! judge wherever webpki is stricter than OpenSSL, and the diagnosis of every failure (which
+//! certificate, and why).
+
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::X509Certificate;
+
+use super::{Ctx, Node, Parsed, fail, pass};
+use crate::facts::ChainVerdict;
+
+/// OpenSSL's default maximum chain depth is 100; real chains have 2–4 certificates, and the
+/// walk stops long before either matters.
+const MAX_DEPTH: usize = 16;
+
+/// OpenSSL's chain building, modelled: from the leaf, look for the issuer among the
+/// self-signed anchors first, then among the certificates the server sent and the other
+/// anchors; check each certificate's dates, each issuer's CA flag and each signature.
+pub(super) fn walk(ctx: &Ctx<'_, '_>) -> ChainVerdict {
+    let mut used_chain = vec![false; ctx.chain.len()];
+    let mut used_roots = vec![false; ctx.roots.len()];
+    let mut current = Node::Chain(0);
+    if let Some(first) = used_chain.first_mut() {
+        *first = true;
+    }
+    // A non-self-signed anchor the path went through: trusted by OpenSSL only with
+    // X509_V_FLAG_PARTIAL_CHAIN, which libpq does not set.
+    let mut partial_anchor: Option<Node> = None;
+    for _ in 0..MAX_DEPTH {
+        let Some(cert) = ctx.get(current) else {
+            break;
+        };
+        // A self-signed certificate is trusted only as itself: OpenSSL looks for an exact copy
+        // in the store and never for another issuer (and reports a missing one before any
+        // date problem).
+        if cert.self_signed {
+            if let Some(i) = ctx.roots.iter().position(|r| r.der == cert.der) {
+                return ctx.time_problem(cert, current).unwrap_or_else(|| {
+                    pass(format!(
+                        "the chain leads to the trusted root {}",
+                        ctx.describe(Node::Root(i))
+                    ))
+                });
+            }
+            return dangling(ctx, current, partial_anchor);
+        }
+        if let Some(v) = ctx.time_problem(cert, current) {
+            return v;
+        }
+        // Trusted first: a self-signed anchor that issued this certificate ends the walk.
+        let mut named_but_unsigned = false;
+        for (i, root) in ctx.roots.iter().enumerate() {
+            if root.self_signed && root.subject() == cert.issuer() {
+                if cert.signed_by(root) {
+                    return ctx.time_problem(root, Node::Root(i)).unwrap_or_else(|| {
+                        pass(format!(
+                            "the chain leads to the trusted root {}",
+                            ctx.describe(Node::Root(i))
+                        ))
+                    });
+                }
+                named_but_unsigned = true;
+            }
+        }
+        // Then intermediates, again trusted ones first (OpenSSL's default): an intermediate in
+        // the root file is taken from there even when the server sent the same certificate.
+        let candidates = ctx
+            .roots
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| !r.self_signed && !used_roots.get(*i).copied().unwrap_or(true))
+            .map(|(i, p)| (Node::Root(i), p))
+            .chain(
+                ctx.chain
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !used_chain.get(*i).copied().unwrap_or(true))
+                    .map(|(i, p)| (Node::Chain(i), p)),
+            )
+            .filter(|(_, p)| p.subject() == cert.issuer());
+        let mut next = None;
+        for (node, p) in candidates {
+            if cert.signed_by(p) {
+                next = Some((node, p));
+                break;
+            }
+            named_but_unsigned = true;
+        }
+        let Some((node, issuer)) = next else {
+            if named_but_unsigned {
+                return fail(
+                    "bad_signature",
+                    Ctx::index(current),
+                    format!(
+                        "the signature of {} does not verify with the key of any certificate \
+                         named \"{}\" (OpenSSL: \"certificate signature failure\")",
+                        ctx.describe(current),
+                        cert.cert.issuer()
+                    ),
+                );
+            }
+            return dangling(ctx, current, partial_anchor);
+        };
+        if !issuer.cert.is_ca() {
+            return fail(
+                "not_a_ca",
+                Ctx::index(node),
+                format!(
+                    "{} issued {} but is not a CA certificate (no basicConstraints CA:TRUE; \
+                     OpenSSL: \"invalid CA certificate\")",
+                    ctx.describe(node),
+                    ctx.describe(current)
+                ),
+            );
+        }
+        let used = match node {
+            Node::Chain(i) => used_chain.get_mut(i),
+            Node::Root(i) => {
+                partial_anchor = Some(node);
+                used_roots.get_mut(i)
+            }
+        };
+        if let Some(used) = used {
+            *used = true;
+        }
+        current = node;
+    }
+    fail(
+        "other",
+        None,
+        format!("the chain is longer than {MAX_DEPTH} certificates"),
+    )
+}
+
+/// The walk stopped at `node`: nobody known issued it. Says why, as usefully as the data
+/// allows.
+fn dangling(ctx: &Ctx<'_, '_>, node: Node, partial_anchor: Option<Node>) -> ChainVerdict {
+    let Some(cert) = ctx.get(node) else {
+        return fail("other", None, "internal: lost the certificate".to_string());
+    };
+    let issuer = cert.cert.issuer().to_string();
+    if cert.self_signed {
+        return if node == Node::Chain(0) {
+            // The usual story: the server's certificate was regenerated and the root file
+            // still holds the old one.
+            let stale = if ctx.roots.iter().any(|r| r.subject() == cert.subject()) {
+                "; it holds a different certificate with the same subject, perhaps an older copy"
+            } else {
+                ""
+            };
+            fail(
+                "self_signed",
+                Some(0),
+                format!(
+                    "the server certificate is self-signed and is not in {}{stale} (OpenSSL: \
+                     \"self-signed certificate\")",
+                    ctx.source()
+                ),
+            )
+        } else {
+            fail(
+                "unknown_issuer",
+                Ctx::index(node),
+                format!(
+                    "the chain ends at the self-signed {}, which is not in {} (OpenSSL: \
+                     \"self-signed certificate in certificate chain\")",
+                    ctx.describe(node),
+                    ctx.source()
+                ),
+            )
+        };
+    }
+    if let Some(anchor) = partial_anchor {
+        return fail(
+            "unknown_issuer",
+            None,
+            format!(
+                "the chain reaches {}, which is not self-signed: libpq (OpenSSL without \
+                 partial-chain trust) trusts only chains that end at a self-signed root, so the \
+                 root \"{issuer}\" must be in the file too (OpenSSL: \"unable to get issuer \
+                 certificate\")",
+                ctx.describe(anchor)
+            ),
+        );
+    }
+    if let Some(hint) = missing_intermediate_hint(ctx, cert) {
+        return fail(
+            "missing_intermediate",
+            Ctx::index(node),
+            format!(
+                "the server did not send the intermediate certificate \"{issuer}\" that issued \
+                 {}{hint}; without it the chain cannot reach {} (OpenSSL: \"unable to get \
+                 local issuer certificate\")",
+                ctx.describe(node),
+                ctx.source()
+            ),
+        );
+    }
+    fail(
+        "unknown_issuer",
+        Ctx::index(node),
+        format!(
+            "{} was issued by \"{issuer}\", which is neither in the chain the server sent nor \
+             in {} (OpenSSL: \"unable to get local issuer certificate\")",
+            ctx.describe(node),
+            ctx.source()
+        ),
+    )
+}
+
+/// Whether the missing issuer looks like an intermediate below one of the user's roots rather
+/// than a CA the user does not trust at all. Nothing the server sent links the two, so this
+/// is a judgement: the certificate names where to download its issuer (Authority Information
+/// Access, as public CAs do), or one of the anchors belongs to the same organisation as the
+/// missing issuer. Returns the text to add to the reason.
+fn missing_intermediate_hint(ctx: &Ctx<'_, '_>, cert: &Parsed<'_>) -> Option<String> {
+    if let Some(url) = ca_issuers_url(&cert.cert) {
+        return Some(format!(" (it can be downloaded from {url})"));
+    }
+    let org = organisation(cert.cert.issuer())?;
+    let root = ctx
+        .roots
+        .iter()
+        .find(|r| organisation(r.cert.subject()).as_deref() == Some(org.as_str()))?;
+    Some(format!(
+        " (same organisation as the trusted \"{}\")",
+        root.cert.subject()
+    ))
+}
+
+fn organisation(name: &x509_parser::x509::X509Name<'_>) -> Option<String> {
+    name.iter_organization()
+        .next()
+        .and_then(|o| o.as_str().ok())
+        .map(str::to_string)
+}
+
+/// The caIssuers URL of the Authority Information Access extension, if any.
+fn ca_issuers_url(cert: &X509Certificate<'_>) -> Option<String> {
+    // id-ad-caIssuers, 1.3.6.1.5.5.7.48.2
+    cert.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::AuthorityInfoAccess(aia) => aia
+                .accessdescs
+                .iter()
+                .filter(|d| d.access_method.to_id_string() == "1.3.6.1.5.5.7.48.2")
+                .find_map(|d| match &d.access_location {
+                    GeneralName::URI(uri) => Some((*uri).to_string()),
+                    _ => None,
+                }),
+            _ => None,
+        })
+}

@@ -1,0 +1,451 @@
+//! verify-ca judgements over a PKI generated here: root → intermediate → leaf, another CA,
+//! and the broken variants servers are found with.
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, UnixTime};
+
+use super::verify_chain;
+use crate::facts::{ChainVerdict, TrustFacts};
+use crate::tls::anchors::TrustAnchors;
+
+/// 2025-06-01T00:00:00Z: inside rcgen's default validity (1975–4096).
+fn now() -> UnixTime {
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_748_736_000))
+}
+
+struct Ca {
+    params: CertificateParams,
+    key: KeyPair,
+    der: CertificateDer<'static>,
+}
+
+fn ca_params(cn: &str, org: &str) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.distinguished_name.push(DnType::OrganizationName, org);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p
+}
+
+impl Ca {
+    fn root(cn: &str, org: &str) -> Ca {
+        let params = ca_params(cn, org);
+        let key = KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().clone();
+        Ca { params, key, der }
+    }
+
+    /// A certificate signed by this CA, from `params`.
+    fn sign(&self, params: &CertificateParams, key: &KeyPair) -> CertificateDer<'static> {
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        params.signed_by(key, &issuer).unwrap().der().clone()
+    }
+
+    fn intermediate(&self, cn: &str, org: &str) -> Ca {
+        let params = ca_params(cn, org);
+        let key = KeyPair::generate().unwrap();
+        let der = self.sign(&params, &key);
+        Ca { params, key, der }
+    }
+
+    fn leaf(&self) -> CertificateDer<'static> {
+        self.leaf_with(|_| {})
+    }
+
+    fn leaf_with(&self, edit: impl FnOnce(&mut CertificateParams)) -> CertificateDer<'static> {
+        let mut params = CertificateParams::new(vec!["db.example.com".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "db.example.com");
+        edit(&mut params);
+        self.sign(&params, &KeyPair::generate().unwrap())
+    }
+}
+
+fn anchors(certs: &[&CertificateDer<'static>]) -> TrustAnchors {
+    TrustAnchors {
+        facts: TrustFacts {
+            source: "file".to_string(),
+            path: Some("/home/app/.postgresql/root.crt".to_string()),
+            exists: true,
+            certificates: certs.len(),
+            error: None,
+        },
+        certificates: certs.iter().map(|c| (*c).clone()).collect(),
+    }
+}
+
+/// The usual PKI: a root, an intermediate below it, a leaf below that.
+struct Pki {
+    root: Ca,
+    int: Ca,
+    leaf: CertificateDer<'static>,
+}
+
+fn pki() -> Pki {
+    let root = Ca::root("pgreach Test Root CA", "pgreach test");
+    let int = root.intermediate("pgreach Test Intermediate CA", "pgreach test");
+    let leaf = int.leaf();
+    Pki { root, int, leaf }
+}
+
+#[track_caller]
+fn assert_fails(v: &ChainVerdict, code: &str, index: Option<usize>) {
+    assert!(!v.ok, "{v:?}");
+    assert_eq!(v.code.as_deref(), Some(code), "{v:?}");
+    assert_eq!(v.certificate_index, index, "{v:?}");
+}
+
+#[test]
+fn full_chain_verifies() {
+    let p = pki();
+    let v = verify_chain(
+        &[p.leaf.clone(), p.int.der.clone()],
+        &anchors(&[&p.root.der]),
+        now(),
+    );
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.code, None);
+    assert!(v.reason.contains("pgreach Test Root CA"), "{}", v.reason);
+
+    // Sending the root as well changes nothing.
+    let v = verify_chain(
+        &[p.leaf.clone(), p.int.der.clone(), p.root.der.clone()],
+        &anchors(&[&p.root.der]),
+        now(),
+    );
+    assert!(v.ok, "{v:?}");
+}
+
+#[test]
+fn leaf_without_its_intermediate() {
+    let p = pki();
+    let v = verify_chain(
+        std::slice::from_ref(&p.leaf),
+        &anchors(&[&p.root.der]),
+        now(),
+    );
+    assert_fails(&v, "missing_intermediate", Some(0));
+    assert!(
+        v.reason.contains("pgreach Test Intermediate CA"),
+        "{}",
+        v.reason
+    );
+
+    // With the intermediate in the root file, OpenSSL finds it there.
+    let v = verify_chain(
+        std::slice::from_ref(&p.leaf),
+        &anchors(&[&p.int.der, &p.root.der]),
+        now(),
+    );
+    assert!(v.ok, "{v:?}");
+}
+
+#[test]
+fn another_ca() {
+    let p = pki();
+    let other = Ca::root("Someone Else Root", "another organisation");
+    let v = verify_chain(
+        &[p.leaf.clone(), p.int.der.clone()],
+        &anchors(&[&other.der]),
+        now(),
+    );
+    assert_fails(&v, "unknown_issuer", Some(1));
+    assert!(v.reason.contains("pgreach Test Root CA"), "{}", v.reason);
+
+    // Only the leaf, and no anchor of the same organisation: nothing suggests an intermediate.
+    let v = verify_chain(
+        std::slice::from_ref(&p.leaf),
+        &anchors(&[&other.der]),
+        now(),
+    );
+    assert_fails(&v, "unknown_issuer", Some(0));
+
+    // The server sends its own root, which the user does not trust.
+    let v = verify_chain(
+        &[p.leaf.clone(), p.int.der.clone(), p.root.der.clone()],
+        &anchors(&[&other.der]),
+        now(),
+    );
+    assert_fails(&v, "unknown_issuer", Some(2));
+    assert!(v.reason.contains("self-signed"), "{}", v.reason);
+}
+
+#[test]
+fn expired_and_not_yet_valid_leaf() {
+    let p = pki();
+    let expired = p.int.leaf_with(|c| {
+        c.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        c.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
+    let v = verify_chain(
+        &[expired, p.int.der.clone()],
+        &anchors(&[&p.root.der]),
+        now(),
+    );
+    assert_fails(&v, "expired", Some(0));
+    assert!(v.reason.contains("2021-01-01T00:00:00Z"), "{}", v.reason);
+
+    let future = p.int.leaf_with(|c| {
+        c.not_before = rcgen::date_time_ymd(2030, 1, 1);
+        c.not_after = rcgen::date_time_ymd(2031, 1, 1);
+    });
+    let v = verify_chain(
+        &[future, p.int.der.clone()],
+        &anchors(&[&p.root.der]),
+        now(),
+    );
+    assert_fails(&v, "not_yet_valid", Some(0));
+    assert!(v.reason.contains("2030-01-01T00:00:00Z"), "{}", v.reason);
+}
+
+#[test]
+fn expired_intermediate_is_named() {
+    let root = Ca::root("pgreach Test Root CA", "pgreach test");
+    let mut params = ca_params("Old Intermediate", "pgreach test");
+    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2022, 1, 1);
+    let key = KeyPair::generate().unwrap();
+    let der = root.sign(&params, &key);
+    let int = Ca { params, key, der };
+    let v = verify_chain(
+        &[int.leaf(), int.der.clone()],
+        &anchors(&[&root.der]),
+        now(),
+    );
+    assert_fails(&v, "expired", Some(1));
+    assert!(v.reason.contains("Old Intermediate"), "{}", v.reason);
+}
+
+#[test]
+fn expired_root_in_the_file() {
+    // webpki ignores an anchor's dates; OpenSSL does not.
+    let mut params = ca_params("Old Root", "pgreach test");
+    params.not_before = rcgen::date_time_ymd(2010, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let key = KeyPair::generate().unwrap();
+    let der = params.self_signed(&key).unwrap().der().clone();
+    let root = Ca { params, key, der };
+    let v = verify_chain(&[root.leaf()], &anchors(&[&root.der]), now());
+    assert_fails(&v, "expired", None);
+    assert!(v.reason.contains("Old Root"), "{}", v.reason);
+    assert!(v.reason.contains("root.crt"), "{}", v.reason);
+}
+
+fn self_signed_leaf(ca: bool) -> CertificateDer<'static> {
+    let mut params = CertificateParams::new(vec!["db.example.com".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "db.example.com");
+    if ca {
+        // What `openssl req -x509` produces by default: CA:TRUE.
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    params
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .der()
+        .clone()
+}
+
+#[test]
+fn self_signed_leaf_trusted_only_when_in_the_file() {
+    for ca in [false, true] {
+        let leaf = self_signed_leaf(ca);
+        let v = verify_chain(std::slice::from_ref(&leaf), &anchors(&[&leaf]), now());
+        assert!(v.ok, "ca={ca}: {v:?}");
+
+        let other = self_signed_leaf(ca);
+        let v = verify_chain(std::slice::from_ref(&leaf), &anchors(&[&other]), now());
+        assert_fails(&v, "self_signed", Some(0));
+    }
+}
+
+#[test]
+fn intermediate_alone_in_the_root_file_is_not_enough() {
+    let p = pki();
+    for chain in [
+        vec![p.leaf.clone()],
+        vec![p.leaf.clone(), p.int.der.clone()],
+    ] {
+        let v = verify_chain(&chain, &anchors(&[&p.int.der]), now());
+        assert_fails(&v, "unknown_issuer", None);
+        assert!(v.reason.contains("not self-signed"), "{}", v.reason);
+        assert!(v.reason.contains("pgreach Test Root CA"), "{}", v.reason);
+    }
+}
+
+#[test]
+fn no_anchors() {
+    let p = pki();
+    let mut a = anchors(&[]);
+    a.facts.exists = false;
+    let v = verify_chain(std::slice::from_ref(&p.leaf), &a, now());
+    assert_fails(&v, "no_root_certificates", None);
+    assert!(
+        v.reason
+            .starts_with("root certificate file \"/home/app/.postgresql/root.crt\" does not exist"),
+        "{}",
+        v.reason
+    );
+}
+
+#[test]
+fn garbage_is_bad_encoding() {
+    let p = pki();
+    let garbage = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+    let v = verify_chain(
+        std::slice::from_ref(&garbage),
+        &anchors(&[&p.root.der]),
+        now(),
+    );
+    assert_fails(&v, "bad_encoding", Some(0));
+    let v = verify_chain(&[p.leaf.clone(), garbage], &anchors(&[&p.root.der]), now());
+    assert_fails(&v, "bad_encoding", Some(1));
+    let v = verify_chain(&[], &anchors(&[&p.root.der]), now());
+    assert_fails(&v, "other", None);
+}
+
+#[test]
+fn signature_by_an_impostor() {
+    let p = pki();
+    // Same name as the real intermediate, different key.
+    let impostor = p
+        .root
+        .intermediate("pgreach Test Intermediate CA", "pgreach test");
+    let forged = impostor.leaf();
+    let v = verify_chain(
+        &[forged, p.int.der.clone()],
+        &anchors(&[&p.root.der]),
+        now(),
+    );
+    assert_fails(&v, "bad_signature", Some(0));
+}
+
+#[test]
+fn intermediate_without_ca_flag() {
+    let root = Ca::root("pgreach Test Root CA", "pgreach test");
+    let mut params = ca_params("Not A CA", "pgreach test");
+    params.is_ca = IsCa::ExplicitNoCa;
+    let key = KeyPair::generate().unwrap();
+    let der = root.sign(&params, &key);
+    let int = Ca { params, key, der };
+    let v = verify_chain(
+        &[int.leaf(), int.der.clone()],
+        &anchors(&[&root.der]),
+        now(),
+    );
+    assert_fails(&v, "not_a_ca", Some(1));
+}
+
+#[test]
+fn ca_flagged_server_certificate_is_accepted_like_openssl() {
+    let p = pki();
+    let leaf = p
+        .int
+        .leaf_with(|c| c.is_ca = IsCa::Ca(BasicConstraints::Unconstrained));
+    let v = verify_chain(
+        &[leaf.clone(), p.int.der.clone()],
+        &anchors(&[&p.root.der]),
+        now(),
+    );
+    assert!(v.ok, "{v:?}");
+    // …and still judged by the OpenSSL model when it fails.
+    let v = verify_chain(std::slice::from_ref(&leaf), &anchors(&[&p.root.der]), now());
+    assert_fails(&v, "missing_intermediate", Some(0));
+}
+
+#[test]
+fn server_auth_usage_is_required_when_present() {
+    let p = pki();
+    let leaf = p.int.leaf_with(|c| {
+        c.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    });
+    let v = verify_chain(&[leaf, p.int.der.clone()], &anchors(&[&p.root.der]), now());
+    assert_fails(&v, "other", None);
+    assert!(v.reason.contains("server authentication"), "{}", v.reason);
+}
+
+#[test]
+fn self_signed_leaf_details() {
+    // Expired but trusted as itself: the dates still count.
+    let mut params = CertificateParams::new(vec!["db.example.com".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "db.example.com");
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let old = params
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .der()
+        .clone();
+    let v = verify_chain(std::slice::from_ref(&old), &anchors(&[&old]), now());
+    assert_fails(&v, "expired", Some(0));
+
+    // The server regenerated its certificate; the file still has the old one.
+    let new = self_signed_leaf(false);
+    let v = verify_chain(std::slice::from_ref(&new), &anchors(&[&old]), now());
+    assert_fails(&v, "self_signed", Some(0));
+    assert!(v.reason.contains("perhaps an older copy"), "{}", v.reason);
+}
+
+#[test]
+fn missing_intermediate_named_by_authority_information_access() {
+    // A public-CA-like leaf: its issuer is downloadable, and the user's root has nothing in
+    // common with it by name.
+    let p = pki();
+    let url = b"http://ca.example/int.crt";
+    let mut access = vec![0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+    access.push(0x86);
+    access.push(url.len() as u8);
+    access.extend_from_slice(url);
+    let mut description = vec![0x30, access.len() as u8];
+    description.extend(access);
+    let mut aia = vec![0x30, description.len() as u8];
+    aia.extend(description);
+    let leaf = p.int.leaf_with(|c| {
+        c.custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                aia,
+            ));
+    });
+    let other = Ca::root("Someone Else Root", "another organisation");
+    let v = verify_chain(std::slice::from_ref(&leaf), &anchors(&[&other.der]), now());
+    assert_fails(&v, "missing_intermediate", Some(0));
+    assert!(
+        v.reason.contains("http://ca.example/int.crt"),
+        "{}",
+        v.reason
+    );
+}
+
+#[test]
+fn system_source_is_named() {
+    let p = pki();
+    let mut a = anchors(&[&p.root.der]);
+    a.facts.source = "system".to_string();
+    a.facts.path = None;
+    let v = verify_chain(&[p.leaf.clone(), p.int.der.clone()], &a, now());
+    assert!(v.ok, "{v:?}");
+    assert!(
+        v.reason.contains("the system's trusted roots"),
+        "{}",
+        v.reason
+    );
+
+    let empty = TrustAnchors {
+        facts: TrustFacts {
+            source: "system".to_string(),
+            path: None,
+            exists: false,
+            certificates: 0,
+            error: None,
+        },
+        certificates: Vec::new(),
+    };
+    let v = verify_chain(std::slice::from_ref(&p.leaf), &empty, now());
+    assert_fails(&v, "no_root_certificates", None);
+    assert_eq!(v.reason, "no system root certificates could be loaded");
+}
