@@ -269,6 +269,24 @@ fn write_tls(out: &mut dyn Write, tls: &TlsFacts, style: Style) -> io::Result<()
         ),
     };
     phase(out, "tls", &text, Some(tls.elapsed_ms), tone, style)?;
+    if let Some(v) = &tls.verify_ca {
+        let tone = if v.ok { Tone::Good } else { Tone::Warn };
+        phase(out, "verify-ca", &v.reason, None, tone, style)?;
+    }
+    if let Some(v) = &tls.verify_full {
+        let tone = if v.ok { Tone::Good } else { Tone::Warn };
+        phase(out, "verify-full", &v.reason, None, tone, style)?;
+    }
+    if tls.client_certificate_requested {
+        phase(
+            out,
+            "client cert",
+            "the server asked for a client certificate",
+            None,
+            Tone::Dim,
+            style,
+        )?;
+    }
     for (i, c) in tls.chain.iter().enumerate() {
         let label = if i == 0 { "certificate" } else { "" };
         let text = match &c.parse_error {
