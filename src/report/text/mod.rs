@@ -359,3 +359,5 @@ fn startup_line(
     };
     phase(out, label, &text, st.elapsed_ms, tone, style)
 }
+#[cfg(test)]
+mod snapshot_tests;
