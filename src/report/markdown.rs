@@ -5,6 +5,7 @@
 
 use std::io::{self, Write};
 
+use super::serde_name;
 use crate::config::SslMode;
 use crate::diagnose::matrix::outcome;
 use crate::diagnose::{address_label, matrix};
@@ -171,8 +172,8 @@ fn family(a: &AddressFacts) -> String {
 fn tcp_cell(a: &AddressFacts) -> String {
     match (a.tcp.status, &a.tcp.error) {
         (TcpStatus::Ok, _) => "ok".into(),
-        (status, Some(e)) => format!("{}: {e}", word(&status)),
-        (status, None) => word(&status),
+        (status, Some(e)) => format!("{}: {e}", serde_name(&status)),
+        (status, None) => serde_name(&status),
     }
 }
 
@@ -185,7 +186,7 @@ fn ssl_cell(a: &AddressFacts) -> String {
         },
         SslAnswer::Other => format!("other: {}", s.peer_bytes.as_deref().unwrap_or("?")),
         SslAnswer::Skipped => "—".into(),
-        answer => word(&answer),
+        answer => serde_name(&answer),
     }
 }
 
@@ -218,7 +219,11 @@ fn startup_cell(a: &AddressFacts, s: &StartupFacts) -> String {
         (StartupStatus::Skipped, _, _) => {
             return format!("skipped: {}", s.detail.as_deref().unwrap_or(""));
         }
-        (status, _, _) => format!("{}: {}", word(&status), s.detail.as_deref().unwrap_or("")),
+        (status, _, _) => format!(
+            "{}: {}",
+            serde_name(&status),
+            s.detail.as_deref().unwrap_or("")
+        ),
     };
     format!("{channel}: {what}")
 }
@@ -267,7 +272,7 @@ fn settings(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             "| {} | {} | {} ({}) |",
             s.name,
             cell(&s.value),
-            word(&s.source),
+            serde_name(&s.source),
             cell(&s.origin)
         )?;
     }
@@ -307,15 +312,6 @@ fn fenced(out: &mut dyn Write, lang: &str, body: &str) -> io::Result<()> {
     writeln!(out, "{fence}{lang}")?;
     writeln!(out, "{body}")?;
     writeln!(out, "{fence}")
-}
-
-/// The serde name of a unit enum value: the word the JSON uses.
-fn word<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 #[cfg(test)]
@@ -362,19 +358,8 @@ mod tests {
     #[test]
     fn snapshot_basic() {
         let got = render(&basic());
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/src/report/snapshots/markdown_basic.md"
-        );
-        if std::env::var_os("PGREACH_UPDATE_SNAPSHOTS").is_some() {
-            std::fs::write(path, &got).expect("write snapshot");
-            return;
-        }
         let want = include_str!("snapshots/markdown_basic.md");
-        assert!(
-            got == want,
-            "markdown changed; rerun with PGREACH_UPDATE_SNAPSHOTS=1 and review the diff.\n--- got ---\n{got}"
-        );
+        crate::report::assert_snapshot("markdown_basic.md", want, &got);
     }
 
     #[test]

@@ -3,3 +3,28 @@
 pub mod json;
 pub mod markdown;
 pub mod text;
+
+/// The serde name of a unit enum value: the same word the JSON uses, so every report format
+/// names a status the same way.
+pub(crate) fn serde_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Compares a rendered report with its stored snapshot under `src/report/snapshots/`, or
+/// rewrites the snapshot when `PGREACH_UPDATE_SNAPSHOTS` is set (then review the diff).
+#[cfg(test)]
+pub(crate) fn assert_snapshot(name: &str, want: &str, got: &str) {
+    if std::env::var_os("PGREACH_UPDATE_SNAPSHOTS").is_some() {
+        let path = format!("{}/src/report/snapshots/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::write(path, got).expect("write snapshot");
+        return;
+    }
+    assert!(
+        got == want,
+        "{name} changed; rerun with PGREACH_UPDATE_SNAPSHOTS=1 and review the diff.\n--- got ---\n{got}"
+    );
+}

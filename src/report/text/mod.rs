@@ -6,8 +6,9 @@ use std::io::{self, Write};
 mod layout;
 mod summary;
 
+use super::serde_name as serde_plain;
 pub use layout::Style;
-use layout::{Tone, ordinal, phase, serde_plain, truncate, wrap};
+use layout::{Tone, ordinal, phase, truncate, wrap};
 
 use crate::facts::{
     AddressFacts, Family, HostFacts, LookupFacts, LookupOutcome, Report, SslAnswer, StartupFacts,

@@ -38,19 +38,8 @@ fn render(r: &Report) -> String {
 #[test]
 fn snapshot_dual_stack_hostssl() {
     let got = render(&dual_stack_hostssl());
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/report/snapshots/text_dual_stack_hostssl.txt"
-    );
-    if std::env::var_os("PGREACH_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(path, &got).expect("write snapshot");
-        return;
-    }
     let want = include_str!("../snapshots/text_dual_stack_hostssl.txt");
-    assert!(
-        got == want,
-        "text report changed; rerun with PGREACH_UPDATE_SNAPSHOTS=1 and review the diff.\n--- got ---\n{got}"
-    );
+    crate::report::assert_snapshot("text_dual_stack_hostssl.txt", want, &got);
 }
 
 #[test]
