@@ -96,6 +96,45 @@ pub struct Args {
     #[arg(long)]
     pub tls_versions: bool,
 
+    /// Write every byte of every connection, with timestamps and decoded PostgreSQL messages
+    /// and TLS records, to FILE ("-" for stdout). Passwords are redacted (see --show-secrets).
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<std::path::PathBuf>,
+
+    /// Transcript format: a hex dump for a person, or JSON for tools.
+    #[arg(long, value_enum, default_value_t = crate::evidence::TranscriptFormat::Text, value_name = "FORMAT")]
+    pub transcript_format: crate::evidence::TranscriptFormat,
+
+    /// Write the probe's own connections to FILE as pcapng (synthesised TCP flows; no root
+    /// needed) for Wireshark or tshark.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
+
+    /// Append TLS secrets to FILE in the NSS key log format, so Wireshark can decrypt the TLS in
+    /// the pcap (default: $SSLKEYLOGFILE if set). Anyone with the file can read those sessions.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<std::path::PathBuf>,
+
+    /// Keep password and SASL message bodies in --transcript and --pcap instead of filler.
+    #[arg(long)]
+    pub show_secrets: bool,
+
+    /// Log in with the password (from the URI/conninfo, PGPASSWORD, the password file, DB_PASSWORD
+    /// with --env django, or -W), then run one short read-only transaction: current database and
+    /// user, the addresses the server sees, recovery and read-only state, SSL in use,
+    /// connection slots. One login per address, over the channel the sslmode uses first.
+    #[arg(long)]
+    pub login: bool,
+
+    /// With --login: prompt for the password (no echo) before connecting, as psql's -W.
+    #[arg(short = 'W', long = "password")]
+    pub password_prompt: bool,
+
+    /// With --login: send a cleartext password (pg_hba `password`, `ldap`, `pam`, ...) over an
+    /// unencrypted connection. Without it pgreach refuses, and says so.
+    #[arg(long)]
+    pub allow_cleartext: bool,
+
     /// Print one JSON document instead of the text report (the same as `--format json`).
     #[arg(long)]
     pub json: bool,
@@ -125,6 +164,33 @@ pub struct Args {
     pub help: Option<bool>,
 }
 
+// The whole command line: `pgreach [TARGET] [flags]` for one target, or a subcommand that
+// takes the same probe flags (`sweep`, `watch`). Flags given before a subcommand are an error,
+// so `pgreach -U app sweep` is never silently half-applied. (Plain comments: a doc comment
+// here would replace the help text `Args` declares.)
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgreach",
+    version,
+    disable_help_flag = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub args: Args,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+// Modes besides probing one target (a plain comment, for the same reason as on `Cli`).
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    // Help text: the doc comments of `SweepArgs` and `WatchArgs`.
+    Sweep(crate::sweep::SweepArgs),
+    Watch(crate::sweep::WatchArgs),
+}
+
 /// Which application configuration source is read in addition to libpq's `PG*` variables.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -147,6 +213,8 @@ pub enum Format {
     Json,
     /// A markdown report to paste into a ticket.
     Markdown,
+    /// Metrics for node_exporter's textfile collector (`pgreach sweep` only).
+    Prometheus,
 }
 
 /// The least severe finding that fails the run.
@@ -198,8 +266,16 @@ impl fmt::Debug for Args {
             .field("direct_tls", &self.direct_tls)
             .field("gssenc", &self.gssenc)
             .field("tls_versions", &self.tls_versions)
+            .field("transcript", &self.transcript)
+            .field("transcript_format", &self.transcript_format)
+            .field("pcap", &self.pcap)
+            .field("keylog", &self.keylog)
+            .field("show_secrets", &self.show_secrets)
             .field("color", &self.color)
             .field("verbose", &self.verbose)
+            .field("login", &self.login)
+            .field("password_prompt", &self.password_prompt)
+            .field("allow_cleartext", &self.allow_cleartext)
             .finish()
     }
 }

@@ -227,6 +227,8 @@ pub struct AddressFacts {
     pub tls_versions: Vec<TlsVersionFacts>,
     /// What libpq would do with this address alone under each sslmode.
     pub sslmodes: Option<SslModes>,
+    /// `--login`: the authentication and the session's answers (null without `--login`).
+    pub login: Option<crate::login::LoginFacts>,
     pub elapsed_ms: Millis,
 }
 
@@ -316,6 +318,38 @@ pub enum TlsStatus {
     Timeout,
 }
 
+/// Why a TLS handshake failed, classified from the typed `rustls::Error` (never its text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsFailure {
+    /// The server sent a TLS alert (its description is in `error`).
+    AlertReceived,
+    /// A record or handshake message of a type that cannot come next, e.g. application data
+    /// instead of a handshake record.
+    UnexpectedMessage,
+    /// Bytes that do not decode as TLS at all, or a record or handshake message over the size
+    /// TLS allows.
+    MalformedMessage,
+    /// A certificate that does not parse as X.509 DER.
+    CertificateUnparsable,
+    /// More certificates than pgreach reads (`tls::cert::MAX_CHAIN_CERTS`).
+    ChainTooLong,
+    /// More certificate bytes than pgreach reads (`tls::cert::MAX_CHAIN_BYTES`).
+    ChainTooLarge,
+    /// The server could not prove it holds the certificate's key.
+    BadSignature,
+    /// No TLS version, cipher suite or key exchange in common.
+    Incompatible,
+    /// The connection was reset during the handshake.
+    Reset,
+    /// The server closed the connection during the handshake.
+    Eof,
+    /// The name cannot be sent as a TLS server name.
+    InvalidServerName,
+    /// Anything else; see `error`.
+    Other,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TlsFacts {
     pub status: TlsStatus,
@@ -330,6 +364,8 @@ pub struct TlsFacts {
     /// The certificates the server sent, leaf first, recorded even when not trusted.
     pub chain: Vec<CertificateFacts>,
     pub error: Option<String>,
+    /// For `failed`: what kind of failure, as a stable code; see [`TlsFailure`].
+    pub failure: Option<TlsFailure>,
     /// Whether the server sent its chain in order, with intermediates; null without a chain.
     pub chain_shape: Option<crate::tls::cert::ChainShape>,
     /// Whether the server sent a CertificateRequest (pg_hba `clientcert`, or `ssl_ca_file` set).

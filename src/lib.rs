@@ -18,10 +18,13 @@
 pub mod cli;
 pub mod config;
 pub mod diagnose;
+pub mod evidence;
 pub mod facts;
+pub mod login;
 pub mod pgwire;
 pub mod probe;
 pub mod report;
 pub mod resolve;
 pub mod run;
+pub mod sweep;
 pub mod tls;

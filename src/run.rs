@@ -29,14 +29,22 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INTERNAL: u8 = 3;
 
 pub fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(a) => a,
+    let cli = match crate::cli::Cli::try_parse() {
+        Ok(c) => c,
         Err(e) => {
             // --help and --version are "errors" to clap but successes to the user.
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
+    let args: Args = match cli.command {
+        Some(command) => return crate::sweep::main(command),
+        None => cli.args,
+    };
+    if args.format == Format::Prometheus {
+        eprintln!("pgreach: --format prometheus is only for `pgreach sweep`");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let env = |name: &str| std::env::var(name).ok();
     let config = match config::load(&args, &env) {
         Ok(c) => c,
@@ -60,7 +68,16 @@ fn run(config: &Config) -> io::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let mut report = runtime.block_on(collect(config));
+    let recorder = match crate::evidence::start(&config.evidence) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pgreach: --keylog: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let mut report = runtime.block_on(collect_recorded(config, recorder.clone()));
+    let evidence_ok =
+        crate::evidence::finish(recorder.as_deref(), &config.evidence, &command_line());
     let opts = diagnose::findings::Options {
         sslmode: config.sslmode,
         expiry_warn_days: config.expiry_warn_days.into(),
@@ -71,6 +88,7 @@ fn run(config: &Config) -> io::Result<u8> {
     let mut out = stdout.lock();
     let written = match config.format {
         Format::Json => report::json::write(&mut out, &report),
+        Format::Prometheus => Err(io::Error::other("--format prometheus needs `pgreach sweep`")),
         Format::Markdown => report::markdown::write(&mut out, &report, &command_line()),
         Format::Text => {
             let style = report::text::Style {
@@ -89,7 +107,13 @@ fn run(config: &Config) -> io::Result<u8> {
         FailOn::Warning => Severity::Warning,
     };
     let failed = report.findings.iter().any(|f| f.severity <= threshold);
-    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+    Ok(if !evidence_ok {
+        EXIT_INTERNAL
+    } else if failed {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
 }
 
 /// The command line as typed, with any password in a URI or conninfo argument replaced by
@@ -117,7 +141,7 @@ fn use_color(choice: ColorChoice, is_tty: bool) -> bool {
     }
 }
 
-fn init_tracing(verbose: u8) {
+pub(crate) fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",
         1 => "pgreach=info",
@@ -134,6 +158,14 @@ fn init_tracing(verbose: u8) {
 
 /// Runs every phase for every address of every host and gathers the facts.
 pub async fn collect(config: &Config) -> Report {
+    collect_recorded(config, None).await
+}
+
+/// [`collect`], logging every connection into `recorder` (for `--transcript`/`--pcap`).
+pub async fn collect_recorded(
+    config: &Config,
+    recorder: Option<Arc<crate::evidence::Recorder>>,
+) -> Report {
     // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
     // postgresql.crt/.key when no file is configured.
     let home = home_dir();
@@ -170,6 +202,8 @@ pub async fn collect(config: &Config) -> Report {
         } else {
             Vec::new()
         }),
+        recorder,
+        login: login_settings(config, home.as_deref()),
     };
     let dns = Dns::from_system(config.connect_timeout);
 
@@ -219,8 +253,28 @@ pub async fn collect(config: &Config) -> Report {
     }
 }
 
+/// `--login`'s credentials and policies (prompting now with `-W`); a prompt that fails (no
+/// terminal) leaves the run without a password, which each login then reports.
+fn login_settings(
+    config: &Config,
+    home: Option<&std::path::Path>,
+) -> Option<Arc<crate::login::LoginSettings>> {
+    match crate::login::LoginSettings::from_config(config, home) {
+        Ok(s) => s.map(Arc::new),
+        Err(e) => {
+            tracing::warn!("cannot read the password from the terminal: {e}");
+            let mut config = config.clone();
+            config.login.prompt = false;
+            crate::login::LoginSettings::from_config(&config, home)
+                .ok()
+                .flatten()
+                .map(Arc::new)
+        }
+    }
+}
+
 /// libpq's home directory: `$HOME`, else the account's home.
-fn home_dir() -> Option<std::path::PathBuf> {
+pub(crate) fn home_dir() -> Option<std::path::PathBuf> {
     match std::env::var_os("HOME") {
         Some(h) if !h.is_empty() => Some(h.into()),
         _ => nix::unistd::User::from_uid(nix::unistd::geteuid())
@@ -231,7 +285,7 @@ fn home_dir() -> Option<std::path::PathBuf> {
 }
 
 /// Resolves one endpoint (when it is a name) into the addresses to probe.
-async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) {
+pub(crate) async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) {
     let host = ep.host.display();
     let port = ep.port;
     let tcp = |addr, tls_name: Option<String>, verify_host: Option<String>, rank| AddrTarget::Tcp {

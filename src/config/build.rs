@@ -79,8 +79,15 @@ pub(crate) fn build(
             || optional(layers, "sslnegotiation").as_deref() == Some("direct"),
         gssenc: args.gssenc,
         tls_versions: args.tls_versions,
+        evidence: crate::evidence::EvidenceConfig::from_args(args, env),
         color: args.color,
         verbose: args.verbose,
+        login: crate::login::LoginOptions {
+            enabled: args.login,
+            prompt: args.password_prompt,
+            allow_cleartext: args.allow_cleartext,
+            show_secrets: args.show_secrets,
+        },
     })
 }
 

@@ -134,8 +134,12 @@ pub struct Config {
     pub direct_tls: bool,
     pub gssenc: bool,
     pub tls_versions: bool,
+    /// `--transcript`, `--pcap`, `--keylog` (or SSLKEYLOGFILE), `--show-secrets`.
+    pub evidence: crate::evidence::EvidenceConfig,
     pub color: cli::ColorChoice,
     pub verbose: u8,
+    /// `--login`, `-W`, `--allow-cleartext` (and `--show-secrets` for the cancel key).
+    pub login: crate::login::LoginOptions,
 }
 
 impl Config {

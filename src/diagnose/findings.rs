@@ -36,6 +36,10 @@
 //! | `auth_md5`, `auth_trust` | — | warning |
 //! | `post_auth_error` (trust, then e.g. database does not exist) | — | warning: authentication was reached, the session was not |
 //! | `sslmode_below_verify_full` | — | info |
+//! | `password_failed`, `role_missing`, `database_missing`, `server_signature_invalid` (`--login`) | always | — |
+//! | `ssl_not_in_use` (`--login`) | sslmode require or stricter | warning for prefer |
+//! | `read_only_server`, `connections_near_limit`, `login_failed` (`--login`) | — | warning |
+//! | `login_ok` (`--login`) | — | info |
 //!
 //! Codes beyond the required vocabulary: `dns_lookup_failed`, `address_error`,
 //! `ssl_request_failed`, `tls_handshake_failed`, `client_cert_required`, `post_auth_error`,
@@ -44,6 +48,7 @@
 
 mod cert;
 mod hba;
+mod login;
 mod network;
 mod server;
 mod ssl;
@@ -82,6 +87,7 @@ pub fn findings(report: &Report, opts: &Options) -> Vec<Finding> {
         drafts.extend(ssl::negotiation(&at));
         drafts.extend(cert::certificate(&at));
         drafts.extend(hba::auth_method(&at));
+        drafts.extend(login::login(&at));
     }
     for host in &report.hosts {
         drafts.extend(network::families(&ctx, host));
@@ -126,7 +132,7 @@ impl<'a> Ctx<'a> {
         let verdicts = report
             .addresses
             .iter()
-            .map(|a| matrix::verdict(a, &report.trust, opts.sslmode))
+            .map(|a| matrix::verdict(a, report, opts.sslmode))
             .collect();
         Ctx {
             report,

@@ -22,6 +22,10 @@
 //! * The root file is read only after the server answered `S` (§6.3): a server answering `N`
 //!   gives "server does not support SSL…", not the missing-file error. A missing file under
 //!   verify-* fails at stage `config`, with libpq's words.
+//! * A client certificate libpq cannot use (`sslcert` without its key, a key readable by
+//!   others, a key that does not match) fails every SSL attempt in `initialize_SSL`, whether or
+//!   not the server asks for a certificate, right after the root file is read: like a root-file
+//!   failure, `prefer` retries without SSL and `allow`'s SSL retry fails.
 //! * `sslrootcert=system` with any mode but verify-full is refused by libpq 16+ before it
 //!   connects (§6.4): stage `config`, no address.
 //! * Unencrypted bytes after `S` are a hard error in every SSL attempt, **without** prefer's
@@ -51,6 +55,7 @@ use crate::config::SslMode;
 use crate::facts::{
     AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, TcpStatus, TrustFacts,
 };
+use crate::tls::anchors::ClientIdentityFacts;
 
 use super::{address_label, channel_words};
 use attempt::{Failure, Step, plaintext, tcp_failure};
@@ -79,9 +84,44 @@ pub(crate) struct Verdict {
     pub next: Next,
 }
 
+/// What libpq's `initialize_SSL` reads on the client side: the trust anchors, and the client
+/// certificate and key. From a [`Report`], or from [`TrustFacts`] alone (no client-certificate
+/// problem).
+#[derive(Clone, Copy, Debug)]
+pub struct Setup<'a> {
+    pub trust: &'a TrustFacts,
+    /// libpq's message when it would refuse to start TLS because of sslcert/sslkey.
+    pub client_error: Option<&'a str>,
+}
+
+impl<'a> Setup<'a> {
+    pub fn new(trust: &'a TrustFacts, client: &'a ClientIdentityFacts) -> Setup<'a> {
+        Setup {
+            trust,
+            client_error: client.error.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a TrustFacts> for Setup<'a> {
+    fn from(trust: &'a TrustFacts) -> Self {
+        Setup {
+            trust,
+            client_error: None,
+        }
+    }
+}
+
+impl<'a> From<&'a Report> for Setup<'a> {
+    fn from(report: &'a Report) -> Self {
+        Setup::new(&report.trust, &report.client_certificate)
+    }
+}
+
 /// What libpq would do with this address alone, under each sslmode.
-pub fn for_address(a: &AddressFacts, trust: &TrustFacts) -> SslModes {
-    modes(|mode| verdict(a, trust, mode).outcome)
+pub fn for_address<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>) -> SslModes {
+    let setup = setup.into();
+    modes(|mode| verdict(a, setup, mode).outcome)
 }
 
 /// What libpq would do with the whole target under each sslmode: hosts in the given order,
@@ -143,7 +183,7 @@ fn walk(report: &Report, mode: SslMode) -> ModeOutcome {
             continue;
         }
         for a in addresses {
-            let v = verdict(a, &report.trust, mode);
+            let v = verdict(a, report, mode);
             match v.next {
                 Next::Stop => return v.outcome,
                 Next::Address => last = Some(v.outcome),
@@ -188,7 +228,9 @@ fn fail_outcome(stage: &'static str, reason: String, address: Option<String>) ->
 }
 
 /// libpq's outcome for `mode` on this address.
-pub(crate) fn verdict(a: &AddressFacts, trust: &TrustFacts, mode: SslMode) -> Verdict {
+pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: SslMode) -> Verdict {
+    let s = setup.into();
+    let trust = s.trust;
     if let Some(refusal) = system_roots_refusal(trust, mode) {
         return refusal;
     }
@@ -202,11 +244,11 @@ pub(crate) fn verdict(a: &AddressFacts, trust: &TrustFacts, mode: SslMode) -> Ve
     }
     let step = match mode {
         SslMode::Disable => plaintext(a),
-        SslMode::Allow => allow(a, trust),
-        SslMode::Prefer => prefer(a, trust),
-        SslMode::Require => ssl_only(a, trust, Checks::weak(trust)),
-        SslMode::VerifyCa => ssl_only(a, trust, Checks::CHAIN),
-        SslMode::VerifyFull => ssl_only(a, trust, Checks::FULL),
+        SslMode::Allow => allow(a, s),
+        SslMode::Prefer => prefer(a, s),
+        SslMode::Require => ssl_only(a, s, Checks::weak(trust)),
+        SslMode::VerifyCa => ssl_only(a, s, Checks::CHAIN),
+        SslMode::VerifyFull => ssl_only(a, s, Checks::FULL),
     };
     finish(step, label)
 }
@@ -259,9 +301,9 @@ fn finish(step: Step, label: String) -> Verdict {
 }
 
 /// disable: plaintext only; allow: plaintext, then SSL after an ErrorResponse.
-fn allow(a: &AddressFacts, trust: &TrustFacts) -> Step {
+fn allow(a: &AddressFacts, s: Setup<'_>) -> Step {
     match plaintext(a) {
-        Step::Fail(first) if first.retry => match over_ssl(a, trust, Checks::weak(trust)) {
+        Step::Fail(first) if first.retry => match over_ssl(a, s, Checks::weak(s.trust)) {
             Ssl::Refused => Step::Fail(Failure::new(
                 "ssl_negotiation",
                 format!(
@@ -278,8 +320,8 @@ fn allow(a: &AddressFacts, trust: &TrustFacts) -> Step {
 
 /// prefer: SSL; plaintext on the same connection after `N`; plaintext on a new connection
 /// after a TLS failure or an ErrorResponse.
-fn prefer(a: &AddressFacts, trust: &TrustFacts) -> Step {
-    match over_ssl(a, trust, Checks::weak(trust)) {
+fn prefer(a: &AddressFacts, s: Setup<'_>) -> Step {
+    match over_ssl(a, s, Checks::weak(s.trust)) {
         Ssl::Refused => match plaintext(a) {
             Step::Auth { channel, reason } => Step::Auth {
                 channel,
@@ -293,8 +335,8 @@ fn prefer(a: &AddressFacts, trust: &TrustFacts) -> Step {
 }
 
 /// require, verify-ca, verify-full: SSL or nothing.
-fn ssl_only(a: &AddressFacts, trust: &TrustFacts, checks: Checks) -> Step {
-    match over_ssl(a, trust, checks) {
+fn ssl_only(a: &AddressFacts, s: Setup<'_>, checks: Checks) -> Step {
+    match over_ssl(a, s, checks) {
         Ssl::Refused => Step::Fail(Failure::new(
             "ssl_negotiation",
             "server does not support SSL, but SSL was required",

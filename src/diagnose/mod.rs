@@ -24,9 +24,9 @@ use crate::facts::{AddressFacts, Channel, Family, Report, Severity, StartupFacts
 /// configured sslmode reaches authentication there, the run's matrix (libpq's walk over the
 /// addresses), the findings, and the summary.
 pub fn apply(report: &mut Report, opts: &findings::Options) {
-    let trust = &report.trust;
+    let (trust, client) = (report.trust.clone(), report.client_certificate.clone());
     for a in report.addresses.iter_mut() {
-        let modes = matrix::for_address(a, trust);
+        let modes = matrix::for_address(a, matrix::Setup::new(&trust, &client));
         a.reached_auth = matrix::outcome(&modes, opts.sslmode).reaches_auth;
         a.sslmodes = Some(modes);
     }

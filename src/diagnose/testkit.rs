@@ -182,6 +182,7 @@ impl Addr {
                 gssenc: None,
                 tls_versions: Vec::new(),
                 sslmodes: None,
+                login: None,
                 elapsed_ms: 3.0,
             },
             tls_startup: None,
@@ -250,6 +251,7 @@ impl Addr {
             alpn: None,
             chain: vec![leaf],
             error: None,
+            failure: None,
             chain_shape: None,
             client_certificate_requested: false,
             verify_ca: Some(ChainVerdict {

@@ -95,8 +95,9 @@ impl AuthRequest {
 
 /// The fields of an ErrorResponse or NoticeResponse, in the order received.
 ///
-/// Text is decoded lossily: a server with a non-UTF-8 `lc_messages` still gets its message
-/// shown, with the undecodable bytes replaced rather than the whole message lost.
+/// Text is kept whatever its encoding: a server with a non-UTF-8 `lc_messages` (LATIN1, say)
+/// still gets its message shown. See [`peer_text`] for how bytes that are not UTF-8, and
+/// control characters, are shown safely.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorFields {
     pub fields: Vec<(u8, String)>,
@@ -273,6 +274,30 @@ fn decode_fields(r: &mut Reader<'_>) -> Result<ErrorFields, DecodeError> {
     }
 }
 
+/// Peer text made safe to keep and show: valid UTF-8 is kept as is; every byte that is not
+/// part of valid UTF-8, and every control character but tab and line feed (an escape sequence
+/// could rewrite a terminal), becomes `\xNN`. Nothing is dropped, so `caf\xe9` still tells a
+/// reader the server speaks LATIN1.
+pub fn peer_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() && c != '\t' && c != '\n' {
+                let mut utf8 = [0u8; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 /// A bounds-checked cursor over one message body.
 struct Reader<'a> {
     tag: u8,
@@ -309,7 +334,7 @@ impl<'a> Reader<'a> {
         let Some(nul) = self.rest.iter().position(|&b| b == 0) else {
             return Err(self.malformed("string without terminator"));
         };
-        let s = String::from_utf8_lossy(&self.rest[..nul]).into_owned();
+        let s = peer_text(&self.rest[..nul]);
         self.rest = &self.rest[nul + 1..];
         Ok(s)
     }
@@ -424,7 +449,15 @@ mod tests {
         let Some(Message::ErrorResponse(f)) = one(&mut b).unwrap() else {
             panic!("not an error")
         };
-        assert_eq!(f.message(), Some("caf\u{FFFD}"));
+        assert_eq!(f.message(), Some("caf\\xe9"));
+    }
+
+    #[test]
+    fn peer_text_is_kept_and_safe() {
+        assert_eq!(peer_text("é ok\tline\n".as_bytes()), "é ok\tline\n");
+        assert_eq!(peer_text(b"\x1b[31mred"), "\\x1b[31mred");
+        assert_eq!(peer_text(b"a\xff\xfeb\r"), "a\\xff\\xfeb\\x0d");
+        assert_eq!(peer_text("\u{85}".as_bytes()), "\\xc2\\x85");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod frontend;
+pub mod session;
 
 /// `PG_PROTOCOL(1234, 5679)`: the code that makes a startup-sized packet an SSLRequest.
 pub const NEGOTIATE_SSL_CODE: u32 = (1234 << 16) | 5679;

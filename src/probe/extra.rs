@@ -8,20 +8,21 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
-use super::{TcpTarget, tcp, tls};
+use super::{ProbeSettings, TcpTarget, connect, tls};
+use crate::evidence::Purpose;
 use crate::facts::{DirectTlsFacts, GssEncFacts, TlsStatus, TlsVersionFacts, millis};
 use crate::pgwire::frontend;
-use crate::tls::TlsBase;
 
 /// A ClientHello straight after connect, with ALPN `postgresql` (libpq's
 /// `sslnegotiation=direct`). PostgreSQL ≤16, or 17+ with ssl=off, reads the record header as a
 /// startup length, finds it absurd and closes without a word.
 pub(super) async fn direct_tls(
     target: &TcpTarget<'_>,
-    base: &TlsBase,
+    settings: &ProbeSettings,
     deadline: Instant,
 ) -> DirectTlsFacts {
-    let (tcp, stream) = tcp::connect(target.addr, deadline).await;
+    let recorder = settings.recorder.as_ref();
+    let (tcp, stream) = connect(target.addr, deadline, recorder, Purpose::DirectTls).await;
     let Some(stream) = stream else {
         return DirectTlsFacts {
             supported: false,
@@ -33,7 +34,7 @@ pub(super) async fn direct_tls(
             )),
         };
     };
-    let (facts, session) = tls::handshake(stream, base, &target.names, deadline).await;
+    let (facts, session) = tls::handshake(stream, &settings.tls, &target.names, deadline).await;
     drop(session);
     let supported = facts.status == TlsStatus::Ok;
     let alpn_echoed = facts.alpn.as_deref() == Some("postgresql");
@@ -57,9 +58,14 @@ pub(super) async fn direct_tls(
 
 /// GSSENCRequest and its one-byte answer: `G` (built with GSSAPI), `N`, or an error (servers
 /// before 12 answer "unsupported frontend protocol 1234.5680").
-pub(super) async fn gssenc(addr: SocketAddr, deadline: Instant) -> GssEncFacts {
+pub(super) async fn gssenc(
+    addr: SocketAddr,
+    settings: &ProbeSettings,
+    deadline: Instant,
+) -> GssEncFacts {
     let start = Instant::now();
-    let (tcp, stream) = tcp::connect(addr, deadline).await;
+    let recorder = settings.recorder.as_ref();
+    let (tcp, stream) = connect(addr, deadline, recorder, Purpose::Gssenc).await;
     let Some(mut stream) = stream else {
         return GssEncFacts {
             answer: "error".into(),
@@ -106,12 +112,14 @@ pub(super) async fn gssenc(addr: SocketAddr, deadline: Instant) -> GssEncFacts {
 /// Which of TLS 1.2 and 1.3 the server accepts: one SSLRequest + handshake per version.
 pub(super) async fn tls_versions(
     target: &TcpTarget<'_>,
-    bases: &[(&'static str, TlsBase)],
+    settings: &ProbeSettings,
     deadline: Instant,
 ) -> Vec<TlsVersionFacts> {
     let mut out = Vec::new();
-    for (name, base) in bases {
-        let accepted = match super::reconnect(target.addr, deadline).await {
+    let recorder = settings.recorder.as_ref();
+    for (name, base) in settings.tls_versions.iter() {
+        let purpose = Purpose::TlsVersionProbe;
+        let accepted = match super::reconnect(target.addr, deadline, recorder, purpose).await {
             Ok(mut stream) => {
                 let answer = super::ssl_request::negotiate(&mut stream, deadline).await;
                 if answer.answer == crate::facts::SslAnswer::S {

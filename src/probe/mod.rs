@@ -20,8 +20,10 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::SslMode;
+use crate::evidence::{self, Purpose, Recorded, Recorder};
 use crate::facts::{
-    AddressFacts, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts, TlsFacts, millis,
+    AddressFacts, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts, TcpFacts, TlsFacts,
+    millis,
 };
 use crate::tls::TlsBase;
 
@@ -85,6 +87,11 @@ pub struct ProbeSettings {
     pub gssenc: bool,
     /// One TLS base per version to try (empty unless `--tls-versions`).
     pub tls_versions: Arc<Vec<(&'static str, TlsBase)>>,
+    /// Logs every connection's bytes for `--transcript`/`--pcap`; `None` records nothing.
+    pub recorder: Option<Arc<Recorder>>,
+    /// `--login`: log in on the configured sslmode's first connection (`None`: stop at the
+    /// authentication request).
+    pub login: Option<Arc<crate::login::LoginSettings>>,
 }
 
 impl ProbeSettings {
@@ -99,6 +106,39 @@ impl ProbeSettings {
     /// libpq's first attempt is plaintext for `disable` and `allow`, SSLRequest otherwise.
     fn plaintext_first(&self) -> bool {
         matches!(self.sslmode, SslMode::Disable | SslMode::Allow)
+    }
+}
+
+/// A TCP connection, logged when the run records evidence.
+type Conn = Recorded<TcpStream>;
+
+/// `tcp::connect`, registering the connection (or the failed attempt) with the recorder.
+async fn connect(
+    addr: SocketAddr,
+    deadline: Instant,
+    recorder: Option<&Arc<Recorder>>,
+    purpose: Purpose,
+) -> (TcpFacts, Option<Conn>) {
+    let started = recorder.map(|r| r.now_us());
+    let (facts, stream) = tcp::connect(addr, deadline).await;
+    let (Some(rec), Some(started)) = (recorder, started) else {
+        return (facts, stream.map(|s| Recorded::new(s, None)));
+    };
+    let family = match addr {
+        SocketAddr::V4(_) => evidence::Family::Ipv4,
+        SocketAddr::V6(_) => evidence::Family::Ipv6,
+    };
+    match stream {
+        Some(s) => {
+            let local = s.local_addr().ok();
+            let handle = rec.open(purpose, family, local, addr.to_string(), started);
+            (facts, Some(Recorded::new(s, Some(handle))))
+        }
+        None => {
+            let error = facts.error.clone().unwrap_or_else(|| "failed".into());
+            rec.failed(purpose, family, addr.to_string(), started, error);
+            (facts, None)
+        }
     }
 }
 
@@ -183,6 +223,8 @@ struct SslAttempt {
     /// Over TLS after `S`; over plaintext on the same connection after `N` (as libpq's
     /// `prefer` continues); skipped otherwise.
     startup: StartupFacts,
+    /// `--login` on this connection (after `S` or `N`).
+    login: Option<crate::login::LoginFacts>,
 }
 
 async fn probe_tcp(
@@ -193,7 +235,12 @@ async fn probe_tcp(
 ) -> AddressFacts {
     let deadline = Instant::now() + settings.timeout;
     let addr = target.addr;
-    let (tcp, stream) = tcp::connect(addr, deadline)
+    let purpose = if settings.plaintext_first() {
+        Purpose::PlaintextStartup
+    } else {
+        Purpose::SslRequest
+    };
+    let (tcp, stream) = connect(addr, deadline, settings.recorder.as_ref(), purpose)
         .instrument(tracing::info_span!("tcp"))
         .await;
     tracing::debug!(status = ?tcp.status, elapsed_ms = tcp.elapsed_ms, "tcp");
@@ -216,6 +263,7 @@ async fn probe_tcp(
         gssenc: None,
         tls_versions: Vec::new(),
         sslmodes: None,
+        login: None,
         elapsed_ms: 0.0,
     };
     let Some(stream) = stream else {
@@ -235,20 +283,20 @@ async fn extra_questions(
 ) {
     let budget = || Instant::now() + settings.timeout;
     if settings.direct_tls {
-        facts.direct_tls = Some(extra::direct_tls(target, &settings.tls, budget()).await);
+        facts.direct_tls = Some(extra::direct_tls(target, settings, budget()).await);
     }
     if settings.gssenc {
-        facts.gssenc = Some(extra::gssenc(target.addr, budget()).await);
+        facts.gssenc = Some(extra::gssenc(target.addr, settings, budget()).await);
     }
     if !settings.tls_versions.is_empty() {
-        facts.tls_versions = extra::tls_versions(target, &settings.tls_versions, budget()).await;
+        facts.tls_versions = extra::tls_versions(target, settings, budget()).await;
     }
 }
 
 /// The configured sslmode's first channel, then (unless `--quiet-server`) the other one on a
 /// second connection.
 async fn main_channels(
-    stream: TcpStream,
+    stream: Conn,
     target: &TcpTarget<'_>,
     settings: &ProbeSettings,
     deadline: Instant,
@@ -257,7 +305,16 @@ async fn main_channels(
     let addr = target.addr;
     if settings.plaintext_first() {
         let mut stream = stream;
-        facts.startup = run_startup(&mut stream, settings, Channel::Plaintext, deadline).await;
+        let peer = login_host(target);
+        (facts.startup, facts.login) = startup_and_login(
+            &mut stream,
+            settings,
+            Channel::Plaintext,
+            deadline,
+            &peer,
+            None,
+        )
+        .await;
         drop(stream);
         if settings.quiet_server {
             facts.ssl_request = skipped_ssl(&format!(
@@ -269,8 +326,14 @@ async fn main_channels(
         // The other channel on a connection of its own, with a budget of its own: it is a
         // separate question, not a retry that eats into the first answer's time.
         let deadline = Instant::now() + settings.timeout;
-        match reconnect(addr, deadline).await {
+        let recorder = settings.recorder.as_ref();
+        match reconnect(addr, deadline, recorder, Purpose::SslRequest).await {
             Ok(stream) => {
+                // The other channel's connection never logs in.
+                let settings = &ProbeSettings {
+                    login: None,
+                    ..settings.clone()
+                };
                 let attempt = ssl_attempt(stream, target, settings, deadline).await;
                 facts.ssl_request = attempt.ssl_request;
                 facts.tls = attempt.tls;
@@ -286,10 +349,13 @@ async fn main_channels(
         facts.ssl_request = attempt.ssl_request;
         facts.tls = attempt.tls;
         facts.startup = attempt.startup;
+        facts.login = attempt.login;
         let plaintext_seen = facts.startup.channel == Some(Channel::Plaintext);
         if !settings.quiet_server && !plaintext_seen {
             let deadline = Instant::now() + settings.timeout;
-            facts.startup_other = Some(match reconnect(addr, deadline).await {
+            let recorder = settings.recorder.as_ref();
+            let second = reconnect(addr, deadline, recorder, Purpose::PlaintextStartup).await;
+            facts.startup_other = Some(match second {
                 Ok(mut stream) => {
                     run_startup(&mut stream, settings, Channel::Plaintext, deadline).await
                 }
@@ -300,8 +366,13 @@ async fn main_channels(
 }
 
 /// A second connection to the same address, for the other channel.
-async fn reconnect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, String> {
-    let (tcp, stream) = tcp::connect(addr, deadline).await;
+async fn reconnect(
+    addr: SocketAddr,
+    deadline: Instant,
+    recorder: Option<&Arc<Recorder>>,
+    purpose: Purpose,
+) -> Result<Conn, String> {
+    let (tcp, stream) = connect(addr, deadline, recorder, purpose).await;
     stream.ok_or_else(|| {
         format!(
             "second connection failed: {}",
@@ -313,7 +384,7 @@ async fn reconnect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Str
 /// SSLRequest, then TLS after `S` and the startup over it, or the startup over plaintext after
 /// `N`, all on one connection.
 async fn ssl_attempt(
-    mut stream: TcpStream,
+    mut stream: Conn,
     target: &TcpTarget<'_>,
     settings: &ProbeSettings,
     deadline: Instant,
@@ -326,18 +397,48 @@ async fn ssl_attempt(
         startup: startup::skipped(""),
         tls: None,
         ssl_request,
+        login: None,
     };
+    let peer = login_host(target);
     attempt.startup = match attempt.ssl_request.answer {
-        SslAnswer::N => run_startup(&mut stream, settings, Channel::Plaintext, deadline).await,
+        SslAnswer::N => {
+            let (f, login) = startup_and_login(
+                &mut stream,
+                settings,
+                Channel::Plaintext,
+                deadline,
+                &peer,
+                None,
+            )
+            .await;
+            attempt.login = login;
+            f
+        }
         SslAnswer::S if attempt.ssl_request.unencrypted_bytes_after_s == Some(0) => {
+            let handle = stream.handle();
             let (tls, tls_stream) = tls::handshake(stream, &settings.tls, &target.names, deadline)
                 .instrument(tracing::info_span!("tls"))
                 .await;
             tracing::debug!(status = ?tls.status, version = ?tls.version, "tls");
             attempt.tls = Some(tls);
             match tls_stream {
-                Some(mut s) => {
-                    let f = run_startup(&mut s, settings, Channel::Tls, deadline).await;
+                Some(s) => {
+                    // For SCRAM channel binding (`--login`).
+                    let leaf = s.get_ref().1.peer_certificates().and_then(|c| c.first());
+                    let leaf = leaf.map(|c| c.as_ref().to_vec());
+                    // The plaintext inside TLS is logged too, so the transcript shows the
+                    // StartupMessage and the server's answer, not only ciphertext.
+                    let mut s = Recorded::tls_plaintext(s, handle);
+                    let (f, login) = startup_and_login(
+                        &mut s,
+                        settings,
+                        Channel::Tls,
+                        deadline,
+                        &peer,
+                        leaf.as_deref(),
+                    )
+                    .await;
+                    attempt.login = login;
                     // close_notify, then FIN: the polite close, bounded by a short timeout.
                     let _ = tokio::time::timeout(Duration::from_millis(200), s.shutdown()).await;
                     f
@@ -363,7 +464,33 @@ async fn probe_unix(
     settings: &ProbeSettings,
 ) -> AddressFacts {
     let deadline = Instant::now() + settings.timeout;
+    let started = settings.recorder.as_ref().map(|r| r.now_us());
     let (tcp, stream) = tcp::connect_unix(path, deadline).await;
+    let peer = path.display().to_string();
+    let stream = match (&settings.recorder, started, stream) {
+        (Some(rec), Some(t), Some(s)) => {
+            let handle = rec.open(
+                Purpose::PlaintextStartup,
+                evidence::Family::Unix,
+                None,
+                peer,
+                t,
+            );
+            Some(Recorded::new(s, Some(handle)))
+        }
+        (Some(rec), Some(t), None) => {
+            let error = tcp.error.clone().unwrap_or_else(|| "failed".into());
+            rec.failed(
+                Purpose::PlaintextStartup,
+                evidence::Family::Unix,
+                peer,
+                t,
+                error,
+            );
+            None
+        }
+        (_, _, s) => s.map(|s| Recorded::new(s, None)),
+    };
     let mut facts = AddressFacts {
         host: host.to_owned(),
         address: path.display().to_string(),
@@ -380,12 +507,77 @@ async fn probe_unix(
         gssenc: None,
         tls_versions: Vec::new(),
         sslmodes: None,
+        login: None,
         elapsed_ms: 0.0,
     };
     if let Some(mut stream) = stream {
-        facts.startup = run_startup(&mut stream, settings, Channel::Plaintext, deadline).await;
+        let peer = (host.to_owned(), port);
+        (facts.startup, facts.login) = startup_and_login(
+            &mut stream,
+            settings,
+            Channel::Plaintext,
+            deadline,
+            &peer,
+            None,
+        )
+        .await;
     }
     facts
+}
+
+/// The host libpq matches in the password file: the host as typed, else the hostaddr.
+fn login_host(target: &TcpTarget<'_>) -> (String, u16) {
+    let host = match target.names.verify_host {
+        Some(h) => h.to_owned(),
+        None => target.addr.ip().to_string(),
+    };
+    (host, target.addr.port())
+}
+
+/// The startup, then with `--login` the login on the same connection (see `crate::login`).
+async fn startup_and_login<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    settings: &ProbeSettings,
+    channel: Channel,
+    deadline: Instant,
+    (host, port): &(String, u16),
+    leaf_cert: Option<&[u8]>,
+) -> (StartupFacts, Option<crate::login::LoginFacts>) {
+    let Some(login) = settings.login.as_deref() else {
+        return (run_startup(stream, settings, channel, deadline).await, None);
+    };
+    let mut pending = None;
+    let params = settings.startup_params();
+    let mut facts =
+        startup::exchange_holding(stream, &params, channel, deadline, Some(&mut pending))
+            .instrument(tracing::info_span!("startup", ?channel))
+            .await;
+    let Some(startup::Pending { request, buffered }) = pending else {
+        let reason = "the startup did not reach an authentication request";
+        return (
+            facts,
+            Some(crate::login::LoginFacts::skipped(channel, reason)),
+        );
+    };
+    let peer = crate::login::Peer {
+        host,
+        port: *port,
+        channel,
+        leaf_cert,
+    };
+    let facts_login = crate::login::login(stream, request, buffered, login, &peer)
+        .instrument(tracing::info_span!("login", ?channel))
+        .await;
+    // After `trust` the startup alone would have read on to ReadyForQuery: keep its facts the
+    // same with and without --login.
+    if facts.auth == Some("trust") {
+        facts.parameters = facts_login.parameters.clone();
+        if facts_login.status == crate::login::LoginStatus::SessionRefused {
+            facts.status = crate::facts::StartupStatus::Error;
+            facts.error = facts_login.error.clone();
+        }
+    }
+    (facts, Some(facts_login))
 }
 
 async fn run_startup<S: AsyncRead + AsyncWrite + Unpin>(

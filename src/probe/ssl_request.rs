@@ -47,7 +47,12 @@ pub async fn negotiate<S: Wire>(stream: &mut S, deadline: Instant) -> SslRequest
         Err(_) => facts.answer = SslAnswer::Timeout,
         Ok(Err(e)) => {
             facts.answer = SslAnswer::Error;
-            facts.detail = Some(e.to_string());
+            facts.detail = Some(match e.kind() {
+                std::io::ErrorKind::ConnectionReset => {
+                    format!("the server reset the connection instead of answering ({e})")
+                }
+                _ => e.to_string(),
+            });
         }
         Ok(Ok(0)) => {
             facts.answer = SslAnswer::Eof;
@@ -64,9 +69,9 @@ async fn classify_byte<S: Wire>(
     deadline: Instant,
     facts: &mut SslRequestFacts,
 ) {
+    facts.answer = classify_answer_byte(b);
     match b {
         b'S' => {
-            facts.answer = SslAnswer::S;
             let mut peeked = [0u8; 64];
             let waiting = stream.waiting_bytes(&mut peeked);
             facts.unencrypted_bytes_after_s = Some(waiting);
@@ -81,14 +86,22 @@ async fn classify_byte<S: Wire>(
                 facts.peer_bytes = Some(escape_bytes(&all));
             }
         }
-        b'N' => facts.answer = SslAnswer::N,
+        b'N' => {}
         b'E' => {
-            facts.answer = SslAnswer::E;
-            let body = read_rest(stream, deadline.min(Instant::now() + E_BODY_GRACE)).await;
-            facts.error = Some(decode_e_answer(&body));
+            let (body, stop) = read_rest(stream, deadline.min(Instant::now() + E_BODY_GRACE)).await;
+            match decode_e_answer(&body) {
+                EAnswer::Error(e) => facts.error = Some(e),
+                EAnswer::Garbage(why) => {
+                    // Not a server error: keep what came, escaped, and say why it is not one.
+                    let mut seen = vec![b'E'];
+                    seen.extend(body.iter().take(63));
+                    facts.peer_bytes = Some(escape_bytes(&seen));
+                    let sep = if stop.is_empty() { "" } else { ", " };
+                    facts.detail = Some(format!("'E' followed by {why}{sep}{stop}"));
+                }
+            }
         }
         other => {
-            facts.answer = SslAnswer::Other;
             facts.byte = Some(other);
             // Whatever else the peer volunteers names the service (an HTTP status line, an SSH
             // banner); wait only briefly, since many services say nothing more.
@@ -118,33 +131,92 @@ async fn read_up_to<S: Wire>(stream: &mut S, until: Instant, max: usize) -> Vec<
     got
 }
 
-/// Reads what follows an `E`, up to the pre-auth cap, until EOF or the grace deadline.
-async fn read_rest<S: Wire>(stream: &mut S, until: Instant) -> Vec<u8> {
+/// Reads what follows an `E`, up to the pre-auth cap, until it is complete, EOF or `until`;
+/// also says why it stopped (empty when complete).
+async fn read_rest<S: Wire>(stream: &mut S, until: Instant) -> (Vec<u8>, &'static str) {
     let mut body = Vec::new();
     let mut chunk = [0u8; 1024];
-    while body.len() < pgwire::MAX_PREAUTH_MESSAGE {
-        match timeout_at(until, stream.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => body.extend_from_slice(&chunk[..n]),
-            _ => break,
+    let stop = loop {
+        if body.len() >= pgwire::MAX_PREAUTH_MESSAGE {
+            break "at pgreach's limit of 64 KiB";
         }
-    }
+        match timeout_at(until, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) => break "then the connection closed",
+            Ok(Ok(n)) => {
+                body.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                if e_answer_complete(&body) {
+                    break "";
+                }
+            }
+            Ok(Err(_)) => break "then the connection failed",
+            Err(_) => break "then nothing more before the deadline",
+        }
+    };
     body.truncate(pgwire::MAX_PREAUTH_MESSAGE);
-    body
+    (body, stop)
 }
 
-/// An `E` answer is either a protocol-3 ErrorResponse, or the protocol-2 text the postmaster
-/// writes when it cannot fork ("E" + C string). Try the first, fall back to the second.
-pub fn decode_e_answer(body: &[u8]) -> ServerError {
-    let mut framed = BytesMut::with_capacity(body.len() + 1);
-    framed.extend_from_slice(b"E");
-    framed.extend_from_slice(body);
-    if let Ok(Some(backend::Message::ErrorResponse(f))) =
-        backend::decode(&mut framed, pgwire::MAX_PREAUTH_MESSAGE)
-    {
-        return ServerError::from(&f);
+/// What followed an `E` answer.
+#[derive(Debug, Clone)]
+pub enum EAnswer {
+    /// A server error: a protocol-3 ErrorResponse, or protocol-2 text.
+    Error(ServerError),
+    /// Neither; the words say what the bytes were instead.
+    Garbage(String),
+}
+
+/// Whether `body` already holds a whole `E` answer, so there is no need to wait for EOF: a
+/// protocol-3 ErrorResponse whose announced length has arrived, or protocol-2 text up to its NUL.
+fn e_answer_complete(body: &[u8]) -> bool {
+    match body {
+        [0, a, b, c, ..] => body.len() >= u32::from_be_bytes([0, *a, *b, *c]) as usize,
+        [0, ..] => false,
+        _ => body.contains(&0),
     }
+}
+
+/// An `E` answer is either a protocol-3 ErrorResponse (its Int32 length starts with a zero
+/// byte, as every length under 16 MiB does), or the protocol-2 text the postmaster writes when
+/// it cannot fork ("E" + text + NUL). Anything else is garbage, classified, never a panic.
+/// `body` is what followed the `E`, at most [`pgwire::MAX_PREAUTH_MESSAGE`] bytes.
+pub fn decode_e_answer(body: &[u8]) -> EAnswer {
+    if body.first() == Some(&0) {
+        let mut framed = BytesMut::with_capacity(body.len() + 1);
+        framed.extend_from_slice(b"E");
+        framed.extend_from_slice(body);
+        return match backend::decode(&mut framed, pgwire::MAX_PREAUTH_MESSAGE) {
+            Ok(Some(backend::Message::ErrorResponse(f))) => EAnswer::Error(ServerError::from(&f)),
+            Ok(Some(_)) => EAnswer::Garbage("an unexpected message".into()),
+            Ok(None) => EAnswer::Garbage(format!(
+                "an ErrorResponse cut short after {} bytes",
+                body.len()
+            )),
+            Err(e) => EAnswer::Garbage(format!("an undecodable ErrorResponse: {e}")),
+        };
+    }
+    match protocol2_text(body) {
+        Some(text) => EAnswer::Error(protocol2_error(text)),
+        None if body.is_empty() => EAnswer::Garbage("nothing".into()),
+        None => EAnswer::Garbage(format!(
+            "{} bytes that are neither an ErrorResponse nor protocol-2 error text",
+            body.len()
+        )),
+    }
+}
+
+/// The text of a protocol-2 error: up to the NUL (or the end), UTF-8, with no control
+/// characters but line ends and tabs.
+fn protocol2_text(body: &[u8]) -> Option<String> {
     let text = body.split(|&b| b == 0).next().unwrap_or_default();
-    let text = String::from_utf8_lossy(text).trim_end().to_string();
+    let text = std::str::from_utf8(text).ok()?.trim_end();
+    let clean = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'));
+    clean.then(|| text.to_owned())
+}
+
+fn protocol2_error(text: String) -> ServerError {
     ServerError {
         severity: None,
         sqlstate: None,
@@ -156,8 +228,18 @@ pub fn decode_e_answer(body: &[u8]) -> ServerError {
     }
 }
 
+/// How the one-byte answer to SSLRequest is classified (before anything that follows it).
+pub fn classify_answer_byte(b: u8) -> SslAnswer {
+    match b {
+        b'S' => SslAnswer::S,
+        b'N' => SslAnswer::N,
+        b'E' => SslAnswer::E,
+        _ => SslAnswer::Other,
+    }
+}
+
 /// A hint at what kind of server sends this first byte.
-fn describe_byte(b: u8) -> &'static str {
+pub fn describe_byte(b: u8) -> &'static str {
     match b {
         b'H' => "'H': an HTTP server",
         0x15 => "a TLS alert: a TLS-only endpoint",
@@ -220,6 +302,10 @@ mod tests {
         assert_eq!(f.answer, SslAnswer::E);
         let e = f.error.unwrap();
         assert_eq!(
+            e.detail.as_deref().map(|d| d.starts_with("protocol-2")),
+            Some(true)
+        );
+        assert_eq!(
             e.message.as_deref(),
             Some("could not fork new process for connection: Cannot allocate memory")
         );
@@ -235,8 +321,30 @@ mod tests {
     }
 
     #[test]
-    fn decode_e_answer_handles_garbage() {
-        let e = decode_e_answer(b"\xff\xfe");
-        assert_eq!(e.message.as_deref(), Some("\u{FFFD}\u{FFFD}"));
+    fn decode_e_answer_classifies_garbage() {
+        for body in [
+            &b"\xff\xfe"[..],
+            b"",
+            b"\x01\x02\x03",
+            b"\x00\x00\x00\x02",
+            b"\x00\x00\x00\x00",
+            b"\x7f\xff\xff\xff",
+            b"\x00\x10\x00\x00SFATAL",
+            b"\x00\x00\x00\x0aSFATAL\0\0\0",
+        ] {
+            assert!(
+                matches!(decode_e_answer(body), EAnswer::Garbage(_)),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn e_then_garbage_keeps_the_bytes() {
+        let f = answer_with(b"E\x01\x02garbage").await;
+        assert_eq!(f.answer, SslAnswer::E);
+        assert!(f.error.is_none());
+        assert_eq!(f.peer_bytes.as_deref(), Some("E\\x01\\x02garbage"));
+        assert!(f.detail.unwrap().contains("neither"));
     }
 }

@@ -34,6 +34,26 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     channel: Channel,
     deadline: Instant,
 ) -> StartupFacts {
+    exchange_holding(stream, params, channel, deadline, None).await
+}
+
+/// Where a startup held for `--login` stopped: the first authentication request (including
+/// AuthenticationOk) and the bytes already read past it. The connection is still open.
+pub struct Pending {
+    pub request: AuthRequest,
+    pub buffered: BytesMut,
+}
+
+/// [`exchange`], except that with `hold` it stops at the first authentication request —
+/// AuthenticationOk included, without reading on or saying Terminate — and puts it in `hold`,
+/// for `crate::login` to continue on the same connection.
+pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    params: &[(&str, &str)],
+    channel: Channel,
+    deadline: Instant,
+    hold: Option<&mut Option<Pending>>,
+) -> StartupFacts {
     let start = Instant::now();
     let mut facts = skipped("");
     facts.detail = None;
@@ -44,7 +64,7 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         facts.detail = Some(e.to_string());
         return facts;
     }
-    let result = timeout_at(deadline, converse(stream, &out, &mut facts)).await;
+    let result = timeout_at(deadline, converse(stream, &out, &mut facts, hold)).await;
     facts.elapsed_ms = Some(millis(start.elapsed()));
     match result {
         Err(_) => {
@@ -67,13 +87,33 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     startup: &[u8],
     facts: &mut StartupFacts,
+    mut hold: Option<&mut Option<Pending>>,
 ) -> std::io::Result<()> {
     stream.write_all(startup).await?;
     stream.flush().await?;
     let mut buf = BytesMut::with_capacity(1024);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut messages = 0usize;
     loop {
         match backend::decode(&mut buf, pgwire::MAX_PREAUTH_MESSAGE) {
+            Ok(Some(_)) if messages >= MAX_PREAUTH_MESSAGES => {
+                facts.status = StartupStatus::ProtocolViolation;
+                facts.detail = Some(format!(
+                    "more than {MAX_PREAUTH_MESSAGES} messages without reaching an answer"
+                ));
+                return Ok(());
+            }
             Ok(Some(msg)) => {
+                messages += 1;
+                if let (Some(hold), Message::Authentication(req)) = (hold.as_deref_mut(), &msg)
+                    && facts.auth.is_none()
+                {
+                    let request = req.clone();
+                    absorb(msg, facts);
+                    let buffered = buf.split();
+                    *hold = Some(Pending { request, buffered });
+                    return Ok(());
+                }
                 if absorb(msg, facts) {
                     if facts.auth == Some("trust") && facts.error.is_none() {
                         let mut bye = BytesMut::new();
@@ -92,8 +132,14 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 return Ok(());
             }
         }
-        // `decode` refuses a length over the cap before we buffer it, so `buf` stays bounded.
-        let n = stream.read_buf(&mut buf).await?;
+        // `decode` refuses a length over the cap before the body is buffered, and a read adds
+        // at most READ_CHUNK bytes, so `buf` never holds more than one capped message and one
+        // chunk.
+        let n = match stream.read(&mut chunk).await {
+            Ok(n) => n,
+            Err(e) => return Err(mid_message(e, buf.len())),
+        };
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         if n == 0 {
             facts.status = StartupStatus::Eof;
             facts.detail = Some(if buf.is_empty() {
@@ -106,6 +152,32 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             });
             return Ok(());
         }
+    }
+}
+
+/// The most messages read before the exchange must be over. A server sends at most a
+/// NegotiateProtocolVersion and an authentication request, or (with trust) about twenty
+/// ParameterStatus messages; a peer that sends an endless stream of small, valid messages is a
+/// protocol violation long before it could fill memory.
+pub const MAX_PREAUTH_MESSAGES: usize = 256;
+
+/// How much is read from the socket at once.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Says where a read error struck: a reset with part of a message buffered is "mid-message".
+fn mid_message(e: std::io::Error, buffered: usize) -> std::io::Error {
+    match (e.kind(), buffered) {
+        (std::io::ErrorKind::ConnectionReset, 0) => {
+            std::io::Error::new(e.kind(), format!("the server reset the connection ({e})"))
+        }
+        (std::io::ErrorKind::ConnectionReset, n) => std::io::Error::new(
+            e.kind(),
+            format!(
+                "the server reset the connection in the middle of a message, after {n} bytes \
+                 of it ({e})"
+            ),
+        ),
+        _ => e,
     }
 }
 
@@ -247,6 +319,15 @@ mod tests {
     async fn eof_mid_message() {
         let (f, _) = run(b"R\x00\x00\x00").await;
         assert_eq!(f.status, StartupStatus::Eof);
+    }
+
+    #[tokio::test]
+    async fn endless_notices_are_cut_off() {
+        let notice: &[u8] = b"N\x00\x00\x00\x0dSNOTICE\0\0";
+        let many: &'static [u8] = notice.repeat(MAX_PREAUTH_MESSAGES + 5).leak();
+        let (f, _) = run(many).await;
+        assert_eq!(f.status, StartupStatus::ProtocolViolation);
+        assert!(f.detail.unwrap().contains("more than"));
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::Wire;
-use crate::facts::{TlsFacts, TlsStatus, millis};
+use crate::facts::{TlsFacts, TlsFailure, TlsStatus, millis};
+use crate::tls::danger::ChainLimit;
 use rustls::pki_types::{CertificateDer, UnixTime};
 
 use crate::facts::NameVerdict;
@@ -35,6 +36,7 @@ pub async fn handshake<S: Wire>(
         alpn: None,
         chain: Vec::new(),
         error: None,
+        failure: None,
         client_certificate_requested: false,
         chain_shape: None,
         verify_ca: None,
@@ -42,6 +44,7 @@ pub async fn handshake<S: Wire>(
     };
     let Some(server_name) = server_name(sni, ip) else {
         facts.error = Some(format!("{sni:?} is not a valid TLS server name"));
+        facts.failure = Some(TlsFailure::InvalidServerName);
         return (facts, None);
     };
     let connector = TlsConnector::from(Arc::clone(&config));
@@ -59,7 +62,8 @@ pub async fn handshake<S: Wire>(
             (facts, None)
         }
         Ok(Err(e)) => {
-            facts.error = Some(e.to_string());
+            facts.failure = Some(classify(&e));
+            facts.error = Some(describe(&e));
             (facts, None)
         }
         Ok(Ok(stream)) => {
@@ -74,6 +78,69 @@ pub async fn handshake<S: Wire>(
                 .map(|p| String::from_utf8_lossy(p).into_owned());
             (facts, Some(stream))
         }
+    }
+}
+
+/// Classifies a failed handshake from the error tokio-rustls returns: an IO error, or a
+/// `rustls::Error` wrapped in one.
+pub fn classify(e: &std::io::Error) -> TlsFailure {
+    use std::io::ErrorKind as K;
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return classify_rustls(tls);
+    }
+    match e.kind() {
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => TlsFailure::Reset,
+        K::UnexpectedEof => TlsFailure::Eof,
+        // tokio-rustls reports an undecodable record as InvalidData without a rustls::Error
+        // only in older versions; keep the mapping for them.
+        K::InvalidData => TlsFailure::MalformedMessage,
+        _ => TlsFailure::Other,
+    }
+}
+
+/// Classifies a `rustls::Error` by variant.
+pub fn classify_rustls(e: &rustls::Error) -> TlsFailure {
+    use rustls::{CertificateError, Error};
+    match e {
+        Error::AlertReceived(_) => TlsFailure::AlertReceived,
+        Error::InappropriateMessage { .. } | Error::InappropriateHandshakeMessage { .. } => {
+            TlsFailure::UnexpectedMessage
+        }
+        Error::InvalidMessage(_) => TlsFailure::MalformedMessage,
+        Error::InvalidCertificate(CertificateError::BadEncoding) => {
+            TlsFailure::CertificateUnparsable
+        }
+        Error::InvalidCertificate(CertificateError::BadSignature) | Error::DecryptError => {
+            TlsFailure::BadSignature
+        }
+        Error::InvalidCertificate(CertificateError::Other(other)) => {
+            match other.0.downcast_ref::<ChainLimit>() {
+                Some(limit) if limit.too_many => TlsFailure::ChainTooLong,
+                Some(_) => TlsFailure::ChainTooLarge,
+                None => TlsFailure::Other,
+            }
+        }
+        Error::PeerIncompatible(_) | Error::NoCertificatesPresented => TlsFailure::Incompatible,
+        Error::PeerMisbehaved(_) => TlsFailure::UnexpectedMessage,
+        _ => TlsFailure::Other,
+    }
+}
+
+/// The failure in words: the rustls error's own text, without the IO wrapper.
+fn describe(e: &std::io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        // rustls shows an "other" certificate error with Debug; ours has words of its own.
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+            format!("invalid peer certificate: {}", other.0)
+        }
+        Some(tls) => tls.to_string(),
+        None => e.to_string(),
     }
 }
 
@@ -96,7 +163,7 @@ fn judge(
     host: Option<&str>,
 ) {
     let now = UnixTime::now();
-    facts.chain = chain.iter().map(|c| cert::summarize_at(c, now)).collect();
+    facts.chain = cert::summarize_chain(chain, now);
     facts.chain_shape = Some(cert::chain_shape(chain));
     facts.verify_ca = Some(verify::verify_chain(chain, base.anchors(), now));
     facts.verify_full = match (chain.first(), host) {

@@ -1,6 +1,14 @@
 //! Turns a DER certificate into the facts pgreach reports, and a chain into its shape. Input is
 //! peer data: a certificate that does not parse yields a summary carrying the parse error,
 //! never a panic.
+//!
+//! Limits on what a server may present (enforced where the chain arrives, in
+//! [`super::danger::RecordingVerifier`]): at most [`MAX_CHAIN_CERTS`] certificates and
+//! [`MAX_CHAIN_BYTES`] bytes of DER in total. Real chains are 1–4 certificates of 0.5–2 KiB;
+//! OpenSSL's default verify depth is 100, but libpq servers never need more than a handful. A
+//! chain over either limit fails the handshake as `chain_too_long` / `chain_too_large` and only
+//! the certificates within the limits are summarised. (rustls itself refuses any handshake
+//! message over 64 KiB, classified `malformed_message`, so the byte limit is a second line.)
 
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
@@ -11,6 +19,11 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 use crate::facts::CertificateFacts;
+
+/// The most certificates pgreach reads from one chain.
+pub const MAX_CHAIN_CERTS: usize = 16;
+/// The most DER bytes pgreach reads from one chain, all certificates together.
+pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
 
 /// Summarises one certificate, counting `days_left` from the current time. Probes pass the
 /// time they ran at to [`summarize_at`] instead, so one report has one "now".
@@ -59,6 +72,16 @@ pub fn summarize_at(der: &[u8], now: UnixTime) -> CertificateFacts {
             parse_error: Some(e.to_string()),
         },
     }
+}
+
+/// Summarises a chain, leaf first, at most [`MAX_CHAIN_CERTS`] certificates (the verifier has
+/// already cut a longer chain; this keeps the summariser bounded for any other caller).
+pub fn summarize_chain(chain: &[CertificateDer<'_>], now: UnixTime) -> Vec<CertificateFacts> {
+    chain
+        .iter()
+        .take(MAX_CHAIN_CERTS)
+        .map(|c| summarize_at(c, now))
+        .collect()
 }
 
 /// How the server arranged the chain it sent.

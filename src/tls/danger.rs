@@ -7,15 +7,57 @@
 //! provider's algorithms, so a peer that cannot prove possession of the certificate's key still
 //! fails the handshake. Nothing pgreach sends over such a connection is secret: it closes the
 //! connection at the authentication request, before any password.
+//!
+//! It is also where the chain's size is capped: a chain of more than
+//! [`MAX_CHAIN_CERTS`](super::cert::MAX_CHAIN_CERTS) certificates or
+//! [`MAX_CHAIN_BYTES`](super::cert::MAX_CHAIN_BYTES) bytes fails the handshake with a
+//! [`ChainLimit`] error (classified `chain_too_long` / `chain_too_large`); the certificates
+//! within the limits are still recorded, so the report shows what the server began with.
 
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, Error, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, Error, OtherError, SignatureScheme};
 
 use super::ChainSlot;
+use super::cert::{MAX_CHAIN_BYTES, MAX_CHAIN_CERTS};
+
+/// A chain over pgreach's limits: how much was sent and how much is kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the server sent {certificates} certificates ({bytes} bytes); pgreach reads at most \
+     {MAX_CHAIN_CERTS} certificates and {MAX_CHAIN_BYTES} bytes"
+)]
+pub struct ChainLimit {
+    pub certificates: usize,
+    pub bytes: usize,
+    /// How many leading certificates fit within both limits (and are recorded).
+    pub kept: usize,
+    /// The count limit was exceeded (else the byte limit was).
+    pub too_many: bool,
+}
+
+impl ChainLimit {
+    /// `None` when a chain with certificates of these sizes is within the limits.
+    pub fn check(sizes: impl Iterator<Item = usize>) -> Option<ChainLimit> {
+        let (mut certificates, mut bytes, mut kept) = (0usize, 0usize, 0usize);
+        for size in sizes {
+            certificates += 1;
+            bytes = bytes.saturating_add(size);
+            if certificates <= MAX_CHAIN_CERTS && bytes <= MAX_CHAIN_BYTES {
+                kept = certificates;
+            }
+        }
+        (certificates > MAX_CHAIN_CERTS || bytes > MAX_CHAIN_BYTES).then_some(ChainLimit {
+            certificates,
+            bytes,
+            kept,
+            too_many: certificates > MAX_CHAIN_CERTS,
+        })
+    }
+}
 
 /// Accepts every chain, records it, and verifies handshake signatures for real.
 #[derive(Debug)]
@@ -39,15 +81,22 @@ impl ServerCertVerifier for RecordingVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        let chain = std::iter::once(end_entity)
-            .chain(intermediates)
+        let all = || std::iter::once(end_entity).chain(intermediates);
+        let limit = ChainLimit::check(all().map(|c| c.len()));
+        let chain = all()
+            .take(limit.as_ref().map_or(usize::MAX, |l| l.kept))
             .map(|c| c.clone().into_owned())
             .collect();
         // A poisoned lock only means another thread panicked mid-store; the slot is still a
         // plain value, so keep recording rather than failing the handshake.
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         *slot = Some(chain);
-        Ok(ServerCertVerified::assertion())
+        match limit {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(over) => Err(Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(over)),
+            ))),
+        }
     }
 
     fn verify_tls12_signature(
@@ -56,7 +105,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls12_signature(
+        super::verify::verify_tls12_signature(
             message,
             cert,
             dss,
@@ -70,7 +119,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(
+        super::verify::verify_tls13_signature(
             message,
             cert,
             dss,
@@ -82,5 +131,23 @@ impl ServerCertVerifier for RecordingVerifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_limits() {
+        assert_eq!(ChainLimit::check([1000usize; 16].into_iter()), None);
+        let over = ChainLimit::check([500usize; 50].into_iter()).unwrap();
+        assert_eq!(
+            (over.certificates, over.kept, over.too_many),
+            (50, 16, true)
+        );
+        let big = ChainLimit::check([MAX_CHAIN_BYTES / 2 + 1; 3].into_iter()).unwrap();
+        assert_eq!((big.kept, big.too_many), (1, false));
+        assert_eq!(ChainLimit::check(std::iter::empty()), None);
     }
 }

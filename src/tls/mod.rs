@@ -65,6 +65,19 @@ impl ResolvesClientCert for RecordingClientCert {
     }
 }
 
+/// ring's algorithms, with P-256 first among the key-exchange groups. PostgreSQL's default
+/// `ssl_ecdh_curve` is prime256v1 and OpenSSL then accepts that group alone, so a TLS 1.3
+/// ClientHello whose one key share is X25519 (ring's default order) draws a HelloRetryRequest:
+/// a round trip and a second ClientHello on every connection. X25519 and P-384 stay offered
+/// for servers configured otherwise.
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::{default_provider, kx_group};
+    rustls::crypto::CryptoProvider {
+        kx_groups: vec![kx_group::SECP256R1, kx_group::X25519, kx_group::SECP384R1],
+        ..default_provider()
+    }
+}
+
 /// The configuration shared by every connection of a run; [`TlsBase::for_connection`]
 /// specialises it per connection.
 pub struct TlsBase {
@@ -98,7 +111,7 @@ impl TlsBase {
         anchors: Arc<anchors::TrustAnchors>,
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> TlsBase {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider());
         let verifier = Arc::new(danger::RecordingVerifier::new(
             provider.clone(),
             ChainSlot::default(),
@@ -131,6 +144,10 @@ impl TlsBase {
             requested: record.cert_requested.clone(),
             identity: self.identity.clone(),
         });
+        // --keylog / SSLKEYLOGFILE: installed once per run, off (rustls' NoKeyLog) otherwise.
+        if let Some(key_log) = crate::evidence::keylog::installed() {
+            config.key_log = key_log;
+        }
         (Arc::new(config), record)
     }
 }

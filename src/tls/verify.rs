@@ -22,6 +22,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::anchors::TrustAnchors;
 use super::cert::{is_self_signed, rfc3339};
 pub use crate::facts::ChainVerdict;
+pub use handshake::{verify_tls12_signature, verify_tls13_signature};
 
 /// Judges `chain` (leaf first, as the server sent it) against `anchors` at time `now`.
 pub fn verify_chain(
@@ -396,6 +397,7 @@ fn fail(code: &'static str, certificate_index: Option<usize>, reason: String) ->
     }
 }
 
+mod handshake;
 mod openssl;
 #[cfg(test)]
 mod tests;

@@ -39,6 +39,10 @@ pub struct ClusterSpec {
     conf: Vec<String>,
     max_connections: u32,
     server_cert_names: Vec<String>,
+    /// (certificate chain PEM, key PEM) served instead of the rcgen-made certificate.
+    server_cert_pem: Option<(String, String)>,
+    /// PEM written as `ssl_ca_file` (the server then requests client certificates).
+    ssl_ca_pem: Option<String>,
 }
 
 impl Default for ClusterSpec {
@@ -53,6 +57,8 @@ impl Default for ClusterSpec {
             conf: Vec::new(),
             max_connections: 20,
             server_cert_names: DEFAULT_CERT_NAMES.iter().map(|s| s.to_string()).collect(),
+            server_cert_pem: None,
+            ssl_ca_pem: None,
         }
     }
 }
@@ -113,6 +119,19 @@ impl ClusterSpec {
         self.server_cert_names = names.iter().map(|s| s.to_string()).collect();
         self
     }
+
+    /// Serve this certificate file content (leaf first, then any intermediates) and key
+    /// instead of the rcgen-made certificate; [`Cluster::server_cert`] is then unrelated.
+    pub fn server_cert_pem(mut self, chain_pem: &str, key_pem: &str) -> Self {
+        self.server_cert_pem = Some((chain_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// `ssl_ca_file` with this PEM: the server requests (and verifies) client certificates.
+    pub fn ssl_ca_pem(mut self, pem: &str) -> Self {
+        self.ssl_ca_pem = Some(pem.into());
+        self
+    }
 }
 
 /// A running PostgreSQL 15 server. Dropping it stops the server (`-m immediate`) and removes
@@ -143,18 +162,25 @@ impl Cluster {
         let server_cert = ca.issue(&names);
         let root = dir.path();
         write_file(&root.join("ca.pem"), ca.cert_pem(), 0o644, None);
+        let (served_cert, served_key) = match &spec.server_cert_pem {
+            Some((cert, key)) => (cert.as_str(), key.as_str()),
+            None => (server_cert.cert_pem.as_str(), server_cert.key_pem.as_str()),
+        };
         write_file(
             &root.join("server.crt"),
-            &server_cert.cert_pem,
+            served_cert,
             0o644,
             Some((uid, gid)),
         );
         write_file(
             &root.join("server.key"),
-            &server_cert.key_pem,
+            served_key,
             0o600,
             Some((uid, gid)),
         );
+        if let Some(pem) = &spec.ssl_ca_pem {
+            write_file(&root.join("client_ca.pem"), pem, 0o644, Some((uid, gid)));
+        }
 
         // initdb (needs no network: runs in the root namespace).
         let data = root.join("data");
@@ -200,6 +226,13 @@ impl Cluster {
             "ssl_key_file = '{}'",
             root.join("server.key").display()
         );
+        if spec.ssl_ca_pem.is_some() {
+            let _ = writeln!(
+                conf,
+                "ssl_ca_file = '{}'",
+                root.join("client_ca.pem").display()
+            );
+        }
         conf.push_str(
             "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
              shared_buffers = 16MB\nlog_connections = on\nlog_disconnections = on\n\

@@ -227,7 +227,7 @@ pub(super) fn below_verify_full(ctx: &Ctx, host: &HostFacts) -> Option<Draft> {
         if a.family == Family::Unix || !ctx.verdict(i).is_some_and(|v| v.outcome.reaches_auth) {
             continue;
         }
-        let full = matrix::verdict(a, trust, SslMode::VerifyFull).outcome;
+        let full = matrix::verdict(a, ctx.report, SslMode::VerifyFull).outcome;
         let passes = full.reaches_auth && !full.uncertain;
         let tls_ok = a.tls.as_ref().is_some_and(|t| t.status == TlsStatus::Ok);
         if !passes || !tls_ok {

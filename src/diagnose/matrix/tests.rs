@@ -479,3 +479,64 @@ fn dns_failure_moves_to_the_next_host() {
         "could not translate host name \"one\" to address: Name or service not known"
     );
 }
+
+#[test]
+fn unusable_client_key_fails_every_ssl_attempt_after_the_root_file() {
+    // libpq's initialize_SSL refuses the key before any handshake, whether or not the server
+    // would ask for a certificate (checked against psql in tests/tls_real.rs).
+    let msg =
+        "certificate present, but not private key file \"/home/app/.postgresql/postgresql.key\"";
+    let root = trust(true);
+    let setup = Setup {
+        trust: &root,
+        client_error: Some(msg),
+    };
+    let both = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(auth("sasl"))
+        .plain_startup(auth("sasl"))
+        .build();
+    let m = for_address(&both, setup);
+    let cfg = (false, "config");
+    assert_eq!(table(&m), vec![AUTH, AUTH, AUTH, cfg, cfg, cfg]);
+    assert_eq!(m.require.reason, msg);
+    assert!(
+        m.prefer.reason.contains("retries without SSL"),
+        "{}",
+        m.prefer.reason
+    );
+    assert_eq!(
+        verdict(&both, setup, SslMode::Prefer).channel,
+        Some(Channel::Plaintext)
+    );
+
+    // TLS only: prefer's plaintext retry is refused, allow's SSL retry fails on the key.
+    let m = for_address(&hostssl_only(), setup);
+    assert_eq!(
+        table(&m),
+        vec![
+            (false, "server_error"),
+            cfg,
+            (false, "server_error"),
+            cfg,
+            cfg,
+            cfg
+        ]
+    );
+
+    // The root file is read first: verify-* without one say so, not the key's problem.
+    let none = trust(false);
+    let m = for_address(
+        &both,
+        Setup {
+            trust: &none,
+            client_error: Some(msg),
+        },
+    );
+    assert!(
+        m.verify_ca.reason.contains("root certificate file"),
+        "{}",
+        m.verify_ca.reason
+    );
+    assert_eq!(m.require.reason, msg);
+}

@@ -4,8 +4,8 @@
 
 use crate::facts::{AddressFacts, Channel, NameVerdict, SslAnswer, TlsStatus, TrustFacts};
 
-use super::Next;
 use super::attempt::{Failure, Step, skipped_why, startup_step};
+use super::{Next, Setup};
 use crate::diagnose::startup_on;
 
 /// Which certificate checks a TLS attempt makes.
@@ -83,12 +83,12 @@ pub(super) enum Ssl {
     Step(Step),
 }
 
-pub(super) fn over_ssl(a: &AddressFacts, trust: &TrustFacts, checks: Checks) -> Ssl {
+pub(super) fn over_ssl(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Ssl {
     let s = &a.ssl_request;
     let fail = |reason: String| Ssl::Step(Step::Fail(Failure::new("ssl_negotiation", reason)));
     match s.answer {
         SslAnswer::N => Ssl::Refused,
-        SslAnswer::S => Ssl::Step(after_s(a, trust, checks)),
+        SslAnswer::S => Ssl::Step(after_s(a, setup, checks)),
         SslAnswer::Skipped => Ssl::Step(Step::Unknown(format!(
             "the SSLRequest was not sent ({})",
             s.detail.as_deref().unwrap_or("skipped")
@@ -117,8 +117,10 @@ fn printable(b: u8) -> String {
     }
 }
 
-/// After `S`: injected bytes, the root file, the handshake, the chain, the name, the startup.
-fn after_s(a: &AddressFacts, trust: &TrustFacts, checks: Checks) -> Step {
+/// After `S`: injected bytes, the root file, the client certificate, the handshake, the
+/// chain, the name, the startup.
+fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
+    let trust = setup.trust;
     if a.ssl_request.unencrypted_bytes_after_s.unwrap_or(0) > 0 {
         return Step::Fail(Failure::new(
             "ssl_negotiation",
@@ -127,6 +129,11 @@ fn after_s(a: &AddressFacts, trust: &TrustFacts, checks: Checks) -> Step {
     }
     if let Some(f) = root_file_failure(trust, checks) {
         return Step::Fail(f);
+    }
+    // initialize_SSL loads sslcert/sslkey after the root file, whether or not the server
+    // will ask for a certificate; a failure there is a TLS-setup failure, as above.
+    if let Some(msg) = setup.client_error {
+        return Step::Fail(Failure::new("config", msg).retry());
     }
     let Some(tls) = &a.tls else {
         return Step::Unknown("no TLS handshake was recorded".into());

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 mod layout;
+mod login;
 mod summary;
 
 use super::serde_name as serde_plain;
@@ -206,6 +207,7 @@ fn write_address(
         write_tls(out, tls, style)?;
     }
     write_startup(out, a, style)?;
+    login::write_login(out, a, style)?;
     write_extras(out, a, style)
 }
 

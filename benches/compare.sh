@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Times one pgreach TLS probe as a process beside the tools a person would otherwise run, all
+# against the same real PostgreSQL 15 with SSL, in the same run:
+#
+#   pgreach (release, one address, TLS, --quiet-server), pg_isready (sslmode prefer, require and
+#   disable), psql failing at auth over TLS, openssl s_client -starttls postgres -CAfile, and
+#   sslyze when installed.
+#
+# It prints a table of median wall time and user+sys CPU time with the ratios pgreach/other,
+# then the time from process spawn to the first byte on the wire, and the binary size.
+#
+# The server is initdb'd as the postgres user in a temporary directory, listens on 127.0.0.1
+# only, inside a private network namespace when `ip netns` works (else on the host's
+# loopback), and is torn down on exit. Needs root (runuser, ip netns), PostgreSQL 15 under
+# /usr/lib/postgresql/15/bin, openssl, python3 and hyperfine (`apt-get install -y hyperfine`).
+#
+# Usage: benches/compare.sh [RUNS]      (default 60 runs per command, 5 warm-up)
+# Environment: PORT (default 25433), PGREACH_BIN (default: build target/release/pgreach),
+#   PGREACH_BASELINE_BIN (an older pgreach build timed beside the current one),
+#   KEY=rsa|ec (server key, default rsa: RSA 2048 like Debian's snakeoil certificate),
+#   OUT (directory for the JSON exports; default: a temporary directory, kept).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_BIN=/usr/lib/postgresql/15/bin
+RUNS=${1:-60}
+WARMUP=5
+PORT=${PORT:-25433}
+KEY=${KEY:-rsa}
+OUT=${OUT:-$(mktemp -d /tmp/pgreach-compare.XXXXXX)}
+mkdir -p "$OUT"
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || die "run as root (initdb as postgres via runuser, ip netns)"
+[[ -x $PG_BIN/postgres ]] || die "PostgreSQL 15 server missing: apt-get install -y postgresql-15"
+command -v hyperfine >/dev/null || die "hyperfine missing: apt-get install -y hyperfine"
+command -v openssl >/dev/null || die "openssl missing"
+command -v python3 >/dev/null || die "python3 missing"
+
+if [[ -z ${PGREACH_BIN:-} ]]; then
+    (cd "$ROOT" && cargo build --release --quiet)
+    PGREACH_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/pgreach
+fi
+[[ -x $PGREACH_BIN ]] || die "no pgreach binary at $PGREACH_BIN"
+
+WORK=$(mktemp -d /tmp/pgreach-pg.XXXXXX)
+NETNS=pgreach-cmp-$$
+IN_NS=()
+cleanup() {
+    if [[ -f $WORK/data/postmaster.pid ]]; then
+        "${IN_NS[@]}" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/data" -m immediate stop \
+            >/dev/null 2>&1 || true
+    fi
+    [[ ${#IN_NS[@]} -gt 0 ]] && ip netns del "$NETNS" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# A network namespace of our own, with only a loopback interface: nothing else on this
+# machine shares the port, and nothing outside can be reached.
+if ip netns add "$NETNS" 2>/dev/null; then
+    IN_NS=(ip netns exec "$NETNS")
+    ip -n "$NETNS" link set lo up
+    WHERE="network namespace $NETNS, 127.0.0.1:$PORT"
+else
+    WHERE="host loopback, 127.0.0.1:$PORT"
+fi
+run() { "${IN_NS[@]}" "$@"; }
+
+# --- certificates: a CA and a server leaf for localhost / 127.0.0.1 -------------------------
+cd "$WORK"
+if [[ $KEY == ec ]]; then
+    keygen=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
+else
+    keygen=(-newkey rsa:2048)
+fi
+openssl req -x509 "${keygen[@]}" -nodes -days 365 -subj "/CN=pgreach compare CA" \
+    -keyout ca.key -out ca.crt 2>/dev/null
+openssl req "${keygen[@]}" -nodes -subj "/CN=localhost" -keyout server.key -out server.csr \
+    2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >ext.cnf
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 \
+    -extfile ext.cnf -out server.crt 2>/dev/null
+chmod 0644 ca.crt
+
+# --- the cluster ------------------------------------------------------------------------------
+mkdir data
+chown postgres: "$WORK" data server.key server.crt
+chmod 0711 "$WORK"
+chmod 0600 server.key
+runuser -u postgres -- "$PG_BIN/initdb" -D "$WORK/data" -U postgres -A trust --no-sync \
+    >"$WORK/initdb.log" 2>&1 || die "initdb failed: $(tail -5 "$WORK/initdb.log")"
+cat >>data/postgresql.conf <<EOF
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$WORK'
+ssl = on
+ssl_cert_file = '$WORK/server.crt'
+ssl_key_file = '$WORK/server.key'
+max_connections = 50
+fsync = off
+EOF
+# TCP needs a password (every client here stops at the auth request); the socket trusts.
+cat >data/pg_hba.conf <<EOF
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+EOF
+run runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w start \
+    >/dev/null || die "PostgreSQL did not start: $(tail -5 "$WORK/server.log")"
+
+# --- the commands, each checked once before timing --------------------------------------------
+CONN="host=127.0.0.1 port=$PORT user=postgres dbname=postgres"
+VERIFY="sslmode=verify-full sslrootcert=$WORK/ca.crt"
+names=() cmds=()
+add() { names+=("$1"); cmds+=("$2"); }
+add "pgreach" "$PGREACH_BIN --quiet-server --sslmode verify-full --sslrootcert $WORK/ca.crt -U postgres -d postgres --color never 127.0.0.1:$PORT"
+if [[ -n ${PGREACH_BASELINE_BIN:-} ]]; then
+    add "pgreach (baseline build)" "$PGREACH_BASELINE_BIN --quiet-server --sslmode verify-full --sslrootcert $WORK/ca.crt -U postgres -d postgres --color never 127.0.0.1:$PORT"
+fi
+add "pgreach (2 connections)" "$PGREACH_BIN --sslmode verify-full --sslrootcert $WORK/ca.crt -U postgres -d postgres --color never 127.0.0.1:$PORT"
+add "pg_isready prefer (TLS)" "$PG_BIN/pg_isready -d '$CONN'"
+add "pg_isready require (TLS)" "$PG_BIN/pg_isready -d '$CONN sslmode=require'"
+add "pg_isready verify-full (TLS)" "$PG_BIN/pg_isready -d '$CONN $VERIFY'"
+add "pg_isready disable (no TLS)" "$PG_BIN/pg_isready -d '$CONN sslmode=disable'"
+add "psql -w, fails at auth (TLS)" "$PG_BIN/psql -w -X -d '$CONN $VERIFY' -c ''"
+add "openssl s_client -CAfile" "openssl s_client -starttls postgres -connect 127.0.0.1:$PORT -CAfile $WORK/ca.crt -verify_return_error -brief"
+if command -v sslyze >/dev/null; then
+    add "sslyze --certinfo" "sslyze --certinfo --starttls postgres 127.0.0.1:$PORT"
+fi
+
+echo "compare.sh: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') with SSL ($KEY key) in $WHERE"
+for i in "${!cmds[@]}"; do
+    # `eval set --` splits like hyperfine -N does (quotes group words); no shell is timed.
+    eval "set -- ${cmds[$i]}"
+    rc=0
+    run "$@" </dev/null >"$OUT/check-$i.txt" 2>&1 || rc=$?
+    echo "  check: ${names[$i]} -> exit $rc"
+done
+
+# --- timing -----------------------------------------------------------------------------------
+echo "load before timing: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+hf=(hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --ignore-failure --style basic
+    --export-json "$OUT/hyperfine.json")
+for i in "${!cmds[@]}"; do hf+=(-n "${names[$i]}" "${cmds[$i]}"); done
+run "${hf[@]}" >"$OUT/hyperfine.txt" 2>&1 || die "hyperfine failed: $(tail -5 "$OUT/hyperfine.txt")"
+echo "load after timing:  $(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 - "$OUT/hyperfine.json" <<'EOF'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+ref = res[0]
+cpu = lambda r: (r["user"] + r["system"]) * 1e3
+print()
+print("| command | median wall ms | user+sys CPU ms (mean) | pgreach/other wall | pgreach/other CPU |")
+print("|---|---:|---:|---:|---:|")
+for r in res:
+    print("| %s | %.2f | %.2f | %.2f | %.2f |" % (
+        r["command"], r["median"] * 1e3, cpu(r),
+        ref["median"] / r["median"], cpu(ref) / cpu(r)))
+EOF
+
+# --- spawn to first byte ----------------------------------------------------------------------
+# A listener on a port of its own timestamps (CLOCK_MONOTONIC) the arrival of the first byte of
+# each connection; the launcher takes the same clock right before posix_spawn. The difference
+# is process creation + dynamic loading + argument/config parsing + runtime start + connect()
+# + the first send, i.e. everything before the SSLRequest reaches the wire. The listener
+# answers 'N' and closes; the client's reaction to that is not timed.
+echo
+echo "spawn to first byte sent (median of 50, listener method):"
+run python3 - "$PGREACH_BIN" "$PG_BIN/pg_isready" "$((PORT + 1))" <<'EOF'
+import os, socket, sys, threading, time, statistics
+pgreach, isready, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port)); srv.listen(16)
+arrivals = []
+def serve():
+    while True:
+        c, _ = srv.accept()
+        c.recv(1)
+        arrivals.append(time.monotonic_ns())
+        try: c.sendall(b"N")
+        except OSError: pass
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+def measure(argv, n=50):
+    out = []
+    for _ in range(n + 3):
+        k = len(arrivals)
+        t0 = time.monotonic_ns()
+        pid = os.posix_spawn(argv[0], argv, os.environ,
+                             file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                                           (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)])
+        os.waitpid(pid, 0)
+        while len(arrivals) == k: time.sleep(0.001)
+        out.append((arrivals[k] - t0) / 1e6)
+    return statistics.median(out[3:]), min(out[3:])
+for name, argv in [
+    ("pgreach --quiet-server --sslmode require", [pgreach, "--quiet-server", "--sslmode", "require", "-U", "postgres", "-d", "postgres", f"127.0.0.1:{port}"]),
+    ("pg_isready sslmode=require", [isready, "-d", f"host=127.0.0.1 port={port} sslmode=require"]),
+]:
+    med, lo = measure(argv)
+    print(f"  {name:<45} median {med:.2f} ms, min {lo:.2f} ms")
+EOF
+
+# --- binary size ------------------------------------------------------------------------------
+echo
+size=$(stat -c %s "$PGREACH_BIN")
+strip -o "$OUT/pgreach.stripped" "$PGREACH_BIN"
+echo "release binary: $((size / 1024)) KiB as built, $(($(stat -c %s "$OUT/pgreach.stripped") / 1024)) KiB stripped ($PGREACH_BIN)"
+echo "raw results: $OUT"

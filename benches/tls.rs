@@ -1,0 +1,84 @@
+//! Criterion benchmarks of the CPU-only TLS work a probe does after the handshake: the summary
+//! of a three-certificate chain, libpq's host-name matcher, the verify-ca chain check; and the
+//! cost of building the rustls configuration, to show why it is built once per run and only
+//! specialised per connection.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use pgreach::tls::anchors::{TrustAnchors, TrustFacts};
+use pgreach::tls::{TlsBase, cert, hostname, verify};
+use rustls::pki_types::UnixTime;
+
+fn anchors(pki: &common::Pki) -> TrustAnchors {
+    TrustAnchors {
+        facts: TrustFacts {
+            source: "file".into(),
+            path: Some("root.crt".into()),
+            exists: true,
+            certificates: 1,
+            error: None,
+        },
+        certificates: vec![pki.root.clone()],
+    }
+}
+
+fn certificates(c: &mut Criterion) {
+    let pki = common::pki();
+    let chain = pki.chain();
+    let now = UnixTime::now();
+    let anchors = anchors(&pki);
+
+    c.bench_function("cert/summarize_chain_of_3", |b| {
+        b.iter(|| {
+            black_box(&chain)
+                .iter()
+                .map(|c| cert::summarize_at(c, now))
+                .collect::<Vec<_>>()
+        })
+    });
+    c.bench_function("cert/chain_shape_of_3", |b| {
+        b.iter(|| cert::chain_shape(black_box(&chain)))
+    });
+    c.bench_function("cert/verify_chain_of_3", |b| {
+        b.iter(|| verify::verify_chain(black_box(&chain), &anchors, now))
+    });
+    c.bench_function("hostname/verify_name_leaf", |b| {
+        b.iter(|| hostname::verify_name(black_box(&pki.leaf), black_box(common::HOST)))
+    });
+}
+
+fn matcher(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hostname/name_matches");
+    for (name, pattern, host) in [
+        ("exact", "db.example.com", "DB.Example.COM"),
+        ("wildcard_hit", "*.example.com", "db.example.com"),
+        ("wildcard_two_labels", "*.example.com", "a.db.example.com"),
+        ("miss", "db.example.org", "db.example.com"),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| hostname::name_matches(black_box(pattern), black_box(host)))
+        });
+    }
+    group.finish();
+}
+
+fn config(c: &mut Criterion) {
+    let pki = common::pki();
+    let anchors = Arc::new(anchors(&pki));
+    // What a run pays once...
+    c.bench_function("config/tls_base_new", |b| {
+        b.iter(|| TlsBase::new(None, anchors.clone()))
+    });
+    // ...and what each connection pays.
+    let base = TlsBase::new(None, anchors.clone());
+    c.bench_function("config/for_connection", |b| {
+        b.iter(|| base.for_connection())
+    });
+}
+
+criterion_group!(benches, certificates, matcher, config);
+criterion_main!(benches);

@@ -1,0 +1,322 @@
+//! One target of a sweep: the same phases as `run::collect`, with the sweep's limits applied
+//! per address (global concurrency, per-host slots, rate, descriptors), a deadline for the
+//! whole target, and the resolver and TLS trust material shared between targets.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::limits::{FdGate, PerHost, Rate};
+use crate::config::Config;
+use crate::facts::{
+    AddressFacts, ConfigFacts, Family, Report, SCHEMA_VERSION, SslAnswer, SslRequestFacts, Summary,
+    TcpFacts, TcpStatus, millis,
+};
+use crate::probe::{self, AddrTarget, ProbeSettings};
+use crate::resolve::Dns;
+use crate::tls::TlsBase;
+use crate::tls::anchors::{self, ClientIdentityFacts, TrustAnchors};
+
+/// Distinct TLS setups kept (lines may name their own sslrootcert); beyond this the cache is
+/// emptied rather than grown.
+const TLS_CACHE_MAX: usize = 64;
+
+/// The trust material for one (sslrootcert, sslcert, sslkey, --tls-versions) combination:
+/// loading the system trust store per target would cost more than the probe.
+struct TlsSetup {
+    anchors: Arc<TrustAnchors>,
+    identity: ClientIdentityFacts,
+    base: Arc<TlsBase>,
+    versions: Arc<Vec<(&'static str, TlsBase)>>,
+}
+
+type TlsKey = (Option<String>, Option<String>, Option<String>, bool);
+
+/// Everything the targets of one sweep share.
+pub struct Shared {
+    /// Addresses in flight (`--concurrency`).
+    pub global: Arc<Semaphore>,
+    pub hosts: PerHost,
+    pub rate: Rate,
+    pub fds: FdGate,
+    /// `--deadline`, per target.
+    pub deadline: Duration,
+    home: Option<PathBuf>,
+    tls: Mutex<HashMap<TlsKey, Arc<TlsSetup>>>,
+    dns: Mutex<HashMap<Duration, Arc<Dns>>>,
+}
+
+impl Shared {
+    pub fn new(concurrency: usize, per_host: usize, rate: f64, deadline: Duration) -> Shared {
+        Shared {
+            global: Arc::new(Semaphore::new(concurrency.max(1))),
+            hosts: PerHost::new(per_host),
+            rate: Rate::new(rate),
+            fds: FdGate::default(),
+            deadline,
+            home: crate::run::home_dir(),
+            tls: Mutex::default(),
+            dns: Mutex::default(),
+        }
+    }
+
+    fn tls_for(&self, config: &Config) -> Arc<TlsSetup> {
+        let key: TlsKey = (
+            config.sslrootcert.clone(),
+            config.sslcert.clone(),
+            config.sslkey.clone(),
+            config.tls_versions,
+        );
+        let mut cache = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(setup) = cache.get(&key) {
+            return setup.clone();
+        }
+        let home = self.home.as_deref();
+        let anchors = Arc::new(anchors::load(config.sslrootcert.as_deref(), home));
+        let identity =
+            anchors::client_identity(config.sslcert.as_deref(), config.sslkey.as_deref(), home);
+        let versions = if config.tls_versions {
+            vec![
+                (
+                    "TLSv1.2",
+                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS12]),
+                ),
+                (
+                    "TLSv1.3",
+                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS13]),
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        let setup = Arc::new(TlsSetup {
+            base: Arc::new(TlsBase::new(identity.certified_key(), anchors.clone())),
+            anchors,
+            identity: identity.facts,
+            versions: Arc::new(versions),
+        });
+        if cache.len() >= TLS_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, setup.clone());
+        setup
+    }
+
+    fn dns_for(&self, timeout: Duration) -> Arc<Dns> {
+        let mut cache = self.dns.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= TLS_CACHE_MAX {
+            cache.clear();
+        }
+        cache
+            .entry(timeout)
+            .or_insert_with(|| Arc::new(Dns::from_system(timeout)))
+            .clone()
+    }
+}
+
+/// How many connections one address's probe may open: what the rate limit charges.
+fn connections_per_address(config: &Config) -> u32 {
+    1 + u32::from(!config.quiet_server)
+        + u32::from(config.direct_tls)
+        + u32::from(config.gssenc)
+        + 2 * u32::from(config.tls_versions)
+}
+
+/// Probes one target under the sweep's limits; the report is not yet diagnosed.
+pub async fn collect(config: &Config, shared: &Shared) -> Report {
+    let started = Instant::now();
+    let deadline = started + shared.deadline;
+    let setup = shared.tls_for(config);
+    let settings = ProbeSettings {
+        user: config.user.clone(),
+        dbname: config.dbname.clone(),
+        application_name: config.application_name.clone(),
+        sslmode: config.sslmode,
+        timeout: config.connect_timeout,
+        tls: setup.base.clone(),
+        quiet_server: config.quiet_server,
+        direct_tls: config.direct_tls,
+        gssenc: config.gssenc,
+        tls_versions: setup.versions.clone(),
+        recorder: None,
+        login: None,
+    };
+    let dns = shared.dns_for(config.connect_timeout);
+    let resolutions = join_all(config.endpoints.iter().map(|ep| crate::run::plan(&dns, ep))).await;
+    let mut hosts = Vec::new();
+    let mut targets = Vec::new();
+    for (host, addrs) in resolutions {
+        hosts.push(host);
+        targets.extend(addrs);
+    }
+
+    let cost = connections_per_address(config);
+    let mut pending: FuturesUnordered<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let settings = &settings;
+            async move { (i, probe_limited(t, settings, shared, cost).await) }
+        })
+        .collect();
+    let mut results: Vec<Option<AddressFacts>> = targets.iter().map(|_| None).collect();
+    let expired = tokio::time::sleep_until(deadline);
+    tokio::pin!(expired);
+    loop {
+        tokio::select! {
+            next = pending.next() => match next {
+                Some((i, facts)) => results[i] = Some(facts),
+                None => break,
+            },
+            () = &mut expired => break,
+        }
+    }
+    drop(pending);
+    let addresses: Vec<AddressFacts> = results
+        .into_iter()
+        .zip(&targets)
+        .map(|(r, t)| r.unwrap_or_else(|| past_deadline(t, started.elapsed())))
+        .collect();
+
+    Report {
+        schema_version: SCHEMA_VERSION,
+        pgreach_version: env!("CARGO_PKG_VERSION"),
+        config: ConfigFacts {
+            settings: config.settings.clone(),
+            sslmode: config.sslmode.as_str(),
+            user: config.user.clone(),
+            dbname: config.dbname.clone(),
+            connect_timeout_ms: millis(config.connect_timeout),
+        },
+        summary: Summary::pending(addresses.len()),
+        hosts,
+        addresses,
+        trust: setup.anchors.facts.clone(),
+        client_certificate: setup.identity.clone(),
+        sslmodes: None,
+        findings: Vec::new(),
+    }
+}
+
+/// One address, once the per-host slot, a global slot, a descriptor and the rate allow it.
+async fn probe_limited(
+    target: &AddrTarget,
+    settings: &ProbeSettings,
+    shared: &Shared,
+    cost: u32,
+) -> AddressFacts {
+    // The host slot first: waiting for a busy server must not hold a global slot.
+    let _host = match target {
+        AddrTarget::Tcp { addr, .. } => Some(shared.hosts.acquire(addr.ip()).await),
+        AddrTarget::Unix { .. } => None,
+    };
+    let _slot = shared.global.acquire().await;
+    loop {
+        shared.fds.ready().await;
+        shared.rate.acquire(cost).await;
+        let facts = probe::probe_address(target, settings).await;
+        shared.fds.release();
+        if out_of_descriptors(&facts.tcp) {
+            // Not the target's fault: wait for other probes to give descriptors back.
+            shared.fds.slow_down().await;
+            continue;
+        }
+        return facts;
+    }
+}
+
+/// The facts carry the OS error as text only; std renders it as "… (os error N)".
+fn out_of_descriptors(tcp: &TcpFacts) -> bool {
+    tcp.status == TcpStatus::Error
+        && tcp.error.as_deref().is_some_and(|e| {
+            [nix::libc::EMFILE, nix::libc::ENFILE]
+                .iter()
+                .any(|code| e.ends_with(&format!("(os error {code})")))
+        })
+}
+
+/// An address still waiting or running when the target's deadline passed.
+fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
+    let reason = "the per-target deadline (--deadline) passed before this address finished";
+    let (host, address, family, port) = match target {
+        AddrTarget::Tcp { host, addr, .. } => (
+            host.clone(),
+            addr.ip().to_string(),
+            if addr.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            },
+            addr.port(),
+        ),
+        AddrTarget::Unix { host, path, port } => (
+            host.clone(),
+            path.display().to_string(),
+            Family::Unix,
+            *port,
+        ),
+    };
+    let system_rank = match target {
+        AddrTarget::Tcp { system_rank, .. } => *system_rank,
+        AddrTarget::Unix { .. } => None,
+    };
+    AddressFacts {
+        host,
+        address,
+        family,
+        port,
+        system_rank,
+        tcp: TcpFacts {
+            status: TcpStatus::Timeout,
+            elapsed_ms: millis(elapsed),
+            error: Some(reason.to_owned()),
+            local_address: None,
+        },
+        ssl_request: SslRequestFacts {
+            answer: SslAnswer::Skipped,
+            elapsed_ms: None,
+            byte: None,
+            error: None,
+            detail: Some(reason.to_owned()),
+            unencrypted_bytes_after_s: None,
+            peer_bytes: None,
+        },
+        tls: None,
+        startup: probe::startup::skipped(reason),
+        startup_other: None,
+        reached_auth: false,
+        direct_tls: None,
+        gssenc: None,
+        tls_versions: Vec::new(),
+        sslmodes: None,
+        login: None,
+        elapsed_ms: millis(elapsed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_exhaustion_is_told_apart_from_other_errors() {
+        let tcp = |status, error: &str| TcpFacts {
+            status,
+            elapsed_ms: 0.0,
+            error: Some(error.to_owned()),
+            local_address: None,
+        };
+        let emfile = std::io::Error::from_raw_os_error(nix::libc::EMFILE).to_string();
+        assert!(out_of_descriptors(&tcp(TcpStatus::Error, &emfile)));
+        let refused = std::io::Error::from_raw_os_error(nix::libc::ECONNREFUSED).to_string();
+        assert!(!out_of_descriptors(&tcp(TcpStatus::Refused, &refused)));
+        assert!(!out_of_descriptors(&tcp(TcpStatus::Error, "os error 240")));
+    }
+}

@@ -1,0 +1,429 @@
+//! `pgreach sweep`: many targets, bounded and streaming. Input lines are read on a thread of
+//! their own and reach the probing side through a bounded channel; each target becomes a
+//! `Config` through `config::load` (the line is its TARGET, the flags its defaults), is probed
+//! by [`engine::collect`] under the sweep's limits, diagnosed like a single target, and written
+//! as one JSON line the moment it finishes. Also home of `pgreach watch`.
+//!
+//! ```text
+//! FILE ─▶ input (comments, CIDR, shard, resume) ─▶ channel ─▶ targets in flight (JoinSet)
+//!        ─▶ engine: per address: host slot ─▶ global slot ─▶ descriptor ─▶ rate ─▶ probe
+//!        ─▶ diagnose ─▶ {"type":"target"} line + summary tally (+ prometheus samples)
+//! ```
+
+mod args;
+mod cidr;
+mod engine;
+mod input;
+mod limits;
+mod prometheus;
+mod summary;
+mod watch;
+
+use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use args::{SweepArgs, WatchArgs};
+
+use crate::cli::{Args, Command, FailOn, Format};
+use crate::config;
+use crate::diagnose;
+use crate::facts::Severity;
+use crate::run::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
+use input::Item;
+use summary::SweepSummary;
+
+/// The conventional exit code after SIGINT (128 + 2).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Lines read ahead of the probes: enough to keep them busy, small enough not to matter.
+const INPUT_AHEAD: usize = 1024;
+
+/// Runs a subcommand to completion.
+pub fn main(command: Command) -> ExitCode {
+    match command {
+        Command::Sweep(args) => sweep(args),
+        Command::Watch(args) => watch::main(args),
+    }
+}
+
+fn usage(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("pgreach: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Everything a sweep decided before the first probe.
+struct Plan {
+    probe: Arc<Args>,
+    prometheus: bool,
+    shared: Arc<engine::Shared>,
+    max_targets: usize,
+    expiry_warn_days: i64,
+    threshold: Severity,
+    summary_text: bool,
+}
+
+fn sweep(args: SweepArgs) -> ExitCode {
+    let shard = match args.shard.as_deref().map(input::Shard::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    if args.concurrency == 0 || args.per_host_concurrency == 0 {
+        return usage("--concurrency and --per-host-concurrency must be at least 1");
+    }
+    if !(args.rate >= 0.0 && args.rate.is_finite()) {
+        return usage(format!(
+            "--rate {}: expected a number of connections per second",
+            args.rate
+        ));
+    }
+    if !(args.deadline > 0.0 && args.deadline < 1e9) {
+        return usage(format!(
+            "--deadline {}: expected seconds > 0",
+            args.deadline
+        ));
+    }
+    let mut probe = args.probe.clone();
+    let source = probe.target.take().filter(|f| f != "-");
+    // Validate the flags once, so a bad --sslmode is a usage error rather than a million
+    // invalid lines.
+    let mut check = probe.clone();
+    check.target = Some("localhost".into());
+    let checked = match config::load(&check, &env) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let done = match &args.resume {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => match input::read_done(io::BufReader::new(f)) {
+                Ok(d) => d,
+                Err(e) => return usage(format!("--resume {}: {e}", path.display())),
+            },
+            // No earlier output yet: nothing to skip (so --resume can always be passed).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Default::default(),
+            Err(e) => return usage(format!("--resume {}: {e}", path.display())),
+        },
+        None => Default::default(),
+    };
+    let reader: Box<dyn BufRead + Send> = match &source {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => Box::new(io::BufReader::new(f)),
+            Err(e) => return usage(format!("{path}: {e}")),
+        },
+        None => Box::new(io::BufReader::new(io::stdin())),
+    };
+    crate::run::init_tracing(checked.verbose);
+
+    // Every probe holds one descriptor at a time (the second channel reconnects after the
+    // first closed), so the limit caps the addresses in flight.
+    let nofile = limits::raise_nofile().unwrap_or(1024);
+    let fd_cap =
+        usize::try_from(nofile.saturating_sub(limits::FD_RESERVE).max(8)).unwrap_or(usize::MAX);
+    let concurrency = args.concurrency.min(fd_cap);
+    if concurrency < args.concurrency {
+        eprintln!(
+            "pgreach: --concurrency {} lowered to {concurrency}: the open-file limit is {nofile}",
+            args.concurrency
+        );
+    }
+    let plan = Plan {
+        prometheus: checked.format == Format::Prometheus,
+        probe: Arc::new(probe),
+        shared: Arc::new(engine::Shared::new(
+            concurrency,
+            args.per_host_concurrency,
+            args.rate,
+            Duration::from_secs_f64(args.deadline),
+        )),
+        max_targets: concurrency,
+        expiry_warn_days: checked.expiry_warn_days.into(),
+        threshold: match checked.fail_on {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+        },
+        summary_text: args.summary,
+    };
+    let filter = input::Filter {
+        shard,
+        done,
+        max_cidr: args.max_cidr,
+    };
+    let (tx, rx) = mpsc::channel(INPUT_AHEAD);
+    let feeder = std::thread::spawn(move || input::feed(reader, &filter, &tx));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pgreach: internal error: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let code = runtime.block_on(run_sweep(&plan, rx, feeder));
+    // Do not wait for a reader thread still blocked on stdin after an interrupt.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// What one target task hands back. (Moved once per target: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
+enum Done {
+    Target {
+        line: String,
+        tally: summary::Tally,
+        metrics: Option<prometheus::Metrics>,
+        failed: bool,
+    },
+    Invalid {
+        line: String,
+    },
+}
+
+/// The `{"type","target","data"}` envelope of every output line.
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    data: T,
+}
+
+fn json_line<T: Serialize>(kind: &str, target: Option<&str>, data: T) -> String {
+    serde_json::to_string(&Envelope { kind, target, data })
+        .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"data\":{:?}}}", e.to_string()))
+}
+
+fn invalid(line: &str, error: &str) -> Done {
+    #[derive(Serialize)]
+    struct Invalid<'a> {
+        error: &'a str,
+    }
+    let key = input::target_key(line);
+    Done::Invalid {
+        line: json_line("invalid", Some(&key), Invalid { error }),
+    }
+}
+
+/// Probes one input line from start to finish.
+async fn one(line: String, plan: Arc<PlanShared>) -> Done {
+    let mut args = (*plan.probe).clone();
+    let key = input::target_key(&line);
+    args.target = Some(line);
+    let config = match config::load(&args, &env) {
+        Ok(c) => c,
+        Err(e) => return invalid(args.target.as_deref().unwrap_or_default(), &e.to_string()),
+    };
+    let started = std::time::Instant::now();
+    let mut report = engine::collect(&config, &plan.shared).await;
+    let opts = diagnose::findings::Options {
+        sslmode: config.sslmode,
+        expiry_warn_days: config.expiry_warn_days.into(),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    diagnose::apply(&mut report, &opts);
+    let failed = report.findings.iter().any(|f| f.severity <= plan.threshold);
+    let metrics = plan.prometheus.then(|| {
+        let mut m = prometheus::Metrics::default();
+        m.add(&key, &report, started.elapsed().as_secs_f64());
+        m
+    });
+    Done::Target {
+        tally: summary::tally(&key, &report, plan.expiry_warn_days),
+        line: if plan.prometheus {
+            String::new()
+        } else {
+            json_line("target", Some(&key), &report)
+        },
+        metrics,
+        failed,
+    }
+}
+
+/// The part of the plan target tasks need (cheap to share).
+struct PlanShared {
+    probe: Arc<Args>,
+    shared: Arc<engine::Shared>,
+    prometheus: bool,
+    expiry_warn_days: i64,
+    threshold: Severity,
+}
+
+/// Where finished targets go: stdout, the summary, the metrics, the progress bar.
+struct Sink {
+    out: BufWriter<io::Stdout>,
+    summary: SweepSummary,
+    metrics: Option<prometheus::Metrics>,
+    progress: Option<indicatif::ProgressBar>,
+    failed: bool,
+    /// The reader of stdout went away: stop quietly.
+    closed: bool,
+}
+
+impl Sink {
+    fn take(&mut self, done: Done) {
+        let line = match done {
+            Done::Target {
+                line,
+                tally,
+                metrics,
+                failed,
+            } => {
+                self.summary.add(tally);
+                self.failed |= failed;
+                if let (Some(all), Some(m)) = (&mut self.metrics, metrics) {
+                    all.merge(m);
+                }
+                line
+            }
+            Done::Invalid { line } => {
+                self.summary.add_invalid();
+                self.failed = true;
+                if self.metrics.is_some() {
+                    String::new()
+                } else {
+                    line
+                }
+            }
+        };
+        if let Some(p) = &self.progress {
+            p.inc(1);
+        }
+        if !line.is_empty() && !self.closed {
+            // One line, flushed at once: a consumer sees each target as soon as it finishes.
+            let written = writeln!(self.out, "{line}").and_then(|()| self.out.flush());
+            if written.is_err() {
+                self.closed = true;
+            }
+        }
+    }
+}
+
+async fn run_sweep(
+    plan: &Plan,
+    mut rx: mpsc::Receiver<Item>,
+    feeder: std::thread::JoinHandle<io::Result<u64>>,
+) -> u8 {
+    let started = std::time::Instant::now();
+    // Registered before the first probe, so an early Ctrl-C is never the default kill.
+    let (mut sigint, mut sigterm) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(i), Ok(t)) => (i, t),
+        _ => return EXIT_INTERNAL,
+    };
+    let shared = Arc::new(PlanShared {
+        probe: plan.probe.clone(),
+        shared: plan.shared.clone(),
+        prometheus: plan.prometheus,
+        expiry_warn_days: plan.expiry_warn_days,
+        threshold: plan.threshold,
+    });
+    let mut sink = Sink {
+        out: BufWriter::new(io::stdout()),
+        summary: SweepSummary {
+            expiry_warn_days: plan.expiry_warn_days,
+            ..SweepSummary::default()
+        },
+        metrics: plan.prometheus.then(prometheus::Metrics::default),
+        progress: io::stderr().is_terminal().then(progress_bar),
+        failed: false,
+        closed: false,
+    };
+    let mut set = JoinSet::new();
+    let mut input_open = true;
+    let mut interrupted = false;
+    while (input_open || !set.is_empty()) && !sink.closed {
+        tokio::select! {
+            biased;
+            _ = sigint.recv() => { interrupted = true; break; }
+            _ = sigterm.recv() => { interrupted = true; break; }
+            Some(joined) = set.join_next(), if !set.is_empty() => {
+                // A panicked target task is a bug; the others are still reported.
+                if let Ok(done) = joined {
+                    sink.take(done);
+                }
+            }
+            item = rx.recv(), if input_open && set.len() < plan.max_targets => match item {
+                Some(Item::Target(line)) => {
+                    set.spawn(one(line, shared.clone()));
+                }
+                Some(Item::Invalid { line, error }) => sink.take(invalid(&line, &error)),
+                None => input_open = false,
+            },
+        }
+        if let Some(p) = &sink.progress {
+            p.set_message(format!("{} in flight", set.len()));
+        }
+    }
+    // Stop the reader, stop starting probes, keep what already finished.
+    drop(rx);
+    set.abort_all();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(done) = joined {
+            sink.take(done);
+        }
+    }
+    let mut read_error = None;
+    if feeder.is_finished() {
+        match feeder.join() {
+            Ok(Ok(skipped)) => sink.summary.skipped_resume = skipped,
+            Ok(Err(e)) => read_error = Some(e),
+            Err(_) => read_error = Some(io::Error::other("input reader panicked")),
+        }
+    }
+    if let Some(p) = sink.progress.take() {
+        p.finish_and_clear();
+    }
+    let summary = &mut sink.summary;
+    summary.interrupted = interrupted;
+    summary.elapsed_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    summary.descriptor_waits = plan
+        .shared
+        .fds
+        .waits
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if !sink.closed {
+        let written = match &sink.metrics {
+            Some(m) => m.write(&mut sink.out),
+            None => writeln!(sink.out, "{}", json_line("summary", None, &sink.summary)),
+        };
+        let _ = written.and_then(|()| sink.out.flush());
+    }
+    if plan.summary_text {
+        let _ = sink.summary.write_text(&mut io::stderr().lock());
+    }
+    if let Some(e) = read_error {
+        eprintln!("pgreach: reading the input: {e}");
+        return EXIT_INTERNAL;
+    }
+    match (interrupted, sink.failed) {
+        (true, _) => EXIT_INTERRUPTED,
+        (false, true) => EXIT_FINDINGS,
+        (false, false) => EXIT_OK,
+    }
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {pos} targets done  {per_sec}  {elapsed}  {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

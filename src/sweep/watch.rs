@@ -1,0 +1,353 @@
+//! `pgreach watch TARGET`: the same probe again and again, for failures that come and go
+//! (idle timeouts in a middlebox, connection exhaustion, failover). Prints a line whenever
+//! the outcome changes, and latency percentiles per phase at the end.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::WatchArgs;
+use crate::cli::{FailOn, Format};
+use crate::config;
+use crate::diagnose;
+use crate::facts::{Report, Severity};
+use crate::run::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK};
+
+/// Parses `500ms`, `5s`, `2m`, `1h` or plain (decimal) seconds.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("--interval {s:?}: expected a duration like 500ms, 5s or 2m");
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    let secs = v * scale;
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e7) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Nearest-rank percentile of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// What counts as "the outcome" of one probe: verdict, finding codes, and per address the
+/// TCP status, the SSLRequest answer and the startup result. Timings are not part of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Outcome {
+    verdict: &'static str,
+    findings: Vec<&'static str>,
+    addresses: Vec<String>,
+}
+
+fn outcome(report: &Report) -> Outcome {
+    let name = |v: &dyn erased::Ser| v.json();
+    let addresses = report
+        .addresses
+        .iter()
+        .map(|a| {
+            format!(
+                "{}:{} tcp={} ssl={} startup={}{}",
+                a.address,
+                a.port,
+                name(&a.tcp.status),
+                name(&a.ssl_request.answer),
+                name(&a.startup.status),
+                a.startup
+                    .auth
+                    .map(|m| format!(" auth={m}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let mut findings: Vec<_> = report.findings.iter().map(|f| f.code).collect();
+    findings.sort_unstable();
+    findings.dedup();
+    Outcome {
+        verdict: report.summary.verdict,
+        findings,
+        addresses,
+    }
+}
+
+/// Serialises a unit enum to its JSON name without quotes.
+mod erased {
+    pub trait Ser {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned()
+        }
+    }
+}
+
+/// Phase → samples in milliseconds.
+type Samples = BTreeMap<&'static str, Vec<f64>>;
+
+fn record(samples: &mut Samples, report: &Report, total_ms: f64) {
+    let mut push = |phase, v: Option<f64>| {
+        if let Some(v) = v {
+            samples.entry(phase).or_default().push(v);
+        }
+    };
+    for h in &report.hosts {
+        push(
+            "dns",
+            h.dns
+                .as_ref()
+                .map(|d| d.a.elapsed_ms.max(d.aaaa.elapsed_ms)),
+        );
+    }
+    for a in &report.addresses {
+        push("tcp", Some(a.tcp.elapsed_ms));
+        push("ssl_request", a.ssl_request.elapsed_ms);
+        push("tls", a.tls.as_ref().map(|t| t.elapsed_ms));
+        push("startup", a.startup.elapsed_ms);
+    }
+    push("total", Some(total_ms));
+}
+
+#[derive(Serialize)]
+struct Stats {
+    n: usize,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn stats(samples: &mut Samples) -> BTreeMap<&'static str, Stats> {
+    samples
+        .iter_mut()
+        .filter_map(|(phase, v)| {
+            v.sort_by(f64::total_cmp);
+            Some((
+                *phase,
+                Stats {
+                    n: v.len(),
+                    p50_ms: percentile(v, 50.0)?,
+                    p90_ms: percentile(v, 90.0)?,
+                    p99_ms: percentile(v, 99.0)?,
+                    max_ms: *v.last()?,
+                },
+            ))
+        })
+        .collect()
+}
+
+pub fn main(args: WatchArgs) -> ExitCode {
+    let interval = match parse_interval(&args.interval) {
+        Ok(d) => d,
+        Err(e) => return super::usage(e),
+    };
+    if args.count == Some(0) {
+        return super::usage("--count must be at least 1");
+    }
+    let config = match config::load(&args.probe, &super::env) {
+        Ok(c) => c,
+        Err(e) => return super::usage(e),
+    };
+    if !matches!(config.format, Format::Text | Format::Json) {
+        return super::usage("watch prints text or JSON Lines (--json)");
+    }
+    crate::run::init_tracing(config.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pgreach: internal error: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let code = runtime.block_on(watch(&config, interval, args.count));
+    ExitCode::from(code)
+}
+
+async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) -> u8 {
+    let Ok(mut sigint) = signal(SignalKind::interrupt()) else {
+        return EXIT_INTERNAL;
+    };
+    let json = config.format == Format::Json;
+    let threshold = match config.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+    };
+    let mut out = io::stdout().lock();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut samples = Samples::new();
+    let mut previous: Option<Outcome> = None;
+    let (mut probes, mut changes, mut failed) = (0u64, 0u64, false);
+    while count.is_none_or(|c| probes < c) {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = sigint.recv() => break,
+        }
+        let started = std::time::Instant::now();
+        let mut report = tokio::select! {
+            r = crate::run::collect(config) => r,
+            _ = sigint.recv() => break,
+        };
+        let total_ms = crate::facts::millis(started.elapsed());
+        probes += 1;
+        let opts = diagnose::findings::Options {
+            sslmode: config.sslmode,
+            expiry_warn_days: config.expiry_warn_days.into(),
+            now: time::OffsetDateTime::now_utc(),
+        };
+        diagnose::apply(&mut report, &opts);
+        failed |= report.findings.iter().any(|f| f.severity <= threshold);
+        record(&mut samples, &report, total_ms);
+        let now = outcome(&report);
+        if previous.as_ref() != Some(&now) {
+            let first = previous.is_none();
+            changes += u64::from(!first);
+            let _ = print_change(&mut out, json, probes, first, &now, total_ms);
+            previous = Some(now);
+        }
+    }
+    let stats = stats(&mut samples);
+    let _ = print_stats(&mut out, json, probes, changes, &stats);
+    if failed { EXIT_FINDINGS } else { EXIT_OK }
+}
+
+fn timestamp() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn print_change(
+    out: &mut dyn Write,
+    json: bool,
+    probe: u64,
+    first: bool,
+    now: &Outcome,
+    total_ms: f64,
+) -> io::Result<()> {
+    if json {
+        #[derive(Serialize)]
+        struct Change<'a> {
+            probe: u64,
+            time: String,
+            first: bool,
+            total_ms: f64,
+            #[serde(flatten)]
+            outcome: &'a Outcome,
+        }
+        let data = Change {
+            probe,
+            time: timestamp(),
+            first,
+            total_ms,
+            outcome: now,
+        };
+        writeln!(out, "{}", super::json_line("change", None, &data))?;
+    } else {
+        let what = if first {
+            "first outcome"
+        } else {
+            "outcome changed"
+        };
+        writeln!(
+            out,
+            "{}  probe {probe}: {what}: {} [{}] ({total_ms:.1} ms)",
+            timestamp(),
+            now.verdict,
+            now.findings.join(", ")
+        )?;
+        for a in &now.addresses {
+            writeln!(out, "    {a}")?;
+        }
+    }
+    out.flush()
+}
+
+fn print_stats(
+    out: &mut dyn Write,
+    json: bool,
+    probes: u64,
+    changes: u64,
+    stats: &BTreeMap<&'static str, Stats>,
+) -> io::Result<()> {
+    if json {
+        #[derive(Serialize)]
+        struct Latency<'a> {
+            probes: u64,
+            changes: u64,
+            phases: &'a BTreeMap<&'static str, Stats>,
+        }
+        let data = Latency {
+            probes,
+            changes,
+            phases: stats,
+        };
+        writeln!(out, "{}", super::json_line("latency", None, &data))?;
+    } else {
+        writeln!(out, "{probes} probes, {changes} changes of outcome")?;
+        writeln!(
+            out,
+            "{:<12} {:>6} {:>10} {:>10} {:>10} {:>10}",
+            "phase", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        )?;
+        for (phase, s) in stats {
+            writeln!(
+                out,
+                "{phase:<12} {:>6} {:>10.3} {:>10.3} {:>10.3} {:>10.3}",
+                s.n, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
+            )?;
+        }
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_interval("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "0s", "-1s", "fast", "5x"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 90.0), Some(90.0));
+        assert_eq!(percentile(&v, 99.0), Some(99.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0], 50.0), Some(2.0));
+    }
+}
