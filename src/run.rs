@@ -88,7 +88,9 @@ fn run(config: &Config) -> io::Result<u8> {
     let mut out = stdout.lock();
     let written = match config.format {
         Format::Json => report::json::write(&mut out, &report),
-        Format::Prometheus => Err(io::Error::other("--format prometheus needs `pgreach sweep`")),
+        Format::Prometheus => Err(io::Error::other(
+            "--format prometheus needs `pgreach sweep`",
+        )),
         Format::Markdown => report::markdown::write(&mut out, &report, &command_line()),
         Format::Text => {
             let style = report::text::Style {
