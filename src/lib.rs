@@ -26,5 +26,6 @@ pub mod probe;
 pub mod report;
 pub mod resolve;
 pub mod run;
+pub mod setup;
 pub mod sweep;
 pub mod tls;

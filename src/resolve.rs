@@ -3,7 +3,7 @@
 //! getaddrinfo gives — the order libpq will try.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hickory_resolver::net::{DnsError, NetError};
@@ -14,36 +14,51 @@ use tokio::time::{Instant, timeout};
 
 use crate::facts::{DnsFacts, LookupFacts, LookupOutcome, SystemLookup, millis};
 
-/// A resolver built once per run.
+/// A resolver for a whole run, built on first use: a run that only probes IP literals or
+/// sockets never reads the resolver configuration.
 pub struct Dns {
-    resolver: Result<TokioResolver, String>,
-    hosts: Arc<Hosts>,
+    state: OnceLock<State>,
     timeout: Duration,
 }
 
+/// The resolver and the hosts file, read once.
+struct State {
+    resolver: Result<TokioResolver, String>,
+    hosts: Hosts,
+}
+
 impl Dns {
-    /// Reads /etc/resolv.conf and /etc/hosts. A broken resolver configuration is not fatal: it
-    /// becomes the outcome of every lookup, which is exactly what the user needs to see.
     pub fn from_system(timeout: Duration) -> Dns {
-        let resolver = TokioResolver::builder_tokio()
-            .map_err(|e| format!("cannot read the system resolver configuration: {e}"))
-            .and_then(|mut b| {
-                let opts = b.options_mut();
-                // Both families are asked explicitly below; the strategy matters for lookup_ip
-                // only, but hickory's default (Ipv4thenIpv6) would hide AAAA answers there.
-                opts.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
-                opts.timeout = timeout.min(Duration::from_secs(5));
-                opts.attempts = 1;
-                opts.preserve_intermediates = true;
-                b.build()
-                    .map_err(|e| format!("cannot build a resolver: {e}"))
-            });
-        let hosts = Arc::new(Hosts::from_system().unwrap_or_default());
         Dns {
-            resolver,
-            hosts,
+            state: OnceLock::new(),
             timeout,
         }
+    }
+
+    /// Reads /etc/resolv.conf and /etc/hosts. A broken resolver configuration is not fatal: it
+    /// becomes the outcome of every lookup, which is exactly what the user needs to see.
+    fn state(&self) -> &State {
+        self.state.get_or_init(|| {
+            let timeout = self.timeout;
+            let resolver = TokioResolver::builder_tokio()
+                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))
+                .and_then(|mut b| {
+                    let opts = b.options_mut();
+                    // Both families are asked explicitly below; the strategy matters for
+                    // lookup_ip only, but hickory's default (Ipv4thenIpv6) would hide AAAA
+                    // answers there.
+                    opts.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
+                    opts.timeout = timeout.min(Duration::from_secs(5));
+                    opts.attempts = 1;
+                    opts.preserve_intermediates = true;
+                    b.build()
+                        .map_err(|e| format!("cannot build a resolver: {e}"))
+                });
+            State {
+                resolver,
+                hosts: Hosts::from_system().unwrap_or_default(),
+            }
+        })
     }
 
     /// Resolves `name`: both families concurrently, and getaddrinfo beside them.
@@ -86,7 +101,7 @@ impl Dns {
             facts.elapsed_ms = millis(start.elapsed());
             return (facts, Vec::new());
         }
-        let resolver = match &self.resolver {
+        let resolver = match &self.state().resolver {
             Ok(r) => r,
             Err(e) => {
                 facts.error = Some(e.clone());
@@ -127,7 +142,8 @@ impl Dns {
     fn answer_from_hosts_file(&self, name: &str, rtype: RecordType) -> Option<Vec<IpAddr>> {
         let fqdn = Name::from_utf8(name).ok()?;
         let ask = |t| {
-            self.hosts
+            self.state()
+                .hosts
                 .lookup_static_host(&Query::query(fqdn.clone(), t))
                 .map(|l| {
                     l.answers()

@@ -14,13 +14,11 @@ use tokio::task::JoinSet;
 use crate::cli::{Args, ColorChoice, FailOn, Format};
 use crate::config::{self, Config, HostSpec};
 use crate::diagnose;
-use crate::facts::{
-    ConfigFacts, HostFacts, HostKind, Report, SCHEMA_VERSION, Severity, Summary, millis,
-};
-use crate::probe::{self, AddrTarget, ProbeSettings};
+use crate::facts::{HostFacts, HostKind, Report, Severity};
+use crate::probe::{self, AddrTarget};
 use crate::report;
 use crate::resolve::{self, Dns};
-use crate::tls::{TlsBase, anchors};
+use crate::setup::TlsSetup;
 use std::sync::Arc;
 
 pub const EXIT_OK: u8 = 0;
@@ -171,42 +169,8 @@ pub async fn collect_recorded(
     // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
     // postgresql.crt/.key when no file is configured.
     let home = home_dir();
-    let anchors = Arc::new(anchors::load(
-        config.sslrootcert.as_deref(),
-        home.as_deref(),
-    ));
-    let identity = anchors::client_identity(
-        config.sslcert.as_deref(),
-        config.sslkey.as_deref(),
-        home.as_deref(),
-    );
-    let settings = ProbeSettings {
-        user: config.user.clone(),
-        dbname: config.dbname.clone(),
-        application_name: config.application_name.clone(),
-        sslmode: config.sslmode,
-        timeout: config.connect_timeout,
-        tls: Arc::new(TlsBase::new(identity.certified_key(), anchors.clone())),
-        quiet_server: config.quiet_server,
-        direct_tls: config.direct_tls,
-        gssenc: config.gssenc,
-        tls_versions: Arc::new(if config.tls_versions {
-            vec![
-                (
-                    "TLSv1.2",
-                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS12]),
-                ),
-                (
-                    "TLSv1.3",
-                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS13]),
-                ),
-            ]
-        } else {
-            Vec::new()
-        }),
-        recorder,
-        login: login_settings(config, home.as_deref()),
-    };
+    let setup = TlsSetup::load(config, home.as_deref());
+    let settings = setup.probe_settings(config, recorder, login_settings(config, home.as_deref()));
     let dns = Dns::from_system(config.connect_timeout);
 
     // Resolve every host first, concurrently so that several slow hosts cost the slowest one's
@@ -234,25 +198,7 @@ pub async fn collect_recorded(
     addresses.sort_by_key(|(i, _)| *i);
     let addresses: Vec<_> = addresses.into_iter().map(|(_, a)| a).collect();
 
-    let summary = Summary::pending(addresses.len());
-    Report {
-        schema_version: SCHEMA_VERSION,
-        pgreach_version: env!("CARGO_PKG_VERSION"),
-        config: ConfigFacts {
-            settings: config.settings.clone(),
-            sslmode: config.sslmode.as_str(),
-            user: config.user.clone(),
-            dbname: config.dbname.clone(),
-            connect_timeout_ms: millis(config.connect_timeout),
-        },
-        hosts,
-        addresses,
-        trust: anchors.facts.clone(),
-        client_certificate: identity.facts,
-        sslmodes: None,
-        findings: Vec::new(),
-        summary,
-    }
+    setup.report(config, hosts, addresses)
 }
 
 /// `--login`'s credentials and policies (prompting now with `-W`); a prompt that fails (no

@@ -16,26 +16,15 @@ use tokio::time::Instant;
 use super::limits::{FdGate, PerHost, Rate};
 use crate::config::Config;
 use crate::facts::{
-    AddressFacts, ConfigFacts, Family, Report, SCHEMA_VERSION, SslAnswer, SslRequestFacts, Summary,
-    TcpFacts, TcpStatus, millis,
+    AddressFacts, Family, Report, SslAnswer, SslRequestFacts, TcpFacts, TcpStatus, millis,
 };
 use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::resolve::Dns;
-use crate::tls::TlsBase;
-use crate::tls::anchors::{self, ClientIdentityFacts, TrustAnchors};
+use crate::setup::TlsSetup;
 
 /// Distinct TLS setups kept (lines may name their own sslrootcert); beyond this the cache is
 /// emptied rather than grown.
 const TLS_CACHE_MAX: usize = 64;
-
-/// The trust material for one (sslrootcert, sslcert, sslkey, --tls-versions) combination:
-/// loading the system trust store per target would cost more than the probe.
-struct TlsSetup {
-    anchors: Arc<TrustAnchors>,
-    identity: ClientIdentityFacts,
-    base: Arc<TlsBase>,
-    versions: Arc<Vec<(&'static str, TlsBase)>>,
-}
 
 type TlsKey = (Option<String>, Option<String>, Option<String>, bool);
 
@@ -78,30 +67,7 @@ impl Shared {
         if let Some(setup) = cache.get(&key) {
             return setup.clone();
         }
-        let home = self.home.as_deref();
-        let anchors = Arc::new(anchors::load(config.sslrootcert.as_deref(), home));
-        let identity =
-            anchors::client_identity(config.sslcert.as_deref(), config.sslkey.as_deref(), home);
-        let versions = if config.tls_versions {
-            vec![
-                (
-                    "TLSv1.2",
-                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS12]),
-                ),
-                (
-                    "TLSv1.3",
-                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS13]),
-                ),
-            ]
-        } else {
-            Vec::new()
-        };
-        let setup = Arc::new(TlsSetup {
-            base: Arc::new(TlsBase::new(identity.certified_key(), anchors.clone())),
-            anchors,
-            identity: identity.facts,
-            versions: Arc::new(versions),
-        });
+        let setup = Arc::new(TlsSetup::load(config, self.home.as_deref()));
         if cache.len() >= TLS_CACHE_MAX {
             cache.clear();
         }
@@ -134,20 +100,7 @@ pub async fn collect(config: &Config, shared: &Shared) -> Report {
     let started = Instant::now();
     let deadline = started + shared.deadline;
     let setup = shared.tls_for(config);
-    let settings = ProbeSettings {
-        user: config.user.clone(),
-        dbname: config.dbname.clone(),
-        application_name: config.application_name.clone(),
-        sslmode: config.sslmode,
-        timeout: config.connect_timeout,
-        tls: setup.base.clone(),
-        quiet_server: config.quiet_server,
-        direct_tls: config.direct_tls,
-        gssenc: config.gssenc,
-        tls_versions: setup.versions.clone(),
-        recorder: None,
-        login: None,
-    };
+    let settings = setup.probe_settings(config, None, None);
     let dns = shared.dns_for(config.connect_timeout);
     let resolutions = join_all(config.endpoints.iter().map(|ep| crate::run::plan(&dns, ep))).await;
     let mut hosts = Vec::new();
@@ -185,24 +138,7 @@ pub async fn collect(config: &Config, shared: &Shared) -> Report {
         .map(|(r, t)| r.unwrap_or_else(|| past_deadline(t, started.elapsed())))
         .collect();
 
-    Report {
-        schema_version: SCHEMA_VERSION,
-        pgreach_version: env!("CARGO_PKG_VERSION"),
-        config: ConfigFacts {
-            settings: config.settings.clone(),
-            sslmode: config.sslmode.as_str(),
-            user: config.user.clone(),
-            dbname: config.dbname.clone(),
-            connect_timeout_ms: millis(config.connect_timeout),
-        },
-        summary: Summary::pending(addresses.len()),
-        hosts,
-        addresses,
-        trust: setup.anchors.facts.clone(),
-        client_certificate: setup.identity.clone(),
-        sslmodes: None,
-        findings: Vec::new(),
-    }
+    setup.report(config, hosts, addresses)
 }
 
 /// One address, once the per-host slot, a global slot, a descriptor and the rate allow it.
