@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::{assert_exit_follows_findings, codes, strings};
+
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,22 +16,9 @@ use support::{
     Cluster, ClusterSpec, DnsServer, DnsZone, Netns, PgreachRun, blackhole_resolver, run_pgreach,
 };
 
-fn strings(v: &Value) -> Vec<&str> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
 fn sorted(mut v: Vec<&str>) -> Vec<&str> {
     v.sort();
     v
-}
-
-fn codes(report: &Value) -> Vec<&str> {
-    report["findings"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|f| f["code"].as_str()).collect())
-        .unwrap_or_default()
 }
 
 /// The finding with `code`, which must have `severity` and concern `host`.
@@ -56,22 +45,6 @@ fn expect_finding<'a>(report: &'a Value, code: &str, severity: &str, host: &str)
         );
     }
     f
-}
-
-/// Exit code 1 exactly when there is an error finding (default `--fail-on error`).
-#[track_caller]
-fn assert_exit_follows_findings(run: &PgreachRun, report: &Value) {
-    let errors = report["findings"]
-        .as_array()
-        .expect("findings[]")
-        .iter()
-        .any(|f| f["severity"] == "error");
-    assert_eq!(
-        run.status,
-        if errors { 1 } else { 0 },
-        "exit code vs findings {:?}\n{run}",
-        codes(report)
-    );
 }
 
 #[track_caller]

@@ -10,6 +10,8 @@
 
 mod support;
 
+use support::{address, assert_exit_follows_findings, codes, strings};
+
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,30 +32,6 @@ use support::{
 const ERROR: &str = "error";
 const WARNING: &str = "warning";
 const INFO: &str = "info";
-
-/// The address entry for `ip` in a `--json` report.
-#[track_caller]
-fn address<'a>(report: &'a Value, ip: &str) -> &'a Value {
-    report["addresses"]
-        .as_array()
-        .expect("addresses[]")
-        .iter()
-        .find(|a| a["address"] == ip)
-        .unwrap_or_else(|| panic!("no address {ip} in {report:#}"))
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
-fn codes(report: &Value) -> Vec<&str> {
-    report["findings"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|f| f["code"].as_str()).collect())
-        .unwrap_or_default()
-}
 
 /// The finding with `code`: it must have `severity`, concern at least `addresses` (as
 /// `127.0.0.1:5432` / `[::1]:5432`), and say what is wrong and what to do.
@@ -106,22 +84,6 @@ fn assert_no_finding(report: &Value, code: &str) {
         !codes(report).contains(&code),
         "unexpected finding {code}\n{:#}",
         report["findings"]
-    );
-}
-
-/// Exit code 1 exactly when there is an error finding (default `--fail-on error`).
-#[track_caller]
-fn assert_exit_follows_findings(run: &PgreachRun, report: &Value) {
-    let errors = report["findings"]
-        .as_array()
-        .expect("findings[]")
-        .iter()
-        .any(|f| f["severity"] == ERROR);
-    assert_eq!(
-        run.status,
-        if errors { 1 } else { 0 },
-        "exit code vs findings {:?}\n{run}",
-        codes(report)
     );
 }
 

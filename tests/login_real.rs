@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::codes;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -23,13 +25,6 @@ use support::{
 
 /// A password no output may contain.
 const PASSWORD: &str = "Pw-9f3kq2-Zx!uniq";
-
-fn codes(report: &Value) -> Vec<&str> {
-    report["findings"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|f| f["code"].as_str()).collect())
-        .unwrap_or_default()
-}
 
 #[track_caller]
 fn finding<'a>(report: &'a Value, code: &str, severity: &str) -> &'a Value {

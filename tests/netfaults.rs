@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::address;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -30,15 +32,6 @@ fn probe(ns: &Netns, target: &str, extra: &[&str]) -> (PgreachRun, Value) {
     );
     let json = run.json();
     (run, json)
-}
-
-fn address<'a>(report: &'a Value, ip: &str) -> &'a Value {
-    report["addresses"]
-        .as_array()
-        .expect("addresses[]")
-        .iter()
-        .find(|a| a["address"] == ip)
-        .unwrap_or_else(|| panic!("no address {ip} in {report:#}"))
 }
 
 /// Runs a command inside `ns`, panicking unless it succeeds.

@@ -3,24 +3,10 @@
 
 mod support;
 
+use support::{address, strings};
+
 use serde_json::Value;
 use support::{Cluster, ClusterSpec, Netns, run_pgreach};
-
-/// The address entry for `ip` in a `--json` report.
-fn address<'a>(report: &'a Value, ip: &str) -> &'a Value {
-    report["addresses"]
-        .as_array()
-        .expect("addresses[]")
-        .iter()
-        .find(|a| a["address"] == ip)
-        .unwrap_or_else(|| panic!("no address {ip} in {report:#}"))
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
 
 #[test]
 fn hostssl_scram_cluster_on_both_families() {

@@ -18,6 +18,7 @@ pub mod fake;
 pub mod netns;
 pub mod pgreach;
 pub mod process;
+pub mod report;
 pub mod standby;
 pub mod tls;
 
@@ -30,5 +31,6 @@ pub use fake::{FakeOptions, FakeServer, Step};
 pub use netns::Netns;
 pub use pgreach::{PGREACH_TIMEOUT, PgreachRun, run_pgreach, run_pgreach_with_timeout};
 pub use process::{Captured, run_with_timeout};
+pub use report::{address, assert_exit_follows_findings, codes, strings};
 pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};

@@ -1,0 +1,48 @@
+//! Reading a `--json` report in tests: the entry for one address, string lists, finding codes,
+//! and the rule that the exit code follows the error findings.
+
+use serde_json::Value;
+
+use super::pgreach::PgreachRun;
+
+/// The address entry for `ip` in a report.
+#[track_caller]
+pub fn address<'a>(report: &'a Value, ip: &str) -> &'a Value {
+    report["addresses"]
+        .as_array()
+        .expect("addresses[]")
+        .iter()
+        .find(|a| a["address"] == ip)
+        .unwrap_or_else(|| panic!("no address {ip} in {report:#}"))
+}
+
+/// A JSON array of strings as `&str`s (empty when not an array).
+pub fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The codes of the report's findings, in order.
+pub fn codes(report: &Value) -> Vec<&str> {
+    report["findings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["code"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// Exit 1 exactly when there is an error finding, 0 otherwise.
+#[track_caller]
+pub fn assert_exit_follows_findings(run: &PgreachRun, report: &Value) {
+    let errors = report["findings"]
+        .as_array()
+        .expect("findings[]")
+        .iter()
+        .any(|f| f["severity"] == "error");
+    assert_eq!(
+        run.status,
+        if errors { 1 } else { 0 },
+        "exit code vs findings {:?}\n{run}",
+        codes(report)
+    );
+}
