@@ -295,6 +295,18 @@ pub struct SslRequestFacts {
     pub peer_bytes: Option<String>,
 }
 
+/// Lower-case hex without separators (fingerprints, key-log secrets). One allocation: this runs
+/// for every certificate of every probe.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// Escapes bytes for display: printable ASCII as is, the rest as `\xNN`.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
@@ -575,5 +587,21 @@ impl Summary {
             warnings: 0,
             verdict: "pending",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex(&[]), "");
+    }
+
+    #[test]
+    fn escape_bytes_keeps_text_and_escapes_the_rest() {
+        assert_eq!(escape_bytes(b"SSH-2.0\r\n\x1b"), "SSH-2.0\\r\\n\\x1b");
     }
 }

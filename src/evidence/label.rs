@@ -8,6 +8,7 @@
 //! Nothing here panics on peer bytes: what cannot be parsed is labelled and the rest of that
 //! stream is left opaque.
 
+pub use crate::facts::hex;
 use std::ops::Range;
 
 use bytes::BytesMut;
@@ -610,10 +611,6 @@ pub fn redact(conn: &mut ConnLog) {
             }
         }
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -1,6 +1,7 @@
 //! The two digests a login needs besides SCRAM's: PostgreSQL's MD5 password answer, and the
 //! `tls-server-end-point` channel-binding hash of the server certificate (RFC 5929 §4.1).
 
+use crate::facts::hex;
 use md5::Md5;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -41,10 +42,6 @@ pub fn tls_server_end_point(cert_der: &[u8]) -> Option<Vec<u8>> {
         "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => Sha512::digest(cert_der).to_vec(),
         _ => return None,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

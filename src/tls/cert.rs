@@ -10,6 +10,7 @@
 //! the certificates within the limits are summarised. (rustls itself refuses any handshake
 //! message over 64 KiB, classified `malformed_message`, so the byte limit is a second line.)
 
+pub(crate) use crate::facts::hex;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -263,10 +264,6 @@ fn short_name(oid: &Oid<'_>) -> Option<String> {
         .map(str::to_string)
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +272,15 @@ mod tests {
 
     fn at(secs: u64) -> UnixTime {
         UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn fingerprint_is_the_sha256_of_the_der() {
+        // FIPS 180-2's "abc" vector: the fingerprint is taken even of bytes that do not parse.
+        assert_eq!(
+            summarize(b"abc").sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
