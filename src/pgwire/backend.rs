@@ -6,6 +6,7 @@
 //! allocate without bound. Every read of the body is bounds-checked and leftover bytes are an
 //! error: a peer's bytes can never cause a panic.
 
+use super::reader::Reader;
 use bytes::{Buf, BytesMut};
 
 /// One backend message, as far as pgreach needs to understand it.
@@ -174,7 +175,7 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Message>, DecodeE
 }
 
 fn decode_body(tag: u8, body: &[u8]) -> Result<Message, DecodeError> {
-    let mut r = Reader { tag, rest: body };
+    let mut r = Reader::new(tag, body);
     let msg = match tag {
         b'R' => Message::Authentication(decode_auth(&mut r)?),
         b'E' => Message::ErrorResponse(decode_fields(&mut r)?),
@@ -296,56 +297,6 @@ pub fn peer_text(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// A bounds-checked cursor over one message body.
-struct Reader<'a> {
-    tag: u8,
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn malformed(&self, what: &'static str) -> DecodeError {
-        DecodeError::Malformed {
-            tag: self.tag,
-            what,
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.rest.len() < n {
-            return Err(self.malformed("body ends early"));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn cstr(&mut self) -> Result<String, DecodeError> {
-        let Some(nul) = self.rest.iter().position(|&b| b == 0) else {
-            return Err(self.malformed("string without terminator"));
-        };
-        let s = peer_text(&self.rest[..nul]);
-        self.rest = &self.rest[nul + 1..];
-        Ok(s)
-    }
-
-    fn finish(&self) -> Result<(), DecodeError> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(self.malformed("trailing bytes after the last field"))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod frontend;
+mod reader;
 pub mod session;
 
 /// `PG_PROTOCOL(1234, 5679)`: the code that makes a startup-sized packet an SSLRequest.

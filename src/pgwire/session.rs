@@ -3,6 +3,7 @@
 //! data, BackendKeyData with its key, RowDescription, DataRow, CommandComplete. Pure, like the
 //! rest of `pgwire`; a message this module does not know is handed to [`super::backend`].
 
+use super::reader::Reader;
 use bytes::{Buf, BufMut, BytesMut};
 
 use super::backend::{self, DecodeError, Message};
@@ -114,7 +115,7 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<SessionMessage>, 
 }
 
 fn decode_body(tag: u8, body: &[u8]) -> Result<SessionMessage, DecodeError> {
-    let mut r = Reader { tag, rest: body };
+    let mut r = Reader::new(tag, body);
     let msg = match tag {
         b'R' => match r.u32()? {
             11 => SessionMessage::SaslContinue(r.take_rest()),
@@ -165,59 +166,6 @@ fn decode_body(tag: u8, body: &[u8]) -> Result<SessionMessage, DecodeError> {
         return Err(r.malformed("trailing bytes after the last field"));
     }
     Ok(msg)
-}
-
-/// A bounds-checked cursor over one message body.
-struct Reader<'a> {
-    tag: u8,
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn malformed(&self, what: &'static str) -> DecodeError {
-        DecodeError::Malformed {
-            tag: self.tag,
-            what,
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.rest.len() < n {
-            return Err(self.malformed("body ends early"));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn take_rest(&mut self) -> Vec<u8> {
-        let v = self.rest.to_vec();
-        self.rest = &[];
-        v
-    }
-
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn i32(&mut self) -> Result<i32, DecodeError> {
-        self.u32().map(|v| v as i32)
-    }
-
-    fn cstr(&mut self) -> Result<String, DecodeError> {
-        let Some(nul) = self.rest.iter().position(|&b| b == 0) else {
-            return Err(self.malformed("string without terminator"));
-        };
-        let s = String::from_utf8_lossy(&self.rest[..nul]).into_owned();
-        self.rest = &self.rest[nul + 1..];
-        Ok(s)
-    }
 }
 
 #[cfg(test)]
