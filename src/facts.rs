@@ -295,6 +295,79 @@ pub struct SslRequestFacts {
     pub peer_bytes: Option<String>,
 }
 
+impl StartupFacts {
+    /// A StartupMessage that was never sent, and why.
+    pub fn skipped(reason: impl Into<String>) -> StartupFacts {
+        StartupFacts {
+            status: StartupStatus::Skipped,
+            channel: None,
+            elapsed_ms: None,
+            auth: None,
+            auth_code: None,
+            sasl_mechanisms: Vec::new(),
+            error: None,
+            negotiate_protocol: None,
+            parameters: Vec::new(),
+            detail: Some(reason.into()),
+        }
+    }
+}
+
+impl SslRequestFacts {
+    /// An SSLRequest that was not sent, and why.
+    pub fn skipped(reason: &str) -> SslRequestFacts {
+        SslRequestFacts {
+            answer: SslAnswer::Skipped,
+            elapsed_ms: None,
+            byte: None,
+            error: None,
+            detail: Some(reason.to_owned()),
+            unencrypted_bytes_after_s: None,
+            peer_bytes: None,
+        }
+    }
+}
+
+impl AddressFacts {
+    /// The facts of an address whose connection phase ended as `tcp`, with every later phase
+    /// skipped: `ssl_reason` and `startup_reason` say why. Phases that do run overwrite these.
+    pub fn unreached(
+        place: AddressPlace,
+        tcp: TcpFacts,
+        ssl_reason: &str,
+        startup_reason: &str,
+    ) -> AddressFacts {
+        AddressFacts {
+            host: place.host,
+            address: place.address,
+            family: place.family,
+            port: place.port,
+            system_rank: place.system_rank,
+            tcp,
+            ssl_request: SslRequestFacts::skipped(ssl_reason),
+            tls: None,
+            startup: StartupFacts::skipped(startup_reason),
+            startup_other: None,
+            reached_auth: false,
+            direct_tls: None,
+            gssenc: None,
+            tls_versions: Vec::new(),
+            sslmodes: None,
+            login: None,
+            elapsed_ms: 0.0,
+        }
+    }
+}
+
+/// Which address a set of facts is about.
+pub struct AddressPlace {
+    pub host: String,
+    pub address: String,
+    pub family: Family,
+    pub port: u16,
+    pub system_rank: Option<usize>,
+}
+
 /// Lower-case hex without separators (fingerprints, key-log secrets). One allocation: this runs
 /// for every certificate of every probe.
 pub fn hex(bytes: &[u8]) -> String {

@@ -22,8 +22,8 @@ use tracing::Instrument;
 use crate::config::SslMode;
 use crate::evidence::{self, Purpose, Recorded, Recorder};
 use crate::facts::{
-    AddressFacts, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts, TcpFacts, TlsFacts,
-    millis,
+    AddressFacts, AddressPlace, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts,
+    TcpFacts, TlsFacts, millis,
 };
 use crate::tls::TlsBase;
 
@@ -198,18 +198,6 @@ pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> Add
     facts
 }
 
-fn skipped_ssl(reason: &str) -> SslRequestFacts {
-    SslRequestFacts {
-        answer: SslAnswer::Skipped,
-        elapsed_ms: None,
-        byte: None,
-        error: None,
-        detail: Some(reason.to_owned()),
-        unencrypted_bytes_after_s: None,
-        peer_bytes: None,
-    }
-}
-
 /// Where to connect, and the name TLS uses there.
 struct TcpTarget<'a> {
     names: tls::TlsNames<'a>,
@@ -244,7 +232,7 @@ async fn probe_tcp(
         .instrument(tracing::info_span!("tcp"))
         .await;
     tracing::debug!(status = ?tcp.status, elapsed_ms = tcp.elapsed_ms, "tcp");
-    let mut facts = AddressFacts {
+    let place = AddressPlace {
         host: host.to_owned(),
         address: addr.ip().to_string(),
         family: match addr.ip() {
@@ -253,19 +241,9 @@ async fn probe_tcp(
         },
         port: addr.port(),
         system_rank,
-        tcp,
-        ssl_request: skipped_ssl("TCP connection failed"),
-        tls: None,
-        startup: startup::skipped("TCP connection failed"),
-        startup_other: None,
-        reached_auth: false,
-        direct_tls: None,
-        gssenc: None,
-        tls_versions: Vec::new(),
-        sslmodes: None,
-        login: None,
-        elapsed_ms: 0.0,
     };
+    let mut facts =
+        AddressFacts::unreached(place, tcp, "TCP connection failed", "TCP connection failed");
     let Some(stream) = stream else {
         return facts;
     };
@@ -317,7 +295,7 @@ async fn main_channels(
         .await;
         drop(stream);
         if settings.quiet_server {
-            facts.ssl_request = skipped_ssl(&format!(
+            facts.ssl_request = SslRequestFacts::skipped(&format!(
                 "sslmode={} starts without SSL, and --quiet-server allows one connection",
                 settings.sslmode.as_str()
             ));
@@ -342,7 +320,7 @@ async fn main_channels(
                     facts.startup_other = Some(attempt.startup);
                 }
             }
-            Err(reason) => facts.ssl_request = skipped_ssl(&reason),
+            Err(reason) => facts.ssl_request = SslRequestFacts::skipped(&reason),
         }
     } else {
         let attempt = ssl_attempt(stream, target, settings, deadline).await;
@@ -359,7 +337,7 @@ async fn main_channels(
                 Ok(mut stream) => {
                     run_startup(&mut stream, settings, Channel::Plaintext, deadline).await
                 }
-                Err(reason) => startup::skipped(reason),
+                Err(reason) => StartupFacts::skipped(reason),
             });
         }
     }
@@ -394,7 +372,7 @@ async fn ssl_attempt(
         .await;
     tracing::debug!(answer = ?ssl_request.answer, "ssl_request");
     let mut attempt = SslAttempt {
-        startup: startup::skipped(""),
+        startup: StartupFacts::skipped(""),
         tls: None,
         ssl_request,
         login: None,
@@ -443,13 +421,13 @@ async fn ssl_attempt(
                     let _ = tokio::time::timeout(Duration::from_millis(200), s.shutdown()).await;
                     f
                 }
-                None => startup::skipped("TLS handshake failed"),
+                None => StartupFacts::skipped("TLS handshake failed"),
             }
         }
-        SslAnswer::S => {
-            startup::skipped("unencrypted data arrived after 'S': libpq refuses such a connection")
-        }
-        other => startup::skipped(format!(
+        SslAnswer::S => StartupFacts::skipped(
+            "unencrypted data arrived after 'S': libpq refuses such a connection",
+        ),
+        other => StartupFacts::skipped(format!(
             "SSLRequest answered {}",
             serde_json::to_string(&other).unwrap_or_default()
         )),
@@ -491,25 +469,19 @@ async fn probe_unix(
         }
         (_, _, s) => s.map(|s| Recorded::new(s, None)),
     };
-    let mut facts = AddressFacts {
+    let place = AddressPlace {
         host: host.to_owned(),
         address: path.display().to_string(),
         family: Family::Unix,
         port,
         system_rank: None,
-        tcp,
-        ssl_request: skipped_ssl("Unix socket: libpq never asks for SSL here"),
-        tls: None,
-        startup: startup::skipped("connection to the socket failed"),
-        startup_other: None,
-        reached_auth: false,
-        direct_tls: None,
-        gssenc: None,
-        tls_versions: Vec::new(),
-        sslmodes: None,
-        login: None,
-        elapsed_ms: 0.0,
     };
+    let mut facts = AddressFacts::unreached(
+        place,
+        tcp,
+        "Unix socket: libpq never asks for SSL here",
+        "connection to the socket failed",
+    );
     if let Some(mut stream) = stream {
         let peer = (host.to_owned(), port);
         (facts.startup, facts.login) = startup_and_login(

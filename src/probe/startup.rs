@@ -10,22 +10,6 @@ use crate::facts::{Channel, NegotiateProtocol, ServerError, StartupFacts, Startu
 use crate::pgwire::backend::{AuthRequest, Message};
 use crate::pgwire::{self, backend, frontend};
 
-/// Facts for a startup that was never sent.
-pub fn skipped(reason: impl Into<String>) -> StartupFacts {
-    StartupFacts {
-        status: StartupStatus::Skipped,
-        channel: None,
-        elapsed_ms: None,
-        auth: None,
-        auth_code: None,
-        sasl_mechanisms: Vec::new(),
-        error: None,
-        negotiate_protocol: None,
-        parameters: Vec::new(),
-        detail: Some(reason.into()),
-    }
-}
-
 /// Sends the StartupMessage and reads until the first authentication request or error. With
 /// `trust` (AuthenticationOk) it reads on to ReadyForQuery, then says Terminate.
 pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
@@ -55,7 +39,7 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
     hold: Option<&mut Option<Pending>>,
 ) -> StartupFacts {
     let start = Instant::now();
-    let mut facts = skipped("");
+    let mut facts = StartupFacts::skipped("");
     facts.detail = None;
     facts.channel = Some(channel);
     let mut out = BytesMut::new();

@@ -15,9 +15,7 @@ use tokio::time::Instant;
 
 use super::limits::{FdGate, PerHost, Rate};
 use crate::config::Config;
-use crate::facts::{
-    AddressFacts, Family, Report, SslAnswer, SslRequestFacts, TcpFacts, TcpStatus, millis,
-};
+use crate::facts::{AddressFacts, AddressPlace, Family, Report, TcpFacts, TcpStatus, millis};
 use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::resolve::Dns;
 use crate::setup::TlsSetup;
@@ -203,38 +201,22 @@ fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
         AddrTarget::Tcp { system_rank, .. } => *system_rank,
         AddrTarget::Unix { .. } => None,
     };
-    AddressFacts {
+    let place = AddressPlace {
         host,
         address,
         family,
         port,
         system_rank,
-        tcp: TcpFacts {
-            status: TcpStatus::Timeout,
-            elapsed_ms: millis(elapsed),
-            error: Some(reason.to_owned()),
-            local_address: None,
-        },
-        ssl_request: SslRequestFacts {
-            answer: SslAnswer::Skipped,
-            elapsed_ms: None,
-            byte: None,
-            error: None,
-            detail: Some(reason.to_owned()),
-            unencrypted_bytes_after_s: None,
-            peer_bytes: None,
-        },
-        tls: None,
-        startup: probe::startup::skipped(reason),
-        startup_other: None,
-        reached_auth: false,
-        direct_tls: None,
-        gssenc: None,
-        tls_versions: Vec::new(),
-        sslmodes: None,
-        login: None,
+    };
+    let tcp = TcpFacts {
+        status: TcpStatus::Timeout,
         elapsed_ms: millis(elapsed),
-    }
+        error: Some(reason.to_owned()),
+        local_address: None,
+    };
+    let mut facts = AddressFacts::unreached(place, tcp, reason, reason);
+    facts.elapsed_ms = millis(elapsed);
+    facts
 }
 
 #[cfg(test)]
