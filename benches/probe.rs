@@ -183,16 +183,16 @@ fn start_server(pki: &common::Pki) -> SocketAddr {
 // The two clients.
 
 fn anchors(pki: &common::Pki) -> Arc<TrustAnchors> {
-    Arc::new(TrustAnchors {
-        facts: TrustFacts {
+    Arc::new(TrustAnchors::new(
+        TrustFacts {
             source: "file".into(),
             path: Some("root.crt".into()),
             exists: true,
             certificates: 1,
             error: None,
         },
-        certificates: vec![pki.root.clone()],
-    })
+        vec![pki.root.clone()],
+    ))
 }
 
 struct Probe {

@@ -14,16 +14,16 @@ use pgreach::tls::{TlsBase, cert, hostname, verify};
 use rustls::pki_types::UnixTime;
 
 fn anchors(pki: &common::Pki) -> TrustAnchors {
-    TrustAnchors {
-        facts: TrustFacts {
+    TrustAnchors::new(
+        TrustFacts {
             source: "file".into(),
             path: Some("root.crt".into()),
             exists: true,
             certificates: 1,
             error: None,
         },
-        certificates: vec![pki.root.clone()],
-    }
+        vec![pki.root.clone()],
+    )
 }
 
 fn certificates(c: &mut Criterion) {

@@ -3,6 +3,7 @@
 //! changes what `sslmode=require` means.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -21,9 +22,27 @@ pub struct TrustAnchors {
     pub facts: TrustFacts,
     /// Every certificate loaded, in file (or platform store) order.
     pub certificates: Vec<CertificateDer<'static>>,
+    /// Per certificate, whether it is self-signed (signature checked), worked out on the first
+    /// verification and kept: re-checking every root's signature on every probe cost a sixth
+    /// of a probe with one root, and would dominate with the ~140 system roots.
+    self_signed: OnceLock<Vec<bool>>,
 }
 
 impl TrustAnchors {
+    pub fn new(facts: TrustFacts, certificates: Vec<CertificateDer<'static>>) -> TrustAnchors {
+        TrustAnchors {
+            facts,
+            certificates,
+            self_signed: OnceLock::new(),
+        }
+    }
+
+    /// [`Self::certificates`]' self-signed flags, computed once with `check`.
+    pub(crate) fn self_signed_flags(&self, check: impl Fn(&[u8]) -> bool) -> &[bool] {
+        self.self_signed
+            .get_or_init(|| self.certificates.iter().map(|c| check(c)).collect())
+    }
+
     /// No certificate to trust: libpq's verify modes fail before looking at the chain.
     pub fn is_empty(&self) -> bool {
         self.certificates.is_empty()
@@ -41,16 +60,16 @@ pub fn load(sslrootcert: Option<&str>, home: Option<&Path>) -> TrustAnchors {
         Some(path) => from_file("file", Path::new(path)),
         None => match home {
             Some(home) => from_file("default_file", &home.join(ROOT_CERT_FILE)),
-            None => TrustAnchors {
-                facts: TrustFacts {
+            None => TrustAnchors::new(
+                TrustFacts {
                     source: "none".to_string(),
                     path: None,
                     exists: false,
                     certificates: 0,
                     error: None,
                 },
-                certificates: Vec::new(),
-            },
+                Vec::new(),
+            ),
         },
     }
 }
@@ -67,16 +86,16 @@ fn system() -> TrustAnchors {
             .collect::<Vec<_>>()
             .join("; ")
     });
-    TrustAnchors {
-        facts: TrustFacts {
+    TrustAnchors::new(
+        TrustFacts {
             source: "system".to_string(),
             path: None,
             exists: !loaded.certs.is_empty(),
             certificates: loaded.certs.len(),
             error,
         },
-        certificates: loaded.certs,
-    }
+        loaded.certs,
+    )
 }
 
 /// A PEM file of certificates. libpq `stat()`s it first: a missing file means "no roots",
@@ -109,10 +128,7 @@ fn from_file(source: &'static str, path: &Path) -> TrustAnchors {
         }
     }
     facts.certificates = certificates.len();
-    TrustAnchors {
-        facts,
-        certificates,
-    }
+    TrustAnchors::new(facts, certificates)
 }
 
 /// Every CERTIFICATE section of a PEM file; other sections (CRLs, keys) are skipped as

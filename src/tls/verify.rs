@@ -50,10 +50,14 @@ pub fn verify_chain(
         }
     }
     // Anchors that do not parse cannot anchor anything; OpenSSL would have refused the file.
+    let flags = anchors.self_signed_flags(|der| {
+        X509Certificate::from_der(der).is_ok_and(|(_, cert)| is_self_signed(&cert))
+    });
     let roots: Vec<Parsed<'_>> = anchors
         .certificates
         .iter()
-        .filter_map(|der| Parsed::new(der).ok())
+        .zip(flags)
+        .filter_map(|(der, &self_signed)| Parsed::known(der, self_signed).ok())
         .collect();
     let ctx = Ctx {
         chain: &parsed,
@@ -92,6 +96,16 @@ impl<'a> Parsed<'a> {
     fn new(der: &'a [u8]) -> Result<Self, String> {
         let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
         let self_signed = is_self_signed(&cert);
+        Ok(Parsed {
+            der,
+            cert,
+            self_signed,
+        })
+    }
+
+    /// Like [`Parsed::new`], with the self-signed check already done.
+    fn known(der: &'a [u8], self_signed: bool) -> Result<Self, String> {
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
         Ok(Parsed {
             der,
             cert,

@@ -63,16 +63,16 @@ impl Ca {
 }
 
 fn anchors(certs: &[&CertificateDer<'static>]) -> TrustAnchors {
-    TrustAnchors {
-        facts: TrustFacts {
+    TrustAnchors::new(
+        TrustFacts {
             source: "file".to_string(),
             path: Some("/home/app/.postgresql/root.crt".to_string()),
             exists: true,
             certificates: certs.len(),
             error: None,
         },
-        certificates: certs.iter().map(|c| (*c).clone()).collect(),
-    }
+        certs.iter().map(|c| (*c).clone()).collect(),
+    )
 }
 
 /// The usual PKI: a root, an intermediate below it, a leaf below that.
@@ -435,16 +435,16 @@ fn system_source_is_named() {
         v.reason
     );
 
-    let empty = TrustAnchors {
-        facts: TrustFacts {
+    let empty = TrustAnchors::new(
+        TrustFacts {
             source: "system".to_string(),
             path: None,
             exists: false,
             certificates: 0,
             error: None,
         },
-        certificates: Vec::new(),
-    };
+        Vec::new(),
+    );
     let v = verify_chain(std::slice::from_ref(&p.leaf), &empty, now());
     assert_fails(&v, "no_root_certificates", None);
     assert_eq!(v.reason, "no system root certificates could be loaded");
