@@ -123,6 +123,9 @@ impl TlsBase {
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         config.alpn_protocols = vec![PG_ALPN.to_vec()];
+        // Every handshake must be a full one: a resumed session presents no certificate, so
+        // there would be no chain to record or judge. It also spares storing tickets per probe.
+        config.resumption = rustls::client::Resumption::disabled();
         TlsBase {
             config,
             identity,
