@@ -6,8 +6,8 @@
 //! allocate without bound. Every read of the body is bounds-checked and leftover bytes are an
 //! error: a peer's bytes can never cause a panic.
 
-use super::reader::Reader;
-use bytes::{Buf, BytesMut};
+use super::reader::{Reader, frame};
+use bytes::BytesMut;
 
 /// One backend message, as far as pgreach needs to understand it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,28 +150,10 @@ pub fn printable(tag: u8) -> String {
 /// `Ok(None)` means "not enough bytes yet"; `buf` is then left untouched. `max` caps the
 /// announced length (including the length word); see [`super::MAX_PREAUTH_MESSAGE`].
 pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Message>, DecodeError> {
-    let Some(header) = buf.get(..5) else {
-        return Ok(None);
-    };
-    let tag = header[0];
-    let raw_len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-    if raw_len < 4 {
-        return Err(DecodeError::BadLength {
-            tag,
-            len: raw_len.into(),
-        });
+    match frame(buf, max)? {
+        Some((tag, body)) => decode_body(tag, &body).map(Some),
+        None => Ok(None),
     }
-    // raw_len is positive here, so the conversion is lossless on every supported platform.
-    let len = raw_len as usize;
-    if len > max {
-        return Err(DecodeError::TooLong { tag, len, max });
-    }
-    if buf.len() < 1 + len {
-        return Ok(None);
-    }
-    buf.advance(5);
-    let body = buf.split_to(len - 4);
-    decode_body(tag, &body).map(Some)
 }
 
 fn decode_body(tag: u8, body: &[u8]) -> Result<Message, DecodeError> {
@@ -304,12 +286,7 @@ mod tests {
     use super::*;
     use crate::pgwire::MAX_PREAUTH_MESSAGE;
 
-    fn msg(tag: u8, body: &[u8]) -> BytesMut {
-        let mut v = vec![tag];
-        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        v.extend_from_slice(body);
-        BytesMut::from(&v[..])
-    }
+    use crate::pgwire::reader::framed as msg;
 
     fn one(bytes: &mut BytesMut) -> Result<Option<Message>, DecodeError> {
         decode(bytes, MAX_PREAUTH_MESSAGE)

@@ -1,6 +1,8 @@
 //! A bounds-checked cursor over one message body, shared by the decoders: every read checks
 //! the remaining length first, so a peer's bytes can never index out of range.
 
+use bytes::{Buf, BytesMut};
+
 use super::backend::{DecodeError, peer_text};
 
 pub(super) struct Reader<'a> {
@@ -73,4 +75,42 @@ impl<'a> Reader<'a> {
             Err(self.malformed("trailing bytes after the last field"))
         }
     }
+}
+
+/// Splits one message off the front of `buf`: `Byte1 type, Int32 length, body`.
+///
+/// `Ok(None)` means "not enough bytes yet" and leaves `buf` untouched. A length over `max`
+/// (counting the length word) is an error *before* the body is buffered, which is what keeps a
+/// hostile peer from making a decoder allocate without bound.
+pub(super) fn frame(buf: &mut BytesMut, max: usize) -> Result<Option<(u8, BytesMut)>, DecodeError> {
+    let Some(header) = buf.get(..5) else {
+        return Ok(None);
+    };
+    let tag = header[0];
+    let raw_len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    if raw_len < 4 {
+        return Err(DecodeError::BadLength {
+            tag,
+            len: raw_len.into(),
+        });
+    }
+    // raw_len is positive here, so the conversion is lossless on every supported platform.
+    let len = raw_len as usize;
+    if len > max {
+        return Err(DecodeError::TooLong { tag, len, max });
+    }
+    if buf.len() < 1 + len {
+        return Ok(None);
+    }
+    buf.advance(5);
+    Ok(Some((tag, buf.split_to(len - 4))))
+}
+
+/// A framed message with this type byte and body, for the decoders' tests.
+#[cfg(test)]
+pub(crate) fn framed(tag: u8, body: &[u8]) -> BytesMut {
+    let mut v = vec![tag];
+    v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    v.extend_from_slice(body);
+    BytesMut::from(&v[..])
 }

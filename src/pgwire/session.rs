@@ -3,8 +3,8 @@
 //! data, BackendKeyData with its key, RowDescription, DataRow, CommandComplete. Pure, like the
 //! rest of `pgwire`; a message this module does not know is handed to [`super::backend`].
 
-use super::reader::Reader;
-use bytes::{Buf, BufMut, BytesMut};
+use super::reader::{Reader, frame};
+use bytes::{BufMut, BytesMut};
 
 use super::backend::{self, DecodeError, Message};
 use super::frontend::EncodeError;
@@ -92,26 +92,19 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<SessionMessage>, 
         return Ok(None);
     };
     let tag = header[0];
-    let raw_len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
     let ours = match tag {
         b'K' | b'T' | b'D' | b'C' | b'I' => true,
         // Only the SASL continuation codes carry data `backend` drops.
         b'R' => matches!(buf.get(5..9), Some([0, 0, 0, 11 | 12])),
         _ => false,
     };
-    if !ours || raw_len < 4 {
+    if !ours {
         return Ok(backend::decode(buf, max)?.map(SessionMessage::Backend));
     }
-    let len = raw_len as usize;
-    if len > max {
-        return Err(DecodeError::TooLong { tag, len, max });
+    match frame(buf, max)? {
+        Some((tag, body)) => decode_body(tag, &body).map(Some),
+        None => Ok(None),
     }
-    if buf.len() < 1 + len {
-        return Ok(None);
-    }
-    buf.advance(5);
-    let body = buf.split_to(len - 4);
-    decode_body(tag, &body).map(Some)
 }
 
 fn decode_body(tag: u8, body: &[u8]) -> Result<SessionMessage, DecodeError> {
@@ -162,9 +155,7 @@ fn decode_body(tag: u8, body: &[u8]) -> Result<SessionMessage, DecodeError> {
         b'C' => SessionMessage::CommandComplete { tag: r.cstr()? },
         _ => SessionMessage::EmptyQuery,
     };
-    if !r.rest.is_empty() {
-        return Err(r.malformed("trailing bytes after the last field"));
-    }
+    r.finish()?;
     Ok(msg)
 }
 
@@ -172,12 +163,7 @@ fn decode_body(tag: u8, body: &[u8]) -> Result<SessionMessage, DecodeError> {
 mod tests {
     use super::*;
 
-    fn msg(tag: u8, body: &[u8]) -> BytesMut {
-        let mut v = vec![tag];
-        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        v.extend_from_slice(body);
-        BytesMut::from(&v[..])
-    }
+    use crate::pgwire::reader::framed as msg;
 
     fn one(b: &mut BytesMut) -> Result<Option<SessionMessage>, DecodeError> {
         decode(b, MAX_SESSION_MESSAGE)
