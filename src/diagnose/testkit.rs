@@ -459,3 +459,26 @@ pub(crate) fn dns(
         },
     }
 }
+
+/// A judged report both snapshot tests render: a dual-stack name whose IPv6 address refuses
+/// (tried first) and whose IPv4 address accepts only SSL by pg_hba.
+pub(crate) fn dual_stack_hostssl() -> Report {
+    let v6 = tcp("db.example.com", "2001:db8::5")
+        .tcp_failed(TcpStatus::Refused, "Connection refused (os error 111)")
+        .build();
+    let v4 = tcp("db.example.com", "10.0.0.5")
+        .rank(Some(1))
+        .tls_ok()
+        .tls_startup(auth("sasl"))
+        .plain_startup(hba_no_entry("10.0.0.9", "no encryption"))
+        .build();
+    let mut r = report("prefer", vec![v6, v4]);
+    r.trust = trust(true);
+    let opts = crate::diagnose::findings::Options {
+        sslmode: crate::config::SslMode::Prefer,
+        expiry_warn_days: 30,
+        now: now(),
+    };
+    crate::diagnose::apply(&mut r, &opts);
+    r
+}

@@ -317,31 +317,7 @@ fn fenced(out: &mut dyn Write, lang: &str, body: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::findings::Options;
     use crate::diagnose::testkit::*;
-    use crate::facts::TcpStatus;
-
-    /// A dual-stack name: IPv6 refused (tried first), IPv4 requiring SSL by pg_hba.
-    fn basic() -> Report {
-        let v6 = tcp("db.example.com", "2001:db8::5")
-            .tcp_failed(TcpStatus::Refused, "Connection refused (os error 111)")
-            .build();
-        let v4 = tcp("db.example.com", "10.0.0.5")
-            .rank(Some(1))
-            .tls_ok()
-            .tls_startup(auth("sasl"))
-            .plain_startup(hba_no_entry("10.0.0.9", "no encryption"))
-            .build();
-        let mut r = report("prefer", vec![v6, v4]);
-        r.trust = trust(true);
-        let opts = Options {
-            sslmode: SslMode::Prefer,
-            expiry_warn_days: 30,
-            now: now(),
-        };
-        crate::diagnose::apply(&mut r, &opts);
-        r
-    }
 
     fn render(r: &Report) -> String {
         let mut buf = Vec::new();
@@ -357,7 +333,7 @@ mod tests {
     /// `PGREACH_UPDATE_SNAPSHOTS=1 cargo test` rewrites the snapshot; review the diff.
     #[test]
     fn snapshot_basic() {
-        let got = render(&basic());
+        let got = render(&dual_stack_hostssl());
         let want = include_str!("snapshots/markdown_basic.md");
         crate::report::assert_snapshot("markdown_basic.md", want, &got);
     }
