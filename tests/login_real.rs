@@ -8,14 +8,13 @@
 
 mod support;
 
-use support::codes;
+use support::{HeldSessions, codes};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::{
@@ -455,73 +454,6 @@ fn pgpass_right_entry_and_world_readable_file() {
     finding(&report, "login_failed", "warning");
 }
 
-/// psql sessions kept open with `SELECT pg_sleep(60)`, killed on drop (as in findings_real.rs).
-struct HeldSessions {
-    children: Vec<Child>,
-}
-
-impl HeldSessions {
-    /// Opens `n` sessions as postgres over the socket and waits (bounded) until the server log
-    /// shows each one authorized.
-    fn hold(cluster: &Cluster, n: usize) -> HeldSessions {
-        let socket = cluster.socket_dir().to_str().unwrap().to_owned();
-        let mut held = HeldSessions {
-            children: Vec::new(),
-        };
-        for i in 0..n {
-            let mut c = cluster.pg_cmd("psql");
-            c.args(["-X", "-h", &socket, "-p", &cluster.port().to_string()])
-                .args([
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-c",
-                    "SELECT pg_sleep(60)",
-                ])
-                .env("PGAPPNAME", format!("pgr-hold-{i}"))
-                .env("PGCONNECT_TIMEOUT", "5")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            held.children.push(c.spawn().expect("psql"));
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let log = cluster.log();
-            let ready = (0..n)
-                .filter(|i| {
-                    let name = format!("application_name=pgr-hold-{i}");
-                    log.lines().any(|l| {
-                        l.contains("connection authorized")
-                            && l.split_whitespace().any(|w| w == name)
-                    })
-                })
-                .count();
-            if ready == n {
-                return held;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "held sessions not ready\n{}",
-                cluster.log_tail_lines(30)
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for HeldSessions {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-        }
-        for c in &mut self.children {
-            let _ = c.wait();
-        }
-    }
-}
-
 #[test]
 fn connections_near_limit_with_held_sessions() {
     let ns = Netns::new();
@@ -545,7 +477,9 @@ fn connections_near_limit_with_held_sessions() {
     no_finding(&report, "connections_near_limit");
 
     // 6 held + ours = 7 of the 8 a non-superuser can get (10 - 2 reserved): ≥ 80%.
-    let _held = HeldSessions::hold(&cluster, 6);
+    let mut held = HeldSessions::new();
+    let socket = cluster.socket_dir().to_str().unwrap().to_owned();
+    held.hold(&cluster, 6, "postgres", None, &socket);
     let (_, report, l) = login(&ns, &args, &pw);
     assert_eq!(l["status"], "ok", "{l:#}");
     let s = &l["session"];

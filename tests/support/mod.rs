@@ -15,6 +15,7 @@
 pub mod cluster;
 pub mod dns;
 pub mod fake;
+pub mod held;
 pub mod netns;
 pub mod pgreach;
 pub mod process;
@@ -28,6 +29,7 @@ pub use cluster::{
 };
 pub use dns::{DnsServer, DnsZone, blackhole_resolver};
 pub use fake::{FakeOptions, FakeServer, Step};
+pub use held::HeldSessions;
 pub use netns::Netns;
 pub use pgreach::{PGREACH_TIMEOUT, PgreachRun, run_pgreach, run_pgreach_with_timeout};
 pub use process::{Captured, run_with_timeout};
