@@ -508,3 +508,52 @@ fn optional_questions_direct_tls_gssenc_and_tls_versions() {
         false
     );
 }
+
+#[test]
+fn no_target_probes_what_libpq_would_use_by_default() {
+    // Port 5433: no socket for it in /var/run/postgresql or /tmp (the cluster's socket lives in
+    // its own directory), so libpq's default host is localhost — both families here.
+    let ns = Netns::new();
+    let cluster = Cluster::start(
+        &ns,
+        ClusterSpec::new()
+            .port(5433)
+            .ssl(false)
+            .listen("127.0.0.1,::1")
+            .hba(&[
+                "host all all 127.0.0.1/32 trust",
+                "host all all ::1/128 trust",
+            ]),
+    );
+    let run = run_pgreach(
+        Some(&ns),
+        &["--json"],
+        &[("PGPORT", "5433"), ("PGUSER", "postgres")],
+    );
+    let report = run.json();
+    assert_eq!(report["hosts"][0]["host"], "localhost", "{report:#}");
+    let host = report["config"]["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "host")
+        .unwrap()
+        .clone();
+    assert_eq!(host["source"], "default");
+    for ip in ["127.0.0.1", "::1"] {
+        let a = address(&report, ip);
+        assert_eq!(a["port"], 5433);
+        assert_eq!(a["startup"]["auth"], "trust", "{a:#}");
+    }
+
+    // With PGHOST naming the cluster's socket directory, that is what gets probed.
+    let dir = cluster.socket_dir().to_str().unwrap().to_owned();
+    let run = run_pgreach(
+        Some(&ns),
+        &["--json"],
+        &[("PGHOST", &dir), ("PGPORT", "5433"), ("PGUSER", "postgres")],
+    );
+    let report = run.json();
+    assert_eq!(report["addresses"][0]["family"], "unix");
+    assert_eq!(report["addresses"][0]["startup"]["auth"], "trust");
+}
