@@ -249,6 +249,8 @@ pub struct TcpFacts {
     pub elapsed_ms: Millis,
     /// The OS error for anything but `ok`.
     pub error: Option<String>,
+    /// Its errno, when the OS gave one (null for `ok` and for pgreach's own timeout).
+    pub os_error: Option<i32>,
     /// Local address of the connection (for unix sockets: null).
     pub local_address: Option<String>,
 }

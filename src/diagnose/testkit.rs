@@ -168,6 +168,7 @@ impl Addr {
                     status: TcpStatus::Ok,
                     elapsed_ms: 0.2,
                     error: None,
+                    os_error: None,
                     local_address: local,
                 },
                 ssl_request: SslRequestFacts {

@@ -25,6 +25,7 @@ pub async fn connect(addr: SocketAddr, deadline: Instant) -> (TcpFacts, Option<T
                 status: TcpStatus::Ok,
                 elapsed_ms,
                 error: None,
+                os_error: None,
                 local_address,
             };
             (facts, Some(stream))
@@ -47,6 +48,7 @@ pub async fn connect_unix(path: &Path, deadline: Instant) -> (TcpFacts, Option<U
                 status: TcpStatus::Ok,
                 elapsed_ms,
                 error: None,
+                os_error: None,
                 local_address: None,
             };
             (facts, Some(stream))
@@ -70,6 +72,7 @@ fn failed(status: TcpStatus, elapsed_ms: f64, e: &io::Error) -> TcpFacts {
         status,
         elapsed_ms,
         error: Some(e.to_string()),
+        os_error: e.raw_os_error(),
         local_address: None,
     }
 }
@@ -122,6 +125,8 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         let (facts, stream) = connect(([127, 0, 0, 1], port).into(), deadline).await;
         assert_eq!(facts.status, TcpStatus::Refused);
+        // ECONNREFUSED on Linux: the errno travels with the facts for callers that need it.
+        assert_eq!(facts.os_error, Some(111));
         assert!(stream.is_none());
     }
 }

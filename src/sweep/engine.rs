@@ -166,14 +166,12 @@ async fn probe_limited(
     }
 }
 
-/// The facts carry the OS error as text only; std renders it as "… (os error N)".
+/// The connect failed for want of a descriptor (EMFILE/ENFILE), not because of the target.
 fn out_of_descriptors(tcp: &TcpFacts) -> bool {
     tcp.status == TcpStatus::Error
-        && tcp.error.as_deref().is_some_and(|e| {
-            [nix::libc::EMFILE, nix::libc::ENFILE]
-                .iter()
-                .any(|code| e.ends_with(&format!("(os error {code})")))
-        })
+        && tcp
+            .os_error
+            .is_some_and(|code| code == nix::libc::EMFILE || code == nix::libc::ENFILE)
 }
 
 /// An address still waiting or running when the target's deadline passed.
@@ -212,6 +210,7 @@ fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
         status: TcpStatus::Timeout,
         elapsed_ms: millis(elapsed),
         error: Some(reason.to_owned()),
+        os_error: None,
         local_address: None,
     };
     let mut facts = AddressFacts::unreached(place, tcp, reason, reason);
@@ -225,16 +224,25 @@ mod tests {
 
     #[test]
     fn descriptor_exhaustion_is_told_apart_from_other_errors() {
-        let tcp = |status, error: &str| TcpFacts {
+        let tcp = |status, code: i32| TcpFacts {
             status,
             elapsed_ms: 0.0,
-            error: Some(error.to_owned()),
+            error: Some(std::io::Error::from_raw_os_error(code).to_string()),
+            os_error: Some(code),
             local_address: None,
         };
-        let emfile = std::io::Error::from_raw_os_error(nix::libc::EMFILE).to_string();
-        assert!(out_of_descriptors(&tcp(TcpStatus::Error, &emfile)));
-        let refused = std::io::Error::from_raw_os_error(nix::libc::ECONNREFUSED).to_string();
-        assert!(!out_of_descriptors(&tcp(TcpStatus::Refused, &refused)));
-        assert!(!out_of_descriptors(&tcp(TcpStatus::Error, "os error 240")));
+        assert!(out_of_descriptors(&tcp(
+            TcpStatus::Error,
+            nix::libc::EMFILE
+        )));
+        assert!(out_of_descriptors(&tcp(
+            TcpStatus::Error,
+            nix::libc::ENFILE
+        )));
+        assert!(!out_of_descriptors(&tcp(
+            TcpStatus::Refused,
+            nix::libc::ECONNREFUSED
+        )));
+        assert!(!out_of_descriptors(&tcp(TcpStatus::Error, 240)));
     }
 }
