@@ -371,16 +371,11 @@ async fn ssl_attempt(
         .instrument(tracing::info_span!("ssl_request"))
         .await;
     tracing::debug!(answer = ?ssl_request.answer, "ssl_request");
-    let mut attempt = SslAttempt {
-        startup: StartupFacts::skipped(""),
-        tls: None,
-        ssl_request,
-        login: None,
-    };
     let peer = login_host(target);
-    attempt.startup = match attempt.ssl_request.answer {
+    let mut tls_facts = None;
+    let (startup, login) = match ssl_request.answer {
         SslAnswer::N => {
-            let (f, login) = startup_and_login(
+            startup_and_login(
                 &mut stream,
                 settings,
                 Channel::Plaintext,
@@ -388,17 +383,15 @@ async fn ssl_attempt(
                 &peer,
                 None,
             )
-            .await;
-            attempt.login = login;
-            f
+            .await
         }
-        SslAnswer::S if attempt.ssl_request.unencrypted_bytes_after_s == Some(0) => {
+        SslAnswer::S if ssl_request.unencrypted_bytes_after_s == Some(0) => {
             let handle = stream.handle();
             let (tls, tls_stream) = tls::handshake(stream, &settings.tls, &target.names, deadline)
                 .instrument(tracing::info_span!("tls"))
                 .await;
             tracing::debug!(status = ?tls.status, version = ?tls.version, "tls");
-            attempt.tls = Some(tls);
+            tls_facts = Some(tls);
             match tls_stream {
                 Some(s) => {
                     // For SCRAM channel binding (`--login`).
@@ -407,7 +400,7 @@ async fn ssl_attempt(
                     // The plaintext inside TLS is logged too, so the transcript shows the
                     // StartupMessage and the server's answer, not only ciphertext.
                     let mut s = Recorded::tls_plaintext(s, handle);
-                    let (f, login) = startup_and_login(
+                    let outcome = startup_and_login(
                         &mut s,
                         settings,
                         Channel::Tls,
@@ -416,23 +409,33 @@ async fn ssl_attempt(
                         leaf.as_deref(),
                     )
                     .await;
-                    attempt.login = login;
                     // close_notify, then FIN: the polite close, bounded by a short timeout.
                     let _ = tokio::time::timeout(Duration::from_millis(200), s.shutdown()).await;
-                    f
+                    outcome
                 }
-                None => StartupFacts::skipped("TLS handshake failed"),
+                None => (StartupFacts::skipped("TLS handshake failed"), None),
             }
         }
-        SslAnswer::S => StartupFacts::skipped(
-            "unencrypted data arrived after 'S': libpq refuses such a connection",
+        SslAnswer::S => (
+            StartupFacts::skipped(
+                "unencrypted data arrived after 'S': libpq refuses such a connection",
+            ),
+            None,
         ),
-        other => StartupFacts::skipped(format!(
-            "SSLRequest answered {}",
-            serde_json::to_string(&other).unwrap_or_default()
-        )),
+        other => (
+            StartupFacts::skipped(format!(
+                "SSLRequest answered {}",
+                serde_json::to_string(&other).unwrap_or_default()
+            )),
+            None,
+        ),
     };
-    attempt
+    SslAttempt {
+        ssl_request,
+        tls: tls_facts,
+        startup,
+        login,
+    }
 }
 
 async fn probe_unix(

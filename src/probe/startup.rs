@@ -39,9 +39,12 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
     hold: Option<&mut Option<Pending>>,
 ) -> StartupFacts {
     let start = Instant::now();
-    let mut facts = StartupFacts::skipped("");
-    facts.detail = None;
-    facts.channel = Some(channel);
+    let mut facts = StartupFacts {
+        status: StartupStatus::Skipped,
+        channel: Some(channel),
+        detail: None,
+        ..StartupFacts::skipped("")
+    };
     let mut out = BytesMut::new();
     if let Err(e) = frontend::startup_message(&mut out, params) {
         facts.status = StartupStatus::ProtocolViolation;
