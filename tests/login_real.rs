@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::{HeldSessions, codes};
+use support::{HeldSessions, codes, finding};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -24,25 +24,6 @@ use support::{
 
 /// A password no output may contain.
 const PASSWORD: &str = "Pw-9f3kq2-Zx!uniq";
-
-#[track_caller]
-fn finding<'a>(report: &'a Value, code: &str, severity: &str) -> &'a Value {
-    let f = report["findings"]
-        .as_array()
-        .expect("findings[]")
-        .iter()
-        .find(|f| f["code"] == code)
-        .unwrap_or_else(|| {
-            panic!(
-                "no finding {code:?} (have {:?})\n{:#}",
-                codes(report),
-                report["findings"]
-            )
-        });
-    assert_eq!(f["severity"], severity, "{code}: {f:#}");
-    assert!(f["next_step"].as_str().is_some_and(|s| !s.is_empty()));
-    f
-}
 
 #[track_caller]
 fn no_finding(report: &Value, code: &str) {

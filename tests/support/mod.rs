@@ -33,6 +33,6 @@ pub use held::HeldSessions;
 pub use netns::Netns;
 pub use pgreach::{PGREACH_TIMEOUT, PgreachRun, run_pgreach, run_pgreach_with_timeout};
 pub use process::{Captured, run_with_timeout};
-pub use report::{address, assert_exit_follows_findings, codes, strings};
+pub use report::{address, assert_exit_follows_findings, codes, finding, strings};
 pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};

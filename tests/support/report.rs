@@ -46,3 +46,29 @@ pub fn assert_exit_follows_findings(run: &PgreachRun, report: &Value) {
         codes(report)
     );
 }
+
+/// The finding with `code`, which must have `severity` and say what is wrong and what to do
+/// (non-empty `summary` and `next_step`). Panics listing the codes present when it is missing.
+#[track_caller]
+pub fn finding<'a>(report: &'a Value, code: &str, severity: &str) -> &'a Value {
+    let f = report["findings"]
+        .as_array()
+        .expect("findings[]")
+        .iter()
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| {
+            panic!(
+                "no finding {code:?} (have {:?})\n{:#}",
+                codes(report),
+                report["findings"]
+            )
+        });
+    assert_eq!(f["severity"], severity, "{code}: {f:#}");
+    for field in ["summary", "next_step"] {
+        assert!(
+            f[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{code}: {field} is empty: {f:#}"
+        );
+    }
+    f
+}
