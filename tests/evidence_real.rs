@@ -9,7 +9,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Cluster, ClusterSpec, Netns, run_pgreach, run_with_timeout};
+use support::{
+    Cluster, ClusterSpec, HeldSessions, Netns, PgBouncer, PgBouncerSpec, run_pgreach,
+    run_with_timeout,
+};
 
 const TSHARK_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -302,72 +305,240 @@ fn ssl_off_pcap_on_5432_and_text_transcript() {
     assert!(run.stdout.contains("pgreach → server, 8 bytes"), "{run}");
 }
 
+/// What stands between pgreach and the cluster in a recorded scenario.
+enum Front {
+    /// pgreach talks to the cluster itself, on 5432.
+    Direct,
+    /// pgreach talks to the cluster after every connection slot was taken by a held session.
+    SlotsHeld(usize),
+    /// pgreach talks to PgBouncer (in the same namespace), which forwards to the cluster.
+    Bouncer(PgBouncerSpec),
+}
+
+/// One capture: its file name, the cluster, what is in front of it, and a check of the live
+/// facts so that a capture that did not show its condition is never written.
+struct Scenario {
+    name: &'static str,
+    cluster: ClusterSpec,
+    front: Front,
+    check: fn(&Value),
+}
+
+/// Port of the PgBouncer scenarios (Debian's own service, if running, uses 6432 in the root
+/// namespace; ours runs in a private one anyway).
+const BOUNCER_PORT: u16 = 6433;
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "pg15-ssl-on-scram",
+            cluster: ClusterSpec::new()
+                .ssl(true)
+                .password_encryption("scram-sha-256")
+                .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
+                .role("app", "app-secret"),
+            front: Front::Direct,
+            check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "sasl", "{f:#}"),
+        },
+        Scenario {
+            name: "pg15-ssl-off-md5",
+            cluster: ClusterSpec::new()
+                .ssl(false)
+                .password_encryption("md5")
+                .hba(&["host all all 127.0.0.1/32 md5"])
+                .role("app", "app-secret"),
+            front: Front::Direct,
+            check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "md5", "{f:#}"),
+        },
+        Scenario {
+            name: "pg15-hostssl-only",
+            cluster: ClusterSpec::new()
+                .ssl(true)
+                .password_encryption("scram-sha-256")
+                .hba(&["hostssl all all 127.0.0.1/32 scram-sha-256"])
+                .role("app", "app-secret"),
+            front: Front::Direct,
+            check: |f| {
+                let other = &f["addresses"][0]["startup_other"];
+                assert_eq!(other["error"]["sqlstate"], "28000", "{f:#}");
+            },
+        },
+        Scenario {
+            name: "pg15-ssl-off-trust",
+            cluster: ClusterSpec::new()
+                .ssl(false)
+                .hba(&["host all all 127.0.0.1/32 trust"])
+                .role("app", "app-secret"),
+            front: Front::Direct,
+            check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "trust", "{f:#}"),
+        },
+        // ssl on: the backend does the SSL negotiation and the TLS handshake before it looks
+        // for a free slot, so the capture shows the refusal arriving inside TLS (and, on the
+        // second connection, in plaintext): TLS working says nothing about capacity.
+        Scenario {
+            name: "pg15-too-many-clients",
+            cluster: ClusterSpec::new()
+                .ssl(true)
+                .max_connections(4)
+                // PostgreSQL 15 wants superuser_reserved_connections < max_connections; with
+                // none reserved the held sessions (as postgres) take every slot, and the
+                // answer is "sorry, too many clients already", not the reserved-slots one.
+                .conf("superuser_reserved_connections = 0")
+                .password_encryption("scram-sha-256")
+                .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
+                .role("app", "app-secret"),
+            front: Front::SlotsHeld(4),
+            check: |f| {
+                let a = &f["addresses"][0];
+                assert_eq!(a["tls"]["status"], "ok", "{f:#}");
+                for startup in [&a["startup"], &a["startup_other"]] {
+                    assert_eq!(startup["error"]["sqlstate"], "53300", "{f:#}");
+                    assert_eq!(
+                        startup["error"]["message"], "sorry, too many clients already",
+                        "{f:#}"
+                    );
+                }
+            },
+        },
+        Scenario {
+            name: "pgbouncer-no-tls-md5",
+            cluster: ClusterSpec::new()
+                .ssl(true)
+                .password_encryption("scram-sha-256")
+                .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
+                .role("app", "app-secret"),
+            front: Front::Bouncer(
+                PgBouncerSpec::new()
+                    .port(BOUNCER_PORT)
+                    .auth_type("md5")
+                    .client_tls_sslmode("disable")
+                    .user("app", "app-secret"),
+            ),
+            check: |f| {
+                let a = &f["addresses"][0];
+                assert_eq!(a["ssl_request"]["answer"], "N", "{f:#}");
+                assert_eq!(a["startup"]["auth"], "md5", "{f:#}");
+            },
+        },
+        // client_tls_sslmode = require: TLS clients reach authentication, plaintext clients
+        // are refused by the pooler itself (the cluster behind it has ssl on as well, but
+        // PgBouncer answers before it ever connects there).
+        Scenario {
+            name: "pgbouncer-tls-scram",
+            cluster: ClusterSpec::new()
+                .ssl(true)
+                .password_encryption("scram-sha-256")
+                .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
+                .role("app", "app-secret"),
+            front: Front::Bouncer(
+                PgBouncerSpec::new()
+                    .port(BOUNCER_PORT)
+                    .auth_type("scram-sha-256")
+                    .client_tls_sslmode("require")
+                    .user("app", "app-secret"),
+            ),
+            check: |f| {
+                let a = &f["addresses"][0];
+                assert_eq!(a["ssl_request"]["answer"], "S", "{f:#}");
+                assert_eq!(a["tls"]["status"], "ok", "{f:#}");
+                assert_eq!(a["startup"]["auth"], "sasl", "{f:#}");
+                assert_eq!(a["startup_other"]["status"], "error", "{f:#}");
+            },
+        },
+    ]
+}
+
 /// Records the exchanges in `captures/` (see captures/README.md for the provenance):
 /// `PGREACH_RECORD_CAPTURES=captures cargo test --test evidence_real record_captures -- --ignored`.
+/// Next to each transcript `NAME.json` goes `NAME.facts.json`, the `--json` report of the same
+/// pgreach run: what tests/replay_captures.rs expects a replay of the transcript to give.
+/// `PGREACH_RECORD_ONLY=NAME` records one scenario only.
 #[test]
 #[ignore = "regenerates captures/; run on purpose"]
 fn record_captures() {
     let out = std::env::var("PGREACH_RECORD_CAPTURES").unwrap_or_else(|_| "captures".into());
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
     std::fs::create_dir_all(&out).unwrap();
-    let scenarios: Vec<(&str, ClusterSpec)> = vec![
-        (
-            "pg15-ssl-on-scram",
-            ClusterSpec::new()
-                .ssl(true)
-                .password_encryption("scram-sha-256")
-                .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
-                .role("app", "app-secret"),
-        ),
-        (
-            "pg15-ssl-off-md5",
-            ClusterSpec::new()
-                .ssl(false)
-                .password_encryption("md5")
-                .hba(&["host all all 127.0.0.1/32 md5"])
-                .role("app", "app-secret"),
-        ),
-        (
-            "pg15-hostssl-only",
-            ClusterSpec::new()
-                .ssl(true)
-                .password_encryption("scram-sha-256")
-                .hba(&["hostssl all all 127.0.0.1/32 scram-sha-256"])
-                .role("app", "app-secret"),
-        ),
-        (
-            "pg15-ssl-off-trust",
-            ClusterSpec::new()
-                .ssl(false)
-                .hba(&["host all all 127.0.0.1/32 trust"])
-                .role("app", "app-secret"),
-        ),
-    ];
-    for (name, spec) in scenarios {
-        let ns = Netns::new();
-        let _cluster = Cluster::start(&ns, spec);
-        let file = out.join(format!("{name}.json"));
-        let file = file.to_str().unwrap();
-        let args = [
-            "127.0.0.1",
-            "-U",
-            "app",
-            "-d",
-            "postgres",
-            "--transcript-format",
-            "json",
-            "--transcript",
-            file,
-        ];
-        run_pgreach(Some(&ns), &args, &[]);
-        // Replace the temporary paths in the recorded command line with the stable form.
-        let text = std::fs::read_to_string(file).unwrap();
-        let mut doc: Value = serde_json::from_str(&text).unwrap();
-        doc["command_line"] = Value::String(format!(
-            "pgreach 127.0.0.1 -U app -d postgres --transcript-format json --transcript captures/{name}.json"
-        ));
-        std::fs::write(file, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    let only = std::env::var("PGREACH_RECORD_ONLY").ok();
+    for scenario in scenarios() {
+        if only.as_deref().is_some_and(|o| o != scenario.name) {
+            continue;
+        }
+        record(&out, scenario);
     }
+}
+
+/// Starts the scenario's servers in a fresh namespace and runs pgreach once with both
+/// `--json` (the facts) and `--transcript` (the bytes).
+fn record(out: &Path, scenario: Scenario) {
+    let name = scenario.name;
+    let ns = Netns::new();
+    let cluster = Cluster::start(&ns, scenario.cluster);
+    let mut held = HeldSessions::new();
+    let mut _bouncer = None;
+    let port = match scenario.front {
+        Front::Direct => cluster.port(),
+        Front::SlotsHeld(n) => {
+            let socket_dir = cluster.socket_dir().to_str().unwrap().to_owned();
+            held.hold(&cluster, n, "postgres", None, &socket_dir);
+            cluster.port()
+        }
+        Front::Bouncer(spec) => {
+            let bouncer = PgBouncer::start(&ns, &cluster, spec);
+            let port = bouncer.port();
+            _bouncer = Some(bouncer);
+            port
+        }
+    };
+    // pgreach writes the transcript to a temporary file: it reaches captures/ only once the
+    // facts passed the scenario's check.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join(format!("{name}.json"));
+    let file = file.to_str().unwrap();
+    let port_s = port.to_string();
+    let mut args = vec!["--json", "127.0.0.1"];
+    if port != 5432 {
+        args.extend(["-p", &port_s]);
+    }
+    args.extend(["-U", "app", "-d", "postgres"]);
+    args.extend(["--transcript-format", "json", "--transcript", file]);
+    let run = run_pgreach(Some(&ns), &args, &[]);
+    let facts = run.json();
+    (scenario.check)(&facts);
+
+    // The recorded command line names the temporary file: store the stable form.
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    let stable: Vec<String> = args[..args.len() - 1]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("captures/{name}.json")])
+        .collect();
+    doc["command_line"] = Value::String(format!("pgreach {}", stable.join(" ")));
+    std::fs::write(
+        out.join(format!("{name}.json")),
+        serde_json::to_string_pretty(&doc).unwrap() + "\n",
+    )
+    .unwrap();
+    let facts_file = out.join(format!("{name}.facts.json"));
+    let facts = serde_json::to_string_pretty(&facts).unwrap() + "\n";
+    std::fs::write(&facts_file, home_as_tilde(&facts)).unwrap();
+}
+
+/// `text` with pgreach's temporary HOME (`/tmp/pgr-home-<pid>-<random>`, made by
+/// `run_pgreach`) written as `~`, so the stored facts do not name a directory that is gone.
+fn home_as_tilde(text: &str) -> String {
+    let prefix = format!("{}/pgr-home-", std::env::temp_dir().display());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&prefix) {
+        out.push_str(&rest[..at]);
+        out.push('~');
+        let after = &rest[at + prefix.len()..];
+        rest = &after[after.find(['/', '"']).unwrap_or(after.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every message of every recorded capture decodes: no chunk is left unlabelled as garbage,
@@ -378,7 +549,12 @@ fn every_capture_decodes() {
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).expect("captures/").flatten() {
         let path = entry.path();
-        if path.extension().is_none_or(|e| e != "json") {
+        // NAME.facts.json files hold pgreach's report of the recording run, not a transcript.
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !file_name.ends_with(".json") || file_name.ends_with(".facts.json") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -409,5 +585,5 @@ fn every_capture_decodes() {
         }
         seen += 1;
     }
-    assert!(seen >= 4, "captures/ holds the recorded exchanges");
+    assert!(seen >= 7, "captures/ holds the recorded exchanges");
 }

@@ -1,5 +1,6 @@
-//! Integration-test harness for pgreach: real PostgreSQL 15 clusters in private network
-//! namespaces, a scripted fake server for hostile peers, and a hermetic way to run the binary.
+//! Integration-test harness for pgreach: real PostgreSQL 15 clusters (and PgBouncer in front of
+//! them) in private network namespaces, a scripted fake server for hostile peers, a replay
+//! server for recorded captures, and a hermetic way to run the binary.
 //! See DESIGN.md, "Real components, not mocks". Use from a test file with `mod support;`.
 //!
 //! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
@@ -17,8 +18,10 @@ pub mod dns;
 pub mod fake;
 pub mod held;
 pub mod netns;
+pub mod pgbouncer;
 pub mod pgreach;
 pub mod process;
+pub mod replay;
 pub mod report;
 pub mod standby;
 pub mod tls;
@@ -31,8 +34,10 @@ pub use dns::{DnsServer, DnsZone, blackhole_resolver};
 pub use fake::{FakeOptions, FakeServer, Step};
 pub use held::HeldSessions;
 pub use netns::Netns;
+pub use pgbouncer::{PgBouncer, PgBouncerSpec};
 pub use pgreach::{PGREACH_TIMEOUT, PgreachRun, run_pgreach, run_pgreach_with_timeout};
 pub use process::{Captured, run_with_timeout};
+pub use replay::{ReplayOutcome, ReplayServer};
 pub use report::{address, assert_exit_follows_findings, codes, finding, strings};
 pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};
