@@ -25,7 +25,7 @@
 //! | `server_starting_up`, `server_shutting_down`, `server_in_recovery`, `too_many_clients`, `server_rejected`, `client_cert_required` | per the rule | warning (seen on the channel the configured sslmode does not use) |
 //! | `server_in_recovery` after `trust` with `in_hot_standby=on` | — | warning: a read-only standby |
 //! | `ssl_not_supported` | sslmode require or stricter | info for prefer/allow: the connection is unencrypted |
-//! | `ssl_required_by_hba` | per the rule (sslmode=disable) | warning for allow (every connection fails once, then retries with SSL); info otherwise |
+//! | `ssl_required_by_hba`, `ssl_required_by_server` (a pooler's "SSL required") | per the rule (sslmode=disable) | warning for allow (every connection fails once, then retries with SSL); info otherwise |
 //! | `ssl_rejected_by_hba` | per the rule (require and stricter) | warning for prefer (every connection fails once, then retries unencrypted); info otherwise |
 //! | `unencrypted_data_after_ssl` | per the rule | warning |
 //! | `cert_untrusted`, `cert_chain_incomplete`, `cert_expired`, `cert_not_yet_valid` | the configured sslmode checks the chain and fails (verify-ca/full, or require with a root file) | warning when TLS is used unchecked or prefer falls back to plaintext; info for disable |

@@ -27,6 +27,9 @@ pub(crate) enum Refusal {
     ClientCertificate,
     /// 28000 with a text we do not recognise: most likely pg_hba.conf in another language.
     Authorization,
+    /// 08P01 "SSL required": PgBouncer with `client_tls_sslmode = require` (or `verify-*`)
+    /// refuses a startup without SSL this way; PostgreSQL itself says so through pg_hba.conf.
+    SslRequired,
     /// Any other SQLSTATE (or none).
     Other,
 }
@@ -55,6 +58,7 @@ pub(crate) struct HbaMessage {
 pub(crate) const CANNOT_CONNECT_NOW: &str = "57P03";
 const TOO_MANY_CONNECTIONS: &str = "53300";
 const INVALID_AUTHORIZATION: &str = "28000";
+const PROTOCOL_VIOLATION: &str = "08P01";
 
 /// Classifies an ErrorResponse.
 pub(crate) fn classify(e: &ServerError) -> Refusal {
@@ -63,6 +67,9 @@ pub(crate) fn classify(e: &ServerError) -> Refusal {
         Some(CANNOT_CONNECT_NOW) => cannot_connect_now(message),
         Some(TOO_MANY_CONNECTIONS) => Refusal::TooManyClients,
         Some(INVALID_AUTHORIZATION) => authorization(message),
+        Some(PROTOCOL_VIOLATION) if message.eq_ignore_ascii_case("SSL required") => {
+            Refusal::SslRequired
+        }
         _ => Refusal::Other,
     }
 }
@@ -216,6 +223,8 @@ mod tests {
         );
         assert_eq!(kind("53300", "sorry"), Refusal::TooManyClients);
         assert_eq!(kind("08P01", "invalid startup packet"), Refusal::Other);
+        // PgBouncer's refusal of a plaintext startup under client_tls_sslmode=require.
+        assert_eq!(kind("08P01", "SSL required"), Refusal::SslRequired);
         // A quote that never closes is not a client address.
         let open = kind("28000", "no pg_hba.conf entry for host \"10.0.0.1");
         assert_eq!(open, Refusal::HbaNoEntry(HbaMessage::default()));

@@ -46,7 +46,7 @@ fn evidence(at: &At, channel: Channel, st: &StartupFacts) -> Vec<String> {
 
 fn before_auth(at: &At, st: &StartupFacts, evidence: Vec<String>) -> Option<Draft> {
     let (code, text) = match st.status {
-        StartupStatus::Error => refusal(st)?,
+        StartupStatus::Error => refusal(at, st)?,
         StartupStatus::Eof
         | StartupStatus::Timeout
         | StartupStatus::IoError
@@ -67,10 +67,24 @@ fn before_auth(at: &At, st: &StartupFacts, evidence: Vec<String>) -> Option<Draf
 }
 
 /// The codes this file owns for an ErrorResponse before authentication; pg_hba.conf and
-/// SQLSTATE 28000 belong to `hba`.
-fn refusal(st: &StartupFacts) -> Option<(&'static str, Text)> {
+/// SQLSTATE 28000 belong to `hba`, and "SSL required" answered while SSL reaches
+/// authentication belongs to `ssl` (`ssl_required_by_server`).
+fn refusal(at: &At, st: &StartupFacts) -> Option<(&'static str, Text)> {
     let e = st.error.as_ref()?;
     Some(match classify(e) {
+        Refusal::SslRequired => {
+            let tls_reaches_auth = startup_on(at.a, Channel::Tls).is_some_and(|t| t.auth.is_some());
+            if tls_reaches_auth {
+                return None;
+            }
+            (
+                "server_rejected",
+                Text::new(
+                    "The server (PgBouncer with client_tls_sslmode=require, or a proxy) refuses startups without SSL (\"SSL required\"), and no startup over SSL reached authentication either.",
+                    "Fix the SSL side first (see the other findings for this address); then use sslmode=require (or verify-full) in the app's settings.",
+                ),
+            )
+        }
         Refusal::StartingUp => (
             "server_starting_up",
             Text::new(

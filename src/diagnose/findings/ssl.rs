@@ -4,7 +4,7 @@
 
 use crate::config::SslMode;
 use crate::diagnose::matrix::{Roots, roots};
-use crate::diagnose::server_error::quote;
+use crate::diagnose::server_error::{Refusal, classify, quote};
 use crate::diagnose::{channel_words, startup_on};
 use crate::facts::{Channel, Finding, HostFacts, HostKind, Severity, SslAnswer, TlsStatus};
 
@@ -202,9 +202,21 @@ fn handshake(at: &At) -> Option<Draft> {
     ))
 }
 
-/// pg_hba.conf answers SSL and plaintext differently on this host's addresses.
+/// What to change when only SSL gets in, under the app's sslmode; `plaintext_fix` is how the
+/// server side would let plaintext in, if that is really intended.
+fn ssl_required_next_step(mode: SslMode, plaintext_fix: &str) -> String {
+    match mode {
+        SslMode::Disable => format!("Set sslmode=require (or verify-full) in the app's settings (`?sslmode=require` in DATABASE_URL, or PGSSLMODE): the server accepts it over SSL. If plaintext is really intended, {plaintext_fix}."),
+        SslMode::Allow => "Set sslmode=require (or prefer) so libpq starts with SSL instead of failing once without it on every connection.".to_string(),
+        _ => format!("Nothing to change for sslmode={mode}, which uses SSL; clients with sslmode=disable will be refused."),
+    }
+}
+
+/// pg_hba.conf (or a pooler in front) answers SSL and plaintext differently on this host's
+/// addresses.
 pub(super) fn hba_split(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
     let mut required = Acc::default();
+    let mut required_by_server = Acc::default();
     let mut rejected = Acc::default();
     for (i, a) in ctx.addresses_of(host) {
         let at = At { ctx, i, a };
@@ -215,14 +227,21 @@ pub(super) fn hba_split(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
             continue;
         };
         let mode = at.mode();
-        if let (Some(_), true) = (hba_refusal(plain), tls.auth.is_some()) {
+        let plain_refusal = plain.error.as_ref().filter(|_| plain.auth.is_none());
+        let by_server = plain_refusal.is_some_and(|e| classify(e) == Refusal::SslRequired);
+        if (by_server || hba_refusal(plain).is_some()) && tls.auth.is_some() {
             let otherwise = if mode == SslMode::Allow {
                 Severity::Warning
             } else {
                 Severity::Info
             };
             let e = plain.error.as_ref().map(quote).unwrap_or_default();
-            required.add(
+            let acc = if by_server {
+                &mut required_by_server
+            } else {
+                &mut required
+            };
+            acc.add(
                 &at,
                 at.severity(otherwise),
                 format!(
@@ -256,11 +275,14 @@ pub(super) fn hba_split(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
         "ssl_required_by_hba",
         host,
         "pg_hba.conf accepts this client only over SSL: the startup without SSL is refused, the one over SSL reaches authentication.",
-        |_| match mode {
-            SslMode::Disable => "Set sslmode=require (or verify-full) in the app's settings (`?sslmode=require` in DATABASE_URL, or PGSSLMODE): the server accepts it over SSL. If plaintext is really intended, use a `host` line instead of `hostssl` for this client in pg_hba.conf.".to_string(),
-            SslMode::Allow => "Set sslmode=require (or prefer) so libpq starts with SSL instead of failing once without it on every connection.".to_string(),
-            _ => format!("Nothing to change for sslmode={mode}, which uses SSL; clients with sslmode=disable will be refused."),
-        },
+        |_| ssl_required_next_step(mode, "use a `host` line instead of `hostssl` for this client in pg_hba.conf"),
+    ));
+    out.extend(required_by_server.finish(
+        Layer::Ssl,
+        "ssl_required_by_server",
+        host,
+        "The server refuses startups without SSL (\"SSL required\": PgBouncer with client_tls_sslmode=require, or a proxy); the startup over SSL reaches authentication.",
+        |_| ssl_required_next_step(mode, "set client_tls_sslmode = prefer (or allow) in pgbouncer.ini and reload it"),
     ));
     out.extend(rejected.finish(
         Layer::Ssl,

@@ -498,6 +498,51 @@ fn ssl_required_by_hba() {
     absent(&fs, "pg_hba_no_entry");
 }
 
+/// PgBouncer with client_tls_sslmode=require: 08P01 "SSL required" without SSL, SASL over it.
+fn pooler_requires_ssl() -> Report {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(auth("sasl"))
+        .plain_startup(refused("08P01", "SSL required"))
+        .build();
+    with_trust(report("prefer", vec![a]), true)
+}
+
+#[test]
+fn ssl_required_by_server() {
+    let r = pooler_requires_ssl();
+    let f = only(
+        &run(&r, SslMode::Disable),
+        "ssl_required_by_server",
+        "client_tls_sslmode",
+    );
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.next_step.contains("sslmode=require"), "{}", f.next_step);
+    let fs = run(&r, SslMode::Prefer);
+    assert_eq!(
+        only(&fs, "ssl_required_by_server", "Nothing to change").severity,
+        Severity::Info
+    );
+    // Explained: no generic refusal, and not mistaken for pg_hba.conf.
+    absent(&fs, "server_rejected");
+    absent(&fs, "ssl_required_by_hba");
+}
+
+#[test]
+fn ssl_required_without_a_working_ssl_side_is_a_refusal() {
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(refused("08P01", "SSL required"))
+        .plain_startup(refused("08P01", "SSL required"))
+        .build();
+    let fs = run(
+        &with_trust(report("prefer", vec![a]), true),
+        SslMode::Prefer,
+    );
+    absent(&fs, "ssl_required_by_server");
+    only(&fs, "server_rejected", "SSL");
+}
+
 fn hostnossl() -> Report {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
