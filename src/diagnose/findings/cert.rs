@@ -190,8 +190,19 @@ fn name(at: &At, tls: &TlsFacts) -> Option<Draft> {
     let first = v
         .names
         .iter()
-        .find_map(|n| n.strip_prefix("DNS:").or_else(|| n.strip_prefix("IP:")))
-        .unwrap_or("a name it holds");
+        .find_map(|n| {
+            n.strip_prefix("DNS:")
+                .or_else(|| n.strip_prefix("IP:"))
+                // Without DNS names libpq matches the CN, so a CN is a name to connect with.
+                .or_else(|| n.strip_prefix("CN:"))
+        })
+        .map_or_else(|| "a name it holds".to_string(), |n| format!("`{n}`"));
+    // An IP literal is matched against IP subjectAltNames (PostgreSQL 14+), not DNS ones.
+    let san_kind = if v.host.parse::<std::net::IpAddr>().is_ok() {
+        "IP"
+    } else {
+        "DNS"
+    };
     let evidence = vec![
         format!("{}: {}", at.label(), name_mismatch(v)),
         format!("certificate names: {}", v.names.join(", ")),
@@ -206,7 +217,7 @@ fn name(at: &At, tls: &TlsFacts) -> Option<Draft> {
                 v.host
             ),
             format!(
-                "Connect with a name the certificate holds (e.g. {first}), or reissue the certificate with subjectAltName DNS:{}; libpq ignores the CN when the certificate has DNS names, and matches a wildcard only as the whole leftmost label (`*.example.com` matches db.example.com, not a.db.example.com).",
+                "Connect with a name the certificate holds (e.g. {first}), or reissue the certificate with subjectAltName {san_kind}:{}; libpq ignores the CN when the certificate has DNS names, and matches a wildcard only as the whole leftmost label (`*.example.com` matches db.example.com, not a.db.example.com).",
                 v.host
             ),
         ),

@@ -695,6 +695,29 @@ fn cert_name_mismatch() {
     assert_eq!(f.severity, Severity::Info);
 }
 
+/// A CN-only certificate probed by IP: the step names the CN (libpq matches it when there are
+/// no DNS names) and an IP subjectAltName, the kind libpq matches an IP literal against.
+#[test]
+fn cert_name_mismatch_by_ip_names_the_cn_and_an_ip_san() {
+    let a = tcp("127.0.0.1", "127.0.0.1")
+        .tls_ok()
+        .name_fails(&["CN:localhost"])
+        .tls_startup(auth("sasl"))
+        .plain_startup(auth("sasl"))
+        .build();
+    let r = with_trust(report("verify-full", vec![a]), true);
+    let f = only(
+        &run(&r, SslMode::VerifyFull),
+        "cert_name_mismatch",
+        "subjectAltName IP:127.0.0.1",
+    );
+    assert!(
+        f.next_step.contains("(e.g. `localhost`)"),
+        "{}",
+        f.next_step
+    );
+}
+
 #[test]
 fn cert_expired() {
     let r = cert_report(
