@@ -1,7 +1,9 @@
 //! `pgreach sweep` and `pgreach watch` against real clusters, closed and firewalled ports, a
 //! fake server and counting listeners, all inside network namespaces of the test's own. Limits
 //! are measured from the server side: a listener that records when it accepted each connection
-//! and how many were open at once.
+//! and how many were open at once. Also: the progress bar (stderr on a pseudo-terminal or not),
+//! `watch --json` while its server goes away and comes back, and descriptors running out under
+//! a running sweep.
 
 mod support;
 
@@ -578,4 +580,423 @@ fn out_of_descriptors_slows_down_instead_of_failing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A pgreach child whose stdout lines arrive on a channel as they are written, so a test can
+/// act between two lines (stop a server, lower a limit, send SIGINT).
+struct Live {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Live {
+    /// Runs `cmd` (built by `Netns::cmd`) with a clean environment plus `env`.
+    fn spawn(mut cmd: std::process::Command, stderr: Stdio, env: &[(&str, &str)]) -> Live {
+        cmd.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", std::env::temp_dir())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut child = cmd.spawn().expect("spawn pgreach");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Live {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one satisfies `pred` (returned), or panics after `within`.
+    fn wait_line(&mut self, within: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    let v: Value = serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no line with {what} within {within:?}; seen: {:#?}",
+                        self.seen
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits (bounded) for the exit; returns the exit code and every line written.
+    fn finish(mut self, within: Duration) -> (Option<i32>, Vec<String>) {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "pgreach still running after {within:?}; seen: {:#?}",
+                    self.seen
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        // The reader ends at EOF, which follows the exit.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        (status.code(), self.seen)
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { nix::libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+/// A pseudo-terminal pair: (master, slave).
+fn openpty() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    // 24 rows of 100 columns, so the bar has a width to draw in.
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two descriptors it opened; name and termios may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    }
+}
+
+/// The counts in indicatif's "{pos} targets done" frames.
+fn progress_counts(text: &str) -> Vec<u64> {
+    text.match_indices(" targets done")
+        .filter_map(|(i, _)| {
+            let before = &text[..i];
+            let digits = before.len()
+                - before
+                    .chars()
+                    .rev()
+                    .take_while(char::is_ascii_digit)
+                    .count();
+            before[digits..].parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn progress_bar_only_when_stderr_is_a_terminal() {
+    let ns = Netns::new();
+    // 32 targets, 4 at a time, each held 250 ms by the server: about 2 s, so the bar (a tick
+    // every 200 ms) is drawn several times with counts between 0 and 32.
+    let server = Counting::start(&ns, Duration::from_millis(250));
+    let file = write_targets(&[format!("127.0.14.0/27:{}", server.port())]);
+    let args = [
+        "sweep",
+        file.path().to_str().unwrap(),
+        "--quiet-server",
+        "--concurrency",
+        "4",
+        "--connect-timeout",
+        "5",
+    ];
+
+    // stderr on a terminal, stdout still a pipe (as in `pgreach sweep … > out.jsonl`).
+    let (mut master, slave) = openpty();
+    // indicatif also hides the bar when TERM is unset or `dumb`, as on a real terminal it is not.
+    let term = [("TERM", "xterm")];
+    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
+    cmd.args(args);
+    let live = Live::spawn(cmd, Stdio::from(slave), &term);
+    // Our copy of the slave went with `cmd`: the master reads EOF (EIO) once pgreach exits.
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut master, &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => all.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let _ = tx.send(all);
+    });
+    let (code, lines) = live.finish(Duration::from_secs(30));
+    let terminal = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the terminal reader ends after pgreach exits");
+    let terminal = String::from_utf8_lossy(&terminal);
+    // 1: the listener closes without answering, an error finding for every target.
+    assert_eq!(code, Some(1), "{terminal}");
+    let (targets, ..) = parse_lines(&lines.join("\n"));
+    assert_eq!(targets.len(), 32, "stdout carries the targets, not the bar");
+    let counts = progress_counts(&terminal);
+    assert!(
+        counts.len() >= 2 && counts.iter().all(|&n| n <= 32),
+        "progress frames with counts on the terminal: {counts:?}\n{terminal:?}"
+    );
+    assert!(
+        counts.iter().any(|&n| 0 < n && n < 32),
+        "a count taken mid-sweep: {counts:?}"
+    );
+    assert!(terminal.contains("in flight"), "{terminal:?}");
+
+    // The same sweep (and TERM) with stderr on a pipe: nothing at all there.
+    let run = run_pgreach(Some(&ns), &args, &term);
+    run.expect_status(1);
+    assert_eq!(parse_lines(&run.stdout).0.len(), 32);
+    assert!(
+        run.stderr.is_empty(),
+        "no progress output without a terminal: {:?}",
+        run.stderr
+    );
+}
+
+/// `{"type":"latency"}` phase statistics: n, and p50 ≤ p90 ≤ p99 ≤ max, all positive.
+fn check_phase(phases: &Value, phase: &str, n: u64) -> [f64; 4] {
+    let s = &phases[phase];
+    assert_eq!(s["n"], n, "{phase}: {phases:#}");
+    let p = ["p50_ms", "p90_ms", "p99_ms", "max_ms"].map(|k| {
+        s[k].as_f64()
+            .unwrap_or_else(|| panic!("{phase}.{k}: {phases:#}"))
+    });
+    assert!(
+        p[0] > 0.0 && p.windows(2).all(|w| w[0] <= w[1]),
+        "{phase}: percentiles out of order {p:?}"
+    );
+    p
+}
+
+#[test]
+fn watch_json_counts_percentiles_and_changes_of_outcome() {
+    let ns = Netns::new();
+    let cluster = Cluster::start(
+        &ns,
+        ClusterSpec::new()
+            .ssl(true)
+            .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
+            .password_encryption("scram-sha-256"),
+    );
+    let target = format!("127.0.0.1:{}", cluster.port());
+
+    // --count 5 at 100 ms: five probes, one (first) outcome, statistics over five samples.
+    let run = run_pgreach(
+        Some(&ns),
+        &[
+            "watch",
+            &target,
+            "-U",
+            "app",
+            "--json",
+            "--interval",
+            "100ms",
+            "--count",
+            "5",
+        ],
+        &[],
+    );
+    run.expect_status(0);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{run}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "one change line, one latency line\n{run}");
+    let first = &lines[0];
+    assert_eq!(first["type"], "change", "{first:#}");
+    assert_eq!(first["data"]["probe"], 1);
+    assert_eq!(first["data"]["first"], true);
+    assert_eq!(first["data"]["verdict"], "ok", "{first:#}");
+    let address = first["data"]["addresses"][0].as_str().unwrap();
+    assert!(
+        address.contains("tcp=ok") && address.contains("ssl=S") && address.contains("auth=sasl"),
+        "{address}"
+    );
+    let latency = &lines[1]["data"];
+    assert_eq!(lines[1]["type"], "latency");
+    assert_eq!(latency["probes"], 5);
+    assert_eq!(latency["changes"], 0);
+    let phases = &latency["phases"];
+    let tcp = check_phase(phases, "tcp", 5);
+    for phase in ["ssl_request", "tls", "startup"] {
+        check_phase(phases, phase, 5);
+    }
+    let total = check_phase(phases, "total", 5);
+    // Each probe's total includes its TCP connect, so every percentile does too.
+    for (t, c) in total.iter().zip(tcp) {
+        assert!(*t >= c, "total {total:?} below tcp {tcp:?}");
+    }
+    // Four intervals between five probes.
+    assert!(run.elapsed >= Duration::from_millis(400), "{run}");
+
+    // Until Ctrl-C: the server goes away (refused), then comes back; both changes are reported.
+    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
+    cmd.args([
+        "watch",
+        &target,
+        "-U",
+        "app",
+        "--json",
+        "--interval",
+        "200ms",
+        "--connect-timeout",
+        "2",
+    ]);
+    let mut live = Live::spawn(cmd, Stdio::null(), &[]);
+    let ok = |v: &Value| v["type"] == "change" && v["data"]["verdict"] == "ok";
+    live.wait_line(Duration::from_secs(15), "the first outcome", ok);
+    support::process::run(
+        cluster
+            .pg_ctl()
+            .args(["-m", "fast", "-w", "-t", "20", "stop"]),
+        Duration::from_secs(30),
+    )
+    .ok("pg_ctl stop");
+    let down = live.wait_line(Duration::from_secs(15), "tcp=refused", |v| {
+        v["type"] == "change"
+            && v["data"]["addresses"][0]
+                .as_str()
+                .is_some_and(|a| a.contains("tcp=refused"))
+    });
+    assert_eq!(down["data"]["first"], false);
+    assert_eq!(down["data"]["verdict"], "error", "{down:#}");
+    support::process::run(
+        cluster
+            .pg_ctl()
+            .arg("-l")
+            .arg(cluster.log_path())
+            .args(["-w", "-t", "30", "start"]),
+        Duration::from_secs(45),
+    )
+    .ok("pg_ctl start");
+    let up = live.wait_line(Duration::from_secs(15), "the outcome back to ok", ok);
+    assert!(
+        up["data"]["probe"].as_u64() > down["data"]["probe"].as_u64(),
+        "{down:#}\n{up:#}"
+    );
+    live.signal(nix::libc::SIGINT);
+    let (code, lines) = live.finish(Duration::from_secs(15));
+    // A probe in between had error findings (refused).
+    assert_eq!(code, Some(1), "{lines:#?}");
+    let all: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        all.iter().filter(|v| v["type"] == "change").count(),
+        3,
+        "first, down, up: {lines:#?}"
+    );
+    let latency = &all.last().unwrap()["data"];
+    assert_eq!(all.last().unwrap()["type"], "latency", "{lines:#?}");
+    assert_eq!(latency["changes"], 2, "{latency:#}");
+    let probes = latency["probes"].as_u64().unwrap();
+    assert!(
+        probes >= up["data"]["probe"].as_u64().unwrap(),
+        "{latency:#}"
+    );
+    // Every probe has a TCP sample (refused ones too) and a total.
+    check_phase(&latency["phases"], "tcp", probes);
+    check_phase(&latency["phases"], "total", probes);
+}
+
+#[test]
+fn descriptors_running_out_mid_sweep_slow_it_down_instead_of_failing() {
+    let ns = Netns::new();
+    // 512 targets, 128 at a time, each held 300 ms: several waves, so probes keep opening
+    // sockets after the limit is lowered below what is already open.
+    let server = Counting::start(&ns, Duration::from_millis(300));
+    let file = write_targets(&[
+        format!("127.0.15.0/24:{}", server.port()),
+        format!("127.0.16.0/24:{}", server.port()),
+    ]);
+    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
+    cmd.args([
+        "sweep",
+        file.path().to_str().unwrap(),
+        "--quiet-server",
+        "--concurrency",
+        "128",
+        "--connect-timeout",
+        "10",
+        "--deadline",
+        "50",
+    ]);
+    let mut live = Live::spawn(cmd, Stdio::null(), &[]);
+    // The start-up limit is generous; once the first wave is connected (≈ 128 sockets open),
+    // another process lowers it to 48 under the running sweep, as `prlimit --nofile` would.
+    let connected = Instant::now() + Duration::from_secs(15);
+    while server.accepted().len() < 100 && Instant::now() < connected {
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        server.accepted().len() >= 100,
+        "the first wave never connected"
+    );
+    let limit = libc::rlimit {
+        rlim_cur: 48,
+        rlim_max: 48,
+    };
+    // SAFETY: prlimit on our child's pid with a valid new limit and no old-limit output.
+    let rc = unsafe {
+        libc::prlimit(
+            live.child.id() as i32,
+            libc::RLIMIT_NOFILE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let summary = live.wait_line(Duration::from_secs(55), "the summary", |v| {
+        v["type"] == "summary"
+    });
+    let (code, lines) = live.finish(Duration::from_secs(10));
+    // 1: the server closes without answering the SSLRequest, an error finding per target.
+    assert_eq!(code, Some(1), "{summary:#}");
+    let (targets, summary, _) = parse_lines(&lines.join("\n"));
+    assert_eq!(targets.len(), 512);
+    for (key, t) in &targets {
+        let status = &t["data"]["addresses"][0]["tcp"]["status"];
+        assert_eq!(status, "ok", "{key} failed instead of waiting: {t:#}");
+    }
+    // The waits happened during the run (the limit was not lowered up front).
+    assert!(
+        summary["descriptor_waits"].as_u64() > Some(0),
+        "the sweep never ran out, so this proved nothing: {summary:#}"
+    );
+    assert_eq!(server.accepted().len(), 512, "each address connected once");
 }

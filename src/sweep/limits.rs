@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -160,12 +161,17 @@ pub fn raise_nofile() -> Option<u64> {
 pub const FD_RESERVE: u64 = 64;
 
 /// Running out of descriptors: the sweep waits for a probe in flight to finish, then tries
-/// again, instead of reporting the target as failed.
+/// again, instead of reporting the target as failed. The limit can shrink under a running
+/// sweep (`prlimit`, other descriptors of the process, ENFILE for the whole system), so this is
+/// decided per connect, not only at start.
 #[derive(Clone, Default)]
 pub struct FdGate {
     finished: Arc<Notify>,
+    /// A probe met EMFILE/ENFILE and no canary socket has opened since: check before
+    /// connecting. Clear most of the time, when checking would cost two syscalls per probe.
+    short: Arc<AtomicBool>,
     /// How many times a probe had to wait (reported in the summary).
-    pub waits: Arc<std::sync::atomic::AtomicU64>,
+    pub waits: Arc<AtomicU64>,
 }
 
 impl FdGate {
@@ -174,21 +180,23 @@ impl FdGate {
         self.finished.notify_waiters();
     }
 
-    /// Waits until a descriptor can be opened: a socket is created (and closed at once) as a
-    /// canary; EMFILE/ENFILE means wait for in-flight work to finish.
+    /// Returns at once unless descriptors ran out recently; then waits until one can be
+    /// opened: a socket is created (and closed at once) as a canary, and EMFILE/ENFILE means
+    /// waiting for in-flight work to finish.
     pub async fn ready(&self) {
-        loop {
+        while self.short.load(Ordering::Relaxed) {
             match socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None) {
                 Err(e) if is_out_of_descriptors(&e) => self.slow_down().await,
-                _ => return,
+                _ => self.short.store(false, Ordering::Relaxed),
             }
         }
     }
 
     /// Waits for a probe in flight to finish (bounded: descriptors may be held elsewhere).
+    /// Called when a connect failed for want of a descriptor.
     pub async fn slow_down(&self) {
-        self.waits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.short.store(true, Ordering::Relaxed);
+        self.waits.fetch_add(1, Ordering::Relaxed);
         let _ = tokio::time::timeout(Duration::from_millis(200), self.finished.notified()).await;
     }
 }
@@ -253,6 +261,34 @@ mod tests {
             .expect("a freed slot is reusable");
         drop((b, c, other));
         assert_eq!(hosts.tracked(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_gate_checks_only_after_descriptors_ran_out() {
+        let gate = FdGate::default();
+        // Nothing ran out: no wait, nothing counted.
+        tokio::time::timeout(Duration::from_millis(50), gate.ready())
+            .await
+            .expect("an open gate does not wait");
+        assert_eq!(gate.waits.load(Ordering::Relaxed), 0);
+        // A connect met EMFILE: the probe waits for a release (or 200 ms), then the canary
+        // opens (descriptors are plentiful here) and the gate is open again.
+        let waiter = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.slow_down().await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(gate.short.load(Ordering::Relaxed));
+        gate.release();
+        tokio::time::timeout(Duration::from_millis(150), waiter)
+            .await
+            .expect("a release ends the wait before its 200 ms bound")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(1), gate.ready())
+            .await
+            .expect("the canary opens");
+        assert!(!gate.short.load(Ordering::Relaxed));
+        assert_eq!(gate.waits.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod prometheus;
 mod summary;
 mod watch;
 
-use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +44,10 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Lines read ahead of the probes: enough to keep them busy, small enough not to matter.
 const INPUT_AHEAD: usize = 1024;
+
+/// Initial room for the lines waiting for stdout: handed over whenever the sweep is about to
+/// wait, so this holds one burst of finished targets (a few KiB each).
+const OUT_BUFFER: usize = 64 * 1024;
 
 /// Runs a subcommand to completion.
 pub fn main(command: Command) -> ExitCode {
@@ -170,7 +174,13 @@ fn sweep(args: SweepArgs) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    let code = runtime.block_on(run_sweep(&plan, rx, feeder));
+    // On a worker rather than this thread: a finished target then wakes the loop where it
+    // ran, not this thread through a futex (one per target in profiles).
+    let code = runtime.block_on(async move {
+        tokio::spawn(async move { run_sweep(&plan, rx, feeder).await })
+            .await
+            .unwrap_or(EXIT_INTERNAL)
+    });
     // Do not wait for a reader thread still blocked on stdin after an interrupt.
     runtime.shutdown_background();
     ExitCode::from(code)
@@ -262,7 +272,8 @@ struct PlanShared {
 
 /// Where finished targets go: stdout, the summary, the metrics, the progress bar.
 struct Sink {
-    out: BufWriter<io::Stdout>,
+    /// Lines not yet written to stdout.
+    pending: Vec<u8>,
     summary: SweepSummary,
     metrics: Option<prometheus::Metrics>,
     progress: Option<indicatif::ProgressBar>,
@@ -301,11 +312,31 @@ impl Sink {
             p.inc(1);
         }
         if !line.is_empty() && !self.closed {
-            // One line, flushed at once: a consumer sees each target as soon as it finishes.
-            let written = writeln!(self.out, "{line}").and_then(|()| self.out.flush());
-            if written.is_err() {
-                self.closed = true;
-            }
+            self.pending.extend_from_slice(line.as_bytes());
+            self.pending.push(b'\n');
+        }
+    }
+
+    /// Writes the pending lines to stdout. Called before the sweep waits for anything, so a
+    /// consumer sees each target as soon as it finishes, yet targets finishing together leave
+    /// in one write. The write happens on a blocking thread: a slow reader of stdout must not
+    /// stall a runtime worker, where probes in flight are being timed.
+    async fn flush(&mut self) {
+        if self.closed || self.pending.is_empty() {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.pending);
+        let written = tokio::task::spawn_blocking(move || {
+            let mut out = io::stdout().lock();
+            let result = out.write_all(&bytes).and_then(|()| out.flush());
+            bytes.clear();
+            (bytes, result)
+        })
+        .await;
+        match written {
+            // The buffer comes back empty, to be reused.
+            Ok((bytes, Ok(()))) => self.pending = bytes,
+            _ => self.closed = true,
         }
     }
 }
@@ -332,7 +363,7 @@ async fn run_sweep(
         threshold: plan.threshold,
     });
     let mut sink = Sink {
-        out: BufWriter::new(io::stdout()),
+        pending: Vec::with_capacity(OUT_BUFFER),
         summary: SweepSummary {
             expiry_warn_days: plan.expiry_warn_days,
             ..SweepSummary::default()
@@ -355,12 +386,22 @@ async fn run_sweep(
                 if let Ok(done) = joined {
                     sink.take(done);
                 }
+                // Targets that finished meanwhile join the same write.
+                while let Some(joined) = set.try_join_next() {
+                    if let Ok(done) = joined {
+                        sink.take(done);
+                    }
+                }
+                sink.flush().await;
             }
             item = rx.recv(), if input_open && set.len() < plan.max_targets => match item {
                 Some(Item::Target(line)) => {
                     set.spawn(one(line, shared.clone()));
                 }
-                Some(Item::Invalid { line, error }) => sink.take(invalid(&line, &error)),
+                Some(Item::Invalid { line, error }) => {
+                    sink.take(invalid(&line, &error));
+                    sink.flush().await;
+                }
                 None => input_open = false,
             },
         }
@@ -376,6 +417,7 @@ async fn run_sweep(
             sink.take(done);
         }
     }
+    sink.flush().await;
     let mut read_error = None;
     if feeder.is_finished() {
         match feeder.join() {
@@ -396,11 +438,16 @@ async fn run_sweep(
         .waits
         .load(std::sync::atomic::Ordering::Relaxed);
     if !sink.closed {
-        let written = match &sink.metrics {
-            Some(m) => m.write(&mut sink.out),
-            None => writeln!(sink.out, "{}", json_line("summary", None, &sink.summary)),
+        // Writing to a Vec cannot fail.
+        let _ = match &sink.metrics {
+            Some(m) => m.write(&mut sink.pending),
+            None => writeln!(
+                sink.pending,
+                "{}",
+                json_line("summary", None, &sink.summary)
+            ),
         };
-        let _ = written.and_then(|()| sink.out.flush());
+        sink.flush().await;
     }
     if plan.summary_text {
         let _ = sink.summary.write_text(&mut io::stderr().lock());
