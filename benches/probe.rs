@@ -11,7 +11,8 @@
 //!
 //! A counting global allocator reports allocations per probe (client thread only). With
 //! `PGREACH_BENCH_PROFILE=N` the binary skips criterion and runs N probes, for `perf stat`,
-//! callgrind or DHAT.
+//! callgrind or DHAT. With `PGREACH_BENCH_INTERLEAVE=N` it skips criterion and measures client
+//! CPU in N rounds that alternate between the clients, for a machine busy with other work.
 
 mod common;
 
@@ -45,6 +46,8 @@ thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
     static BYTES: Cell<u64> = const { Cell::new(0) };
+    /// Blocks given back (a reallocation gives one back too), for how many stay live.
+    static FREES: Cell<u64> = const { Cell::new(0) };
 }
 
 fn note(size: usize) {
@@ -53,6 +56,14 @@ fn note(size: usize) {
         if on.get() {
             let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
             let _ = BYTES.try_with(|b| b.set(b.get() + size as u64));
+        }
+    });
+}
+
+fn note_free() {
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = FREES.try_with(|f| f.set(f.get() + 1));
         }
     });
 }
@@ -70,9 +81,11 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note(new_size);
+        note_free();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note_free();
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -82,12 +95,27 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations (reallocations included) and bytes requested on this thread while `f` runs.
 fn counted<T>(f: impl FnOnce() -> T) -> (T, u64, u64) {
-    let (a0, b0) = (ALLOCS.with(Cell::get), BYTES.with(Cell::get));
+    let ((out, _), allocs, bytes) = counted_live(f);
+    (out, allocs, bytes)
+}
+
+/// [`counted`], plus how many of the blocks allocated are still live when `f` returns: for a
+/// probe, the ones its facts hold.
+fn counted_live<T>(f: impl FnOnce() -> T) -> ((T, u64), u64, u64) {
+    let (a0, b0, f0) = (
+        ALLOCS.with(Cell::get),
+        BYTES.with(Cell::get),
+        FREES.with(Cell::get),
+    );
     COUNTING.with(|c| c.set(true));
     let out = f();
     COUNTING.with(|c| c.set(false));
-    let (a1, b1) = (ALLOCS.with(Cell::get), BYTES.with(Cell::get));
-    (out, a1 - a0, b1 - b0)
+    let (a1, b1, f1) = (
+        ALLOCS.with(Cell::get),
+        BYTES.with(Cell::get),
+        FREES.with(Cell::get),
+    );
+    ((out, (a1 - a0).saturating_sub(f1 - f0)), a1 - a0, b1 - b0)
 }
 
 /// CPU time this thread has used.
@@ -413,10 +441,56 @@ fn allocations(bench: &Bench, n: u64) {
             bytes as f64 / n as f64
         );
     }
+    // What one probe leaves allocated is what its report holds (the facts are dropped after
+    // counting); the rest of its allocations were working space.
+    let ((facts, live), allocs, _) = counted_live(|| bench.rt.block_on(bench.probe.run()));
+    drop(facts);
+    println!("allocations/probe_held_by_report       {live:>8} of {allocs} allocations");
+}
+
+/// Client CPU per exchange, median of `rounds` rounds; each round runs every client in turn,
+/// so load from elsewhere on the machine falls on all of them alike. The ratios are medians of
+/// each round's own ratio, which holds better than a ratio of medians on a busy machine.
+fn interleaved(bench: &Bench, rounds: usize) {
+    const PER_ROUND: u32 = 20;
+    let mut rounds_us: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); CLIENTS.len()];
+    for _ in 0..rounds {
+        for (which, samples) in CLIENTS.iter().zip(&mut rounds_us) {
+            let cpu = bench.rt.block_on(async {
+                let start = thread_cpu();
+                for _ in 0..PER_ROUND {
+                    bench.one(which).await;
+                }
+                thread_cpu() - start
+            });
+            samples.push(cpu.as_secs_f64() * 1e6 / f64::from(PER_ROUND));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let probe = rounds_us.first().cloned().unwrap_or_default();
+    for (which, samples) in CLIENTS.iter().zip(&rounds_us) {
+        let ratios = probe.iter().zip(samples).map(|(p, s)| p / s).collect();
+        println!(
+            "interleaved/{which:<26} {:>7.1} µs client CPU (median of {rounds} rounds of \
+             {PER_ROUND}); probe / this = {:.3}",
+            median(samples.clone()),
+            median(ratios)
+        );
+    }
 }
 
 fn main() {
     let bench = Bench::new();
+    if let Ok(n) = std::env::var("PGREACH_BENCH_INTERLEAVE") {
+        interleaved(
+            &bench,
+            n.parse().expect("PGREACH_BENCH_INTERLEAVE=<rounds>"),
+        );
+        return;
+    }
     if let Ok(n) = std::env::var("PGREACH_BENCH_PROFILE") {
         let n: u64 = n.parse().expect("PGREACH_BENCH_PROFILE=<number of probes>");
         let which = std::env::var("PGREACH_BENCH_CLIENT").unwrap_or_else(|_| "probe".into());

@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the CPU-only TLS work a probe does after the handshake: the summary
-//! of a three-certificate chain, libpq's host-name matcher, the verify-ca chain check; and the
+//! of a three-certificate chain, libpq's host-name matcher, the verify-ca chain check, each from
+//! DER, and all of them together from one parse of the chain as a probe does them; and the
 //! cost of building the rustls configuration, to show why it is built once per run and only
 //! specialised per connection.
 
@@ -48,6 +49,19 @@ fn certificates(c: &mut Criterion) {
     });
     c.bench_function("hostname/verify_name_leaf", |b| {
         b.iter(|| hostname::verify_name(black_box(&pki.leaf), black_box(common::HOST)))
+    });
+    // What a probe does with the chain it recorded: one parse, four judgements.
+    c.bench_function("cert/judge_chain_of_3", |b| {
+        b.iter(|| {
+            let parsed = cert::Parsed::chain(black_box(&chain));
+            let summary = cert::summarize_chain_parsed(&parsed, now);
+            let shape = cert::chain_shape_parsed(&parsed);
+            let ca = verify::verify_chain_parsed(&parsed, &anchors, now);
+            let full = parsed
+                .first()
+                .map(|leaf| hostname::verify_name_parsed(leaf, common::HOST));
+            (summary, shape, ca, full)
+        })
     });
 }
 

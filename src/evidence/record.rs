@@ -152,6 +152,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
         polled
     }
 
+    /// Unrecorded, a flight of several TLS records leaves in one `writev` as it would from
+    /// the bare socket, not one `send` per record. Recorded, each record stays a chunk of its
+    /// own in the log, as the transcript labels them.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.handle.is_none() {
+            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        }
+        let buf = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        Pin::new(this).poll_write(cx, buf)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.handle.is_none() && self.inner.is_write_vectored()
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }

@@ -4,7 +4,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::time::{Instant, timeout_at};
 
@@ -58,12 +57,14 @@ pub async fn connect_unix(path: &Path, deadline: Instant) -> (TcpFacts, Option<U
 }
 
 async fn connect_inner(addr: SocketAddr) -> io::Result<TcpStream> {
-    // socket2 lets us set options before connect(); TCP_NODELAY matters because every message
-    // of the probe is a small request waiting on an answer.
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
-    socket.set_tcp_nodelay(true)?;
-    let socket = TcpSocket::from_std_stream(socket.into());
+    // Options are set before connect(); TCP_NODELAY matters because every message of the probe
+    // is a small request waiting on an answer. tokio's TcpSocket opens the socket non-blocking
+    // in the socket() call itself, two fcntl calls fewer per connection than setting it after.
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_nodelay(true)?;
     socket.connect(addr).await
 }
 

@@ -163,11 +163,13 @@ fn judge(
     host: Option<&str>,
 ) {
     let now = UnixTime::now();
-    facts.chain = cert::summarize_chain(chain, now);
-    facts.chain_shape = Some(cert::chain_shape(chain));
-    facts.verify_ca = Some(verify::verify_chain(chain, base.anchors(), now));
-    facts.verify_full = match (chain.first(), host) {
-        (Some(leaf), Some(host)) => Some(hostname::verify_name(leaf, host)),
+    // Each certificate is parsed once, for all four judgements.
+    let parsed = cert::Parsed::chain(chain);
+    facts.chain = cert::summarize_chain_parsed(&parsed, now);
+    facts.chain_shape = Some(cert::chain_shape_parsed(&parsed));
+    facts.verify_ca = Some(verify::verify_chain_parsed(&parsed, base.anchors(), now));
+    facts.verify_full = match (parsed.first(), host) {
+        (Some(leaf), Some(host)) => Some(hostname::verify_name_parsed(leaf, host)),
         (Some(_), None) => Some(NameVerdict {
             ok: false,
             host: String::new(),

@@ -22,10 +22,11 @@ pub struct TrustAnchors {
     pub facts: TrustFacts,
     /// Every certificate loaded, in file (or platform store) order.
     pub certificates: Vec<CertificateDer<'static>>,
-    /// Per certificate, whether it is self-signed (signature checked), worked out on the first
-    /// verification and kept: re-checking every root's signature on every probe cost a sixth
-    /// of a probe with one root, and would dominate with the ~140 system roots.
-    self_signed: OnceLock<Vec<bool>>,
+    /// What verify-ca needs of the certificates (their names, keys and dates, whether each is
+    /// self-signed, webpki's trust anchors), worked out on the first verification and kept:
+    /// re-checking every root's signature on every probe cost a sixth of a probe with one
+    /// root, and parsing them all again would dominate with the ~140 system roots.
+    prepared: OnceLock<super::verify::Prepared>,
 }
 
 impl TrustAnchors {
@@ -33,14 +34,14 @@ impl TrustAnchors {
         TrustAnchors {
             facts,
             certificates,
-            self_signed: OnceLock::new(),
+            prepared: OnceLock::new(),
         }
     }
 
-    /// [`Self::certificates`]' self-signed flags, computed once with `check`.
-    pub(crate) fn self_signed_flags(&self, check: impl Fn(&[u8]) -> bool) -> &[bool] {
-        self.self_signed
-            .get_or_init(|| self.certificates.iter().map(|c| check(c)).collect())
+    /// [`Self::certificates`] prepared for verify-ca, once.
+    pub(crate) fn prepared(&self) -> &super::verify::Prepared {
+        self.prepared
+            .get_or_init(|| super::verify::Prepared::new(&self.certificates))
     }
 
     /// No certificate to trust: libpq's verify modes fail before looking at the chain.

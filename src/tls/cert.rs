@@ -2,6 +2,10 @@
 //! peer data: a certificate that does not parse yields a summary carrying the parse error,
 //! never a panic.
 //!
+//! A probe parses each certificate once ([`Parsed`]) and hands the parsed chain to the summary,
+//! the shape, verify-ca and verify-full (the `*_parsed` functions); the functions taking DER
+//! parse for themselves, for callers with a single question.
+//!
 //! Limits on what a server may present (enforced where the chain arrives, in
 //! [`super::danger::RecordingVerifier`]): at most [`MAX_CHAIN_CERTS`] certificates and
 //! [`MAX_CHAIN_BYTES`] bytes of DER in total. Real chains are 1–4 certificates of 0.5–2 KiB;
@@ -11,13 +15,18 @@
 //! message over 64 KiB, classified `malformed_message`, so the byte limit is a second line.)
 
 pub(crate) use crate::facts::hex;
+use std::cell::OnceCell;
+use std::fmt::Write as _;
+
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use x509_parser::asn1_rs::{Any, BmpString, Tag};
 use x509_parser::extensions::GeneralName;
 use x509_parser::oid_registry::Oid;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
+use x509_parser::x509::X509Name;
 
 use crate::facts::CertificateFacts;
 
@@ -25,6 +34,41 @@ use crate::facts::CertificateFacts;
 pub const MAX_CHAIN_CERTS: usize = 16;
 /// The most DER bytes pgreach reads from one chain, all certificates together.
 pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
+
+/// Why x509-parser refused a certificate.
+pub type ParseError = x509_parser::nom::Err<x509_parser::error::X509Error>;
+
+/// One certificate parsed once and shared by everything that judges it: the summary, the
+/// chain shape, verify-ca and verify-full. Each used to parse the DER again, several parses
+/// per certificate per probe.
+pub struct Parsed<'a> {
+    pub der: &'a [u8],
+    pub cert: Result<X509Certificate<'a>, ParseError>,
+    /// Worked out on first use: it may cost a signature check.
+    self_signed: OnceCell<bool>,
+}
+
+impl<'a> Parsed<'a> {
+    pub fn new(der: &'a [u8]) -> Parsed<'a> {
+        Parsed {
+            der,
+            cert: X509Certificate::from_der(der).map(|(_, cert)| cert),
+            self_signed: OnceCell::new(),
+        }
+    }
+
+    /// Every certificate of `chain`, in order.
+    pub fn chain(chain: &'a [CertificateDer<'_>]) -> Vec<Parsed<'a>> {
+        chain.iter().map(|der| Parsed::new(der)).collect()
+    }
+
+    /// [`is_self_signed`]; false for a certificate that does not parse.
+    pub fn self_signed(&self) -> bool {
+        *self
+            .self_signed
+            .get_or_init(|| self.cert.as_ref().is_ok_and(is_self_signed))
+    }
+}
 
 /// Summarises one certificate, counting `days_left` from the current time. Probes pass the
 /// time they ran at to [`summarize_at`] instead, so one report has one "now".
@@ -35,23 +79,28 @@ pub fn summarize(der: &[u8]) -> CertificateFacts {
 /// Summarises one certificate; `days_left` counts whole days from `now` to notAfter
 /// (negative once expired).
 pub fn summarize_at(der: &[u8], now: UnixTime) -> CertificateFacts {
-    let sha256 = hex(&Sha256::digest(der));
-    match X509Certificate::from_der(der) {
-        Ok((_, cert)) => {
-            let (key_type, key_bits) = key_type(&cert);
+    summarize_parsed(&Parsed::new(der), now)
+}
+
+/// [`summarize_at`] for a certificate already parsed.
+pub fn summarize_parsed(parsed: &Parsed<'_>, now: UnixTime) -> CertificateFacts {
+    let sha256 = hex(&Sha256::digest(parsed.der));
+    match &parsed.cert {
+        Ok(cert) => {
+            let (key_type, key_bits) = key_type(cert);
             CertificateFacts {
-                subject: cert.subject().to_string(),
-                issuer: cert.issuer().to_string(),
-                subject_alt_names: alt_names(&cert),
-                serial: cert.raw_serial_as_string(),
+                subject: name_string(cert.subject()),
+                issuer: name_string(cert.issuer()),
+                subject_alt_names: alt_names(cert),
+                serial: serial_string(cert.raw_serial()),
                 not_before: rfc3339(cert.validity().not_before.timestamp()),
                 not_after: rfc3339(cert.validity().not_after.timestamp()),
                 days_left: Some(days_between(now, cert.validity().not_after.timestamp())),
                 key_type,
                 key_bits,
-                signature_algorithm: signature_algorithm(&cert),
+                signature_algorithm: signature_algorithm(cert),
                 is_ca: cert.is_ca(),
-                self_signed: is_self_signed(&cert),
+                self_signed: parsed.self_signed(),
                 sha256,
                 parse_error: None,
             }
@@ -78,10 +127,16 @@ pub fn summarize_at(der: &[u8], now: UnixTime) -> CertificateFacts {
 /// Summarises a chain, leaf first, at most [`MAX_CHAIN_CERTS`] certificates (the verifier has
 /// already cut a longer chain; this keeps the summariser bounded for any other caller).
 pub fn summarize_chain(chain: &[CertificateDer<'_>], now: UnixTime) -> Vec<CertificateFacts> {
+    let chain = chain.get(..MAX_CHAIN_CERTS).unwrap_or(chain);
+    summarize_chain_parsed(&Parsed::chain(chain), now)
+}
+
+/// [`summarize_chain`] for a chain already parsed.
+pub fn summarize_chain_parsed(chain: &[Parsed<'_>], now: UnixTime) -> Vec<CertificateFacts> {
     chain
         .iter()
         .take(MAX_CHAIN_CERTS)
-        .map(|c| summarize_at(c, now))
+        .map(|c| summarize_parsed(c, now))
         .collect()
 }
 
@@ -103,24 +158,25 @@ pub struct ChainShape {
 /// Describes the chain's order and contents. Unparsable certificates count, but never as
 /// issuers, intermediates or roots.
 pub fn chain_shape(chain: &[CertificateDer<'_>]) -> ChainShape {
-    let parsed: Vec<Option<X509Certificate<'_>>> = chain
-        .iter()
-        .map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
-        .collect();
-    let in_order = parsed.windows(2).all(|pair| match pair {
-        [Some(child), Some(parent)] => child.issuer().as_raw() == parent.subject().as_raw(),
+    chain_shape_parsed(&Parsed::chain(chain))
+}
+
+/// [`chain_shape`] for a chain already parsed.
+pub fn chain_shape_parsed(chain: &[Parsed<'_>]) -> ChainShape {
+    let in_order = chain.windows(2).all(|pair| match pair {
+        [child, parent] => match (&child.cert, &parent.cert) {
+            (Ok(child), Ok(parent)) => child.issuer().as_raw() == parent.subject().as_raw(),
+            _ => false,
+        },
         _ => false,
     });
-    let rest = parsed.get(1..).unwrap_or_default();
+    let rest = chain.get(1..).unwrap_or_default();
     ChainShape {
         certificates: chain.len(),
         in_order,
-        includes_intermediates: rest
-            .iter()
-            .any(|c| c.as_ref().is_some_and(|c| !is_self_signed(c))),
-        ends_with_root: rest
-            .last()
-            .is_some_and(|c| c.as_ref().is_some_and(is_self_signed)),
+        // An unparsable certificate is never self-signed, so it needs excluding here.
+        includes_intermediates: rest.iter().any(|c| c.cert.is_ok() && !c.self_signed()),
+        ends_with_root: rest.last().is_some_and(Parsed::self_signed),
     }
 }
 
@@ -166,30 +222,108 @@ fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
         .iter()
         .map(|name| match name {
             GeneralName::DNSName(d) => format!("DNS:{d}"),
-            GeneralName::IPAddress(bytes) => format!("IP:{}", ip_string(bytes)),
+            GeneralName::IPAddress(bytes) => format!("IP:{}", IpText(bytes)),
             other => format!("{other}"),
         })
         .collect()
 }
 
-fn ip_string(bytes: &[u8]) -> String {
-    if let Ok(a) = <[u8; 4]>::try_from(bytes) {
-        std::net::Ipv4Addr::from(a).to_string()
-    } else if let Ok(a) = <[u8; 16]>::try_from(bytes) {
-        std::net::Ipv6Addr::from(a).to_string()
-    } else {
-        // libpq rejects these ("certificate contains IP address with invalid length").
-        format!("<invalid length {}: {}>", bytes.len(), hex(bytes))
+/// An iPAddress SAN as text, written straight into the label it is part of.
+struct IpText<'a>(&'a [u8]);
+
+impl std::fmt::Display for IpText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Ok(a) = <[u8; 4]>::try_from(self.0) {
+            std::net::Ipv4Addr::from(a).fmt(f)
+        } else if let Ok(a) = <[u8; 16]>::try_from(self.0) {
+            std::net::Ipv6Addr::from(a).fmt(f)
+        } else {
+            // libpq rejects these ("certificate contains IP address with invalid length").
+            write!(f, "<invalid length {}: {}>", self.0.len(), hex(self.0))
+        }
     }
 }
 
-const OID_ED25519: &str = "1.3.101.112";
-const OID_ED448: &str = "1.3.101.113";
+/// The serial number as x509-parser's `raw_serial_as_string` shows it (`01:a2:…`), built in
+/// one allocation instead of one per byte.
+fn serial_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ":" };
+        let _ = write!(out, "{sep}{b:02x}");
+    }
+    out
+}
+
+/// A name exactly as x509-parser's `Display` shows it (`CN=db, O=Example`; attributes of one
+/// RDN joined by ` + `; values that are not strings in upper-case hex), written into one
+/// string: the `Display` impl allocates several strings per attribute.
+pub(crate) fn name_string(name: &X509Name<'_>) -> String {
+    let mut out = String::with_capacity(name.as_raw().len());
+    for rdn in name.iter() {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        let start = out.len();
+        for attr in rdn.iter() {
+            if out.len() > start {
+                out.push_str(" + ");
+            }
+            let oid = attr.attr_type();
+            match x509_parser::objects::oid2abbrev(oid, x509_parser::objects::oid_registry()) {
+                Ok(abbrev) => out.push_str(abbrev),
+                Err(_) => {
+                    let _ = write!(out, "{oid:?}");
+                }
+            }
+            out.push('=');
+            if push_attribute_value(&mut out, attr.attr_value()).is_none() {
+                return "<X509Error: Invalid X.509 name>".to_string();
+            }
+        }
+    }
+    out
+}
+
+/// x509-parser's `attribute_value_to_string`, appending; `None` where it fails (a string type
+/// that is not UTF-8), which makes the whole name invalid.
+fn push_attribute_value(out: &mut String, value: &Any<'_>) -> Option<()> {
+    match value.tag() {
+        Tag::NumericString
+        | Tag::VisibleString
+        | Tag::PrintableString
+        | Tag::GeneralString
+        | Tag::ObjectDescriptor
+        | Tag::GraphicString
+        | Tag::T61String
+        | Tag::VideotexString
+        | Tag::Utf8String
+        | Tag::Ia5String => out.push_str(std::str::from_utf8(value.data).ok()?),
+        Tag::BmpString => out.push_str(&BmpString::try_from(value.clone()).ok()?.string()),
+        _ => {
+            const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+            for &b in value.as_bytes() {
+                out.push(char::from(DIGITS[usize::from(b >> 4)]));
+                out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+            }
+        }
+    }
+    Some(())
+}
+
+/// Whether `oid` is the one with these arcs. Compares what `to_id_string` would print, without
+/// building the string.
+fn oid_is(oid: &Oid<'_>, arcs: &[u64]) -> bool {
+    oid.iter().is_some_and(|it| it.eq(arcs.iter().copied()))
+}
+
+const OID_ED25519: &[u64] = &[1, 3, 101, 112];
+const OID_ED448: &[u64] = &[1, 3, 101, 113];
 
 /// The key's algorithm as people name it, and its size in bits.
 fn key_type(cert: &X509Certificate<'_>) -> (String, Option<u32>) {
     let spki = cert.public_key();
-    let alg = spki.algorithm.algorithm.to_id_string();
+    let alg = &spki.algorithm.algorithm;
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => ("RSA".to_string(), Some(unsigned_bits(rsa.modulus))),
         Ok(PublicKey::EC(point)) => {
@@ -197,31 +331,34 @@ fn key_type(cert: &X509Certificate<'_>) -> (String, Option<u32>) {
                 .algorithm
                 .parameters
                 .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|oid| oid.to_id_string());
-            match curve.as_deref().and_then(curve_name) {
+                .and_then(|p| p.as_oid().ok());
+            match curve.as_ref().and_then(curve_name) {
                 Some((name, bits)) => (format!("EC {name}"), Some(bits)),
                 None => {
                     let bits = u32::try_from(point.key_size()).ok().filter(|&b| b > 0);
-                    (format!("EC {}", curve.unwrap_or_default()), bits)
+                    let curve = curve.map(|c| c.to_id_string()).unwrap_or_default();
+                    (format!("EC {curve}"), bits)
                 }
             }
         }
         Ok(PublicKey::DSA(y)) => ("DSA".to_string(), Some(unsigned_bits(y))),
-        _ if alg == OID_ED25519 => ("Ed25519".to_string(), Some(256)),
-        _ if alg == OID_ED448 => ("Ed448".to_string(), Some(456)),
-        _ => (short_name(&spki.algorithm.algorithm).unwrap_or(alg), None),
+        _ if oid_is(alg, OID_ED25519) => ("Ed25519".to_string(), Some(256)),
+        _ if oid_is(alg, OID_ED448) => ("Ed448".to_string(), Some(456)),
+        _ => (short_name(alg).unwrap_or_else(|| alg.to_id_string()), None),
     }
 }
 
-fn curve_name(oid: &str) -> Option<(&'static str, u32)> {
-    Some(match oid {
-        "1.2.840.10045.3.1.7" => ("P-256", 256),
-        "1.3.132.0.34" => ("P-384", 384),
-        "1.3.132.0.35" => ("P-521", 521),
-        "1.3.132.0.10" => ("secp256k1", 256),
-        _ => return None,
-    })
+fn curve_name(oid: &Oid<'_>) -> Option<(&'static str, u32)> {
+    const CURVES: &[(&[u64], &str, u32)] = &[
+        (&[1, 2, 840, 10045, 3, 1, 7], "P-256", 256),
+        (&[1, 3, 132, 0, 34], "P-384", 384),
+        (&[1, 3, 132, 0, 35], "P-521", 521),
+        (&[1, 3, 132, 0, 10], "secp256k1", 256),
+    ];
+    CURVES
+        .iter()
+        .find(|(arcs, _, _)| oid_is(oid, arcs))
+        .map(|&(_, name, bits)| (name, bits))
 }
 
 /// Bits in a big-endian unsigned integer as DER stores it (leading zero bytes not counted).
@@ -238,24 +375,25 @@ fn unsigned_bits(bytes: &[u8]) -> u32 {
 
 /// The signature algorithm's usual name (OpenSSL's long names for the common ones).
 fn signature_algorithm(cert: &X509Certificate<'_>) -> String {
+    const NAMES: &[(&[u64], &str)] = &[
+        (&[1, 2, 840, 113549, 1, 1, 4], "md5WithRSAEncryption"),
+        (&[1, 2, 840, 113549, 1, 1, 5], "sha1WithRSAEncryption"),
+        (&[1, 2, 840, 113549, 1, 1, 11], "sha256WithRSAEncryption"),
+        (&[1, 2, 840, 113549, 1, 1, 12], "sha384WithRSAEncryption"),
+        (&[1, 2, 840, 113549, 1, 1, 13], "sha512WithRSAEncryption"),
+        (&[1, 2, 840, 113549, 1, 1, 10], "RSASSA-PSS"),
+        (&[1, 2, 840, 10045, 4, 1], "ecdsa-with-SHA1"),
+        (&[1, 2, 840, 10045, 4, 3, 2], "ecdsa-with-SHA256"),
+        (&[1, 2, 840, 10045, 4, 3, 3], "ecdsa-with-SHA384"),
+        (&[1, 2, 840, 10045, 4, 3, 4], "ecdsa-with-SHA512"),
+        (OID_ED25519, "Ed25519"),
+        (OID_ED448, "Ed448"),
+    ];
     let oid = &cert.signature_algorithm.algorithm;
-    let id = oid.to_id_string();
-    let name = match id.as_str() {
-        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption",
-        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
-        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
-        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
-        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
-        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
-        "1.2.840.10045.4.1" => "ecdsa-with-SHA1",
-        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
-        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
-        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
-        OID_ED25519 => "Ed25519",
-        OID_ED448 => "Ed448",
-        _ => return short_name(oid).unwrap_or(id),
-    };
-    name.to_string()
+    match NAMES.iter().find(|(arcs, _)| oid_is(oid, arcs)) {
+        Some((_, name)) => name.to_string(),
+        None => short_name(oid).unwrap_or_else(|| oid.to_id_string()),
+    }
 }
 
 fn short_name(oid: &Oid<'_>) -> Option<String> {
@@ -435,5 +573,73 @@ mod tests {
         assert!(summary.is_ca);
         assert!(!summary.self_signed);
         assert!(summarize(&root).self_signed);
+    }
+
+    /// A DER TLV with a short or two-byte length.
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match u8::try_from(content.len()) {
+            Ok(n) if n < 0x80 => out.push(n),
+            _ => out.extend([0x82, (content.len() >> 8) as u8, content.len() as u8]),
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// One attribute: OID (DER content bytes) and a value TLV.
+    fn attr(oid: &[u8], value: Vec<u8>) -> Vec<u8> {
+        tlv(0x30, &[tlv(0x06, oid), value].concat())
+    }
+
+    #[test]
+    fn names_read_as_x509_parser_shows_them() {
+        use x509_parser::x509::X509Name;
+        const CN: &[u8] = &[0x55, 0x04, 0x03];
+        const O: &[u8] = &[0x55, 0x04, 0x0a];
+        const UNKNOWN: &[u8] = &[0x2a, 0x03, 0x04]; // 1.2.3.4
+        let rdn = |attrs: &[Vec<u8>]| tlv(0x31, &attrs.concat());
+        let name = |rdns: &[Vec<u8>]| tlv(0x30, &rdns.concat());
+        let cases = [
+            name(&[
+                rdn(&[attr(CN, tlv(0x0c, "db.example".as_bytes()))]),
+                rdn(&[attr(O, tlv(0x13, b"Example"))]),
+            ]),
+            // Two attributes in one RDN.
+            name(&[rdn(&[attr(CN, tlv(0x0c, b"a")), attr(O, tlv(0x0c, b"b"))])]),
+            // An attribute x509-parser has no name for, a non-string value, a BMPString.
+            name(&[
+                rdn(&[attr(UNKNOWN, tlv(0x16, b"x"))]),
+                rdn(&[attr(CN, tlv(0x02, &[0x01, 0xab]))]),
+                rdn(&[attr(O, tlv(0x1e, &[0, b'h', 0, b'i']))]),
+            ]),
+            // A UTF8String that is not UTF-8 makes the whole name invalid.
+            name(&[rdn(&[attr(CN, tlv(0x0c, &[0xff, 0xfe]))])]),
+            name(&[]),
+        ];
+        for der in cases {
+            let (_, parsed) = X509Name::from_der(&der).expect("name parses");
+            assert_eq!(name_string(&parsed), parsed.to_string(), "{der:02x?}");
+        }
+    }
+
+    #[test]
+    fn serial_as_x509_parser_shows_it() {
+        assert_eq!(serial_string(&[1, 2, 3, 4, 0xff]), "01:02:03:04:ff");
+        assert_eq!(serial_string(&[0x7f]), "7f");
+        assert_eq!(serial_string(&[]), "");
+        let [leaf, ..] = pki();
+        let (_, cert) = X509Certificate::from_der(&leaf).unwrap();
+        assert_eq!(
+            serial_string(cert.raw_serial()),
+            cert.raw_serial_as_string()
+        );
+    }
+
+    #[test]
+    fn oids_compare_by_their_arcs() {
+        let p256 = Oid::from(&[1, 2, 840, 10045, 3, 1, 7]).unwrap();
+        assert!(oid_is(&p256, &[1, 2, 840, 10045, 3, 1, 7]));
+        assert!(!oid_is(&p256, &[1, 2, 840, 10045, 3, 1]));
+        assert_eq!(curve_name(&p256), Some(("P-256", 256)));
     }
 }

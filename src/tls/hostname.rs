@@ -9,7 +9,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::X509Certificate;
+
+use super::cert::Parsed;
 
 pub use crate::facts::NameVerdict;
 
@@ -61,7 +63,8 @@ enum HostKind {
 /// address and to compare it with 4-byte iPAddress SANs.
 pub fn inet_aton(host: &str) -> Option<Ipv4Addr> {
     let s = host.as_bytes();
-    let mut parts: Vec<u32> = Vec::with_capacity(4);
+    // At most three parts before the last; an array, as this runs on every verify-full check.
+    let (mut parts, mut count) = ([0u32; 3], 0);
     let mut i = 0;
     let last = loop {
         // Each part must start with a digit (strtoul's sign and blanks are not reached).
@@ -71,10 +74,11 @@ pub fn inet_aton(host: &str) -> Option<Ipv4Addr> {
         let (value, next) = strtoul0(s, i)?;
         i = next;
         if s.get(i) == Some(&b'.') {
-            if parts.len() > 2 || value > 0xff {
+            if value > 0xff {
                 return None;
             }
-            parts.push(value);
+            *parts.get_mut(count)? = value;
+            count += 1;
             i += 1;
         } else {
             break value;
@@ -87,7 +91,7 @@ pub fn inet_aton(host: &str) -> Option<Ipv4Addr> {
         return None;
     }
     // The last part fills what the earlier parts left: 32, 24, 16 or 8 bits.
-    let max: u32 = match parts.len() {
+    let max: u32 = match count {
         0 => u32::MAX,
         1 => 0x00ff_ffff,
         2 => 0xffff,
@@ -97,7 +101,7 @@ pub fn inet_aton(host: &str) -> Option<Ipv4Addr> {
         return None;
     }
     let mut addr = last;
-    for (n, part) in parts.iter().enumerate() {
+    for (n, part) in parts.iter().take(count).enumerate() {
         addr |= part << (24 - 8 * n);
     }
     Some(Ipv4Addr::from(addr))
@@ -175,27 +179,43 @@ fn check_ip(bytes: &[u8], host: &str) -> Check {
 }
 
 /// How a SAN or CN is shown: `DNS:…`, `IP:…`, `CN:…` (the same form the certificate summary
-/// uses for SANs).
-fn display_ip(bytes: &[u8]) -> String {
-    if let Ok(a) = <[u8; 4]>::try_from(bytes) {
-        Ipv4Addr::from(a).to_string()
-    } else if let Ok(a) = <[u8; 16]>::try_from(bytes) {
-        Ipv6Addr::from(a).to_string()
-    } else {
-        format!("<{} bytes>", bytes.len())
+/// uses for SANs), the text written straight into the label or message. An iPAddress:
+struct IpText<'a>(&'a [u8]);
+
+impl std::fmt::Display for IpText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Ok(a) = <[u8; 4]>::try_from(self.0) {
+            Ipv4Addr::from(a).fmt(f)
+        } else if let Ok(a) = <[u8; 16]>::try_from(self.0) {
+            Ipv6Addr::from(a).fmt(f)
+        } else {
+            write!(f, "<{} bytes>", self.0.len())
+        }
     }
 }
 
-fn display_name(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).replace('\0', "\\0")
+/// A dNSName or CN: invalid UTF-8 replaced, NUL bytes shown as `\0`.
+struct NameText<'a>(&'a [u8]);
+
+impl std::fmt::Display for NameText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, part) in String::from_utf8_lossy(self.0).split('\0').enumerate() {
+            if i > 0 {
+                f.write_str("\\0")?;
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
+    }
 }
 
 /// The names libpq examines, in its order: SANs (dNSName and iPAddress only), then the first CN.
-struct Candidate {
+/// `raw` borrows from the parsed certificate.
+struct Candidate<'a> {
     /// `DNS:…`, `IP:…` or `CN:…`.
     label: String,
     kind: CandidateKind,
-    raw: Vec<u8>,
+    raw: &'a [u8],
 }
 
 #[derive(PartialEq, Eq)]
@@ -208,6 +228,11 @@ enum CandidateKind {
 /// Judges the leaf against `host` (the host as the user typed it) exactly as libpq's
 /// verify-full does.
 pub fn verify_name(leaf_der: &[u8], host: &str) -> NameVerdict {
+    verify_name_parsed(&Parsed::new(leaf_der), host)
+}
+
+/// [`verify_name`] for a leaf already parsed.
+pub fn verify_name_parsed(leaf: &Parsed<'_>, host: &str) -> NameVerdict {
     let mut verdict = NameVerdict {
         ok: false,
         host: host.to_string(),
@@ -215,29 +240,30 @@ pub fn verify_name(leaf_der: &[u8], host: &str) -> NameVerdict {
         names: Vec::new(),
         reason: String::new(),
     };
-    let cert = match X509Certificate::from_der(leaf_der) {
-        Ok((_, cert)) => cert,
+    let cert = match &leaf.cert {
+        Ok(cert) => cert,
         Err(e) => {
             verdict.reason = format!("the server certificate could not be parsed: {e}");
             return verdict;
         }
     };
-    let (sans, cns) = match names_of(&cert) {
+    let (sans, cns) = match names_of(cert) {
         Ok(names) => names,
         Err(reason) => {
             verdict.reason = reason;
             return verdict;
         }
     };
-    verdict.names = sans.iter().chain(&cns).map(|c| c.label.clone()).collect();
     if host.is_empty() {
         verdict.reason = "host name must be specified for a verified SSL connection".to_string();
-        return verdict;
+    } else {
+        let outcome = judge(&sans, cns.first(), host);
+        verdict.ok = outcome.matched.is_some();
+        verdict.matched = outcome.matched;
+        verdict.reason = outcome.reason;
     }
-    let outcome = judge(&sans, cns.first(), host);
-    verdict.ok = outcome.matched.is_some();
-    verdict.matched = outcome.matched;
-    verdict.reason = outcome.reason;
+    // The labels move into the report, judged or not.
+    verdict.names = sans.into_iter().chain(cns).map(|c| c.label).collect();
     verdict
 }
 
@@ -248,10 +274,15 @@ struct Outcome {
 
 /// `pgtls_verify_peer_name_matches_certificate_guts` plus the message of
 /// `pq_verify_peer_name_matches_certificate`.
-fn judge(sans: &[Candidate], first_cn: Option<&Candidate>, host: &str) -> Outcome {
+fn judge(sans: &[Candidate<'_>], first_cn: Option<&Candidate<'_>>, host: &str) -> Outcome {
     let host_kind = host_kind(host);
     let mut check_cn = true;
-    let mut examined: Vec<&Candidate> = Vec::new();
+    // libpq's message names the first name it examined and counts the others.
+    let mut examined: (Option<&Candidate<'_>>, usize) = (None, 0);
+    let mut examine = |c| {
+        examined.0.get_or_insert(c);
+        examined.1 += 1;
+    };
     for san in sans {
         let same_type = matches!(
             (&san.kind, host_kind),
@@ -260,10 +291,10 @@ fn judge(sans: &[Candidate], first_cn: Option<&Candidate>, host: &str) -> Outcom
         if same_type {
             check_cn = false;
         }
-        examined.push(san);
+        examine(san);
         let check = match san.kind {
-            CandidateKind::Ip => check_ip(&san.raw, host),
-            _ => check_name(&san.raw, host),
+            CandidateKind::Ip => check_ip(san.raw, host),
+            _ => check_name(san.raw, host),
         };
         match check {
             Check::NoMatch => {}
@@ -274,8 +305,8 @@ fn judge(sans: &[Candidate], first_cn: Option<&Candidate>, host: &str) -> Outcom
     let mut cn_skipped = None;
     if let Some(cn) = first_cn {
         if check_cn {
-            examined.push(cn);
-            match check_name(&cn.raw, host) {
+            examine(cn);
+            match check_name(cn.raw, host) {
                 Check::NoMatch => {}
                 Check::Match => return matched(cn, host),
                 Check::Error(e) => return failed(e),
@@ -286,11 +317,11 @@ fn judge(sans: &[Candidate], first_cn: Option<&Candidate>, host: &str) -> Outcom
     }
     Outcome {
         matched: None,
-        reason: mismatch_message(&examined, host, cn_skipped, host_kind),
+        reason: mismatch_message(examined, host, cn_skipped, host_kind),
     }
 }
 
-fn matched(c: &Candidate, host: &str) -> Outcome {
+fn matched(c: &Candidate<'_>, host: &str) -> Outcome {
     let what = match c.kind {
         CandidateKind::Cn => "the subject common name",
         _ => "the subjectAltName",
@@ -308,24 +339,24 @@ fn failed(message: String) -> Outcome {
     }
 }
 
-/// libpq's three messages, by how many names it examined; plus, when it explains the surprise,
-/// that a CN was present but not consulted.
+/// libpq's three messages, by how many names it examined (the first of them, and how many);
+/// plus, when it explains the surprise, that a CN was present but not consulted.
 fn mismatch_message(
-    examined: &[&Candidate],
+    (first, examined): (Option<&Candidate<'_>>, usize),
     host: &str,
-    cn_skipped: Option<&Candidate>,
+    cn_skipped: Option<&Candidate<'_>>,
     host_kind: HostKind,
 ) -> String {
-    let base = match examined {
-        [] => "could not get server's host name from server certificate".to_string(),
-        [only] => format!(
+    let base = match first {
+        None => "could not get server's host name from server certificate".to_string(),
+        Some(only) if examined == 1 => format!(
             "server certificate for \"{}\" does not match host name \"{host}\"",
-            display_name(&only.raw_for_message())
+            only.for_message()
         ),
-        [first, rest @ ..] => format!(
+        Some(first) => format!(
             "server certificate for \"{}\" (and {} other name(s)) does not match host name \"{host}\"",
-            display_name(&first.raw_for_message()),
-            rest.len()
+            first.for_message(),
+            examined - 1
         ),
     };
     match cn_skipped {
@@ -336,39 +367,41 @@ fn mismatch_message(
             };
             format!(
                 "{base}; the common name \"{}\" was not consulted because the certificate has {san_type} entries",
-                display_name(&cn.raw)
+                NameText(cn.raw)
             )
         }
         None => base,
     }
 }
 
-impl Candidate {
+impl Candidate<'_> {
     /// libpq prints IP SANs in text form and names as they are.
-    fn raw_for_message(&self) -> Vec<u8> {
+    fn for_message(&self) -> String {
         match self.kind {
-            CandidateKind::Ip => display_ip(&self.raw).into_bytes(),
-            _ => self.raw.clone(),
+            CandidateKind::Ip => IpText(self.raw).to_string(),
+            _ => NameText(self.raw).to_string(),
         }
     }
 }
 
 /// The SAN candidates (dNSName, iPAddress) in certificate order, and every CN in subject order.
-fn names_of(cert: &X509Certificate<'_>) -> Result<(Vec<Candidate>, Vec<Candidate>), String> {
+type Names<'a> = (Vec<Candidate<'a>>, Vec<Candidate<'a>>);
+
+fn names_of<'a>(cert: &'a X509Certificate<'_>) -> Result<Names<'a>, String> {
     let mut sans = Vec::new();
     match cert.subject_alternative_name() {
         Ok(Some(ext)) => {
             for name in &ext.value.general_names {
                 match name {
                     GeneralName::DNSName(d) => sans.push(Candidate {
-                        label: format!("DNS:{}", display_name(d.as_bytes())),
+                        label: format!("DNS:{}", NameText(d.as_bytes())),
                         kind: CandidateKind::Dns,
-                        raw: d.as_bytes().to_vec(),
+                        raw: d.as_bytes(),
                     }),
                     GeneralName::IPAddress(bytes) => sans.push(Candidate {
-                        label: format!("IP:{}", display_ip(bytes)),
+                        label: format!("IP:{}", IpText(bytes)),
                         kind: CandidateKind::Ip,
-                        raw: bytes.to_vec(),
+                        raw: bytes,
                     }),
                     // libpq ignores e-mail, URI and the other name types.
                     _ => {}
@@ -382,9 +415,9 @@ fn names_of(cert: &X509Certificate<'_>) -> Result<(Vec<Candidate>, Vec<Candidate
         .subject()
         .iter_common_name()
         .map(|attr| Candidate {
-            label: format!("CN:{}", display_name(attr.as_slice())),
+            label: format!("CN:{}", NameText(attr.as_slice())),
             kind: CandidateKind::Cn,
-            raw: attr.as_slice().to_vec(),
+            raw: attr.as_slice(),
         })
         .collect();
     Ok((sans, cns))

@@ -134,7 +134,10 @@ impl TlsBase {
     }
 
     /// A configuration that records into slots of this connection's own, so concurrent probes
-    /// never see each other's chains. Cloning a `ClientConfig` copies a few `Arc`s.
+    /// never see each other's chains. Cloning a `ClientConfig` copies a few `Arc`s: about
+    /// 250 ns and seven small allocations per connection (`benches/tls.rs`), under a
+    /// thousandth of a probe, which keeps this simpler than a shared verifier finding each
+    /// connection's slot.
     pub fn for_connection(&self) -> (Arc<ClientConfig>, Recording) {
         let record = Recording::default();
         let mut config = self.config.clone();

@@ -14,19 +14,32 @@
 //! The last two and the diagnosis of failures come from [`openssl::walk`], a small model of
 //! OpenSSL's chain building over the same certificates.
 
-use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
+use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
+
+use self::nodes::{Anchor, Cert, Sent};
 use self::openssl::walk;
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::anchors::TrustAnchors;
-use super::cert::{is_self_signed, rfc3339};
+use super::cert::{Parsed, rfc3339};
 pub use crate::facts::ChainVerdict;
 pub use handshake::{verify_tls12_signature, verify_tls13_signature};
+pub(crate) use nodes::Prepared;
 
 /// Judges `chain` (leaf first, as the server sent it) against `anchors` at time `now`.
 pub fn verify_chain(
     chain: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+    now: UnixTime,
+) -> ChainVerdict {
+    verify_chain_parsed(&Parsed::chain(chain), anchors, now)
+}
+
+/// [`verify_chain`] for a chain already parsed.
+pub fn verify_chain_parsed(
+    chain: &[Parsed<'_>],
     anchors: &TrustAnchors,
     now: UnixTime,
 ) -> ChainVerdict {
@@ -36,10 +49,14 @@ pub fn verify_chain(
     if chain.is_empty() {
         return fail("other", None, "the server sent no certificate".to_string());
     }
-    let mut parsed = Vec::with_capacity(chain.len());
-    for (i, der) in chain.iter().enumerate() {
-        match Parsed::new(der) {
-            Ok(p) => parsed.push(p),
+    let mut sent = Vec::with_capacity(chain.len());
+    for (i, p) in chain.iter().enumerate() {
+        match &p.cert {
+            Ok(cert) => sent.push(Sent {
+                der: p.der,
+                cert,
+                self_signed: p.self_signed(),
+            }),
             Err(e) => {
                 return fail(
                     "bad_encoding",
@@ -49,30 +66,21 @@ pub fn verify_chain(
             }
         }
     }
-    // Anchors that do not parse cannot anchor anything; OpenSSL would have refused the file.
-    let flags = anchors.self_signed_flags(|der| {
-        X509Certificate::from_der(der).is_ok_and(|(_, cert)| is_self_signed(&cert))
-    });
-    let roots: Vec<Parsed<'_>> = anchors
-        .certificates
-        .iter()
-        .zip(flags)
-        .filter_map(|(der, &self_signed)| Parsed::known(der, self_signed).ok())
-        .collect();
+    let prepared = anchors.prepared();
     let ctx = Ctx {
-        chain: &parsed,
-        roots: &roots,
+        chain: &sent,
+        roots: &prepared.roots,
         anchors,
         now: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
     };
     // OpenSSL trusts a self-signed leaf only if the exact certificate is in the store, and
     // never looks for another issuer of it; webpki would refuse it when it carries `CA:TRUE`,
     // as `openssl req -x509` certificates do. The OpenSSL model decides these alone.
-    if parsed.first().is_some_and(|leaf| leaf.self_signed) {
+    if sent.first().is_some_and(|leaf| leaf.self_signed) {
         return walk(&ctx);
     }
-    match webpki_path(chain, &roots, now) {
-        Ok(root) => match roots.get(root) {
+    match webpki_path(&sent, prepared, now) {
+        Ok(root) => match ctx.get(Node::Root(root)) {
             Some(r) => ctx.time_problem(r, Node::Root(root)).unwrap_or_else(|| {
                 pass(format!(
                     "the chain leads to the trusted root {}",
@@ -85,50 +93,6 @@ pub fn verify_chain(
     }
 }
 
-/// One certificate, parsed once.
-struct Parsed<'a> {
-    der: &'a [u8],
-    cert: X509Certificate<'a>,
-    self_signed: bool,
-}
-
-impl<'a> Parsed<'a> {
-    fn new(der: &'a [u8]) -> Result<Self, String> {
-        let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
-        let self_signed = is_self_signed(&cert);
-        Ok(Parsed {
-            der,
-            cert,
-            self_signed,
-        })
-    }
-
-    /// Like [`Parsed::new`], with the self-signed check already done.
-    fn known(der: &'a [u8], self_signed: bool) -> Result<Self, String> {
-        let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
-        Ok(Parsed {
-            der,
-            cert,
-            self_signed,
-        })
-    }
-
-    fn subject(&self) -> &[u8] {
-        self.cert.subject().as_raw()
-    }
-
-    fn issuer(&self) -> &[u8] {
-        self.cert.issuer().as_raw()
-    }
-
-    /// Whether `issuer`'s key verifies this certificate's signature.
-    fn signed_by(&self, issuer: &Parsed<'_>) -> bool {
-        self.cert
-            .verify_signature(Some(issuer.cert.public_key()))
-            .is_ok()
-    }
-}
-
 /// A certificate on the path: one the server sent, or one from the trust anchors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
@@ -136,18 +100,18 @@ enum Node {
     Root(usize),
 }
 
-struct Ctx<'c, 'a> {
-    chain: &'c [Parsed<'a>],
-    roots: &'c [Parsed<'a>],
+struct Ctx<'c> {
+    chain: &'c [Sent<'c>],
+    roots: &'c [Anchor],
     anchors: &'c TrustAnchors,
     now: i64,
 }
 
-impl Ctx<'_, '_> {
-    fn get(&self, node: Node) -> Option<&Parsed<'_>> {
+impl<'c> Ctx<'c> {
+    fn get(&self, node: Node) -> Option<Cert<'c>> {
         match node {
-            Node::Chain(i) => self.chain.get(i),
-            Node::Root(i) => self.roots.get(i),
+            Node::Chain(i) => self.chain.get(i).map(Cert::Sent),
+            Node::Root(i) => self.roots.get(i).map(Cert::Anchor),
         }
     }
 
@@ -161,32 +125,25 @@ impl Ctx<'_, '_> {
 
     /// `certificate 1 ("CN=…")` or `"CN=…" from the root file "…"`.
     fn describe(&self, node: Node) -> String {
-        let subject = self
-            .get(node)
-            .map(|p| p.cert.subject().to_string())
-            .unwrap_or_default();
+        let subject = self.get(node).map(Cert::subject_text).unwrap_or_default();
         match node {
             Node::Chain(i) => format!("certificate {i} (\"{subject}\")"),
             Node::Root(_) => format!("\"{subject}\" from {}", self.source()),
         }
     }
 
-    fn source(&self) -> String {
+    fn source(&self) -> Cow<'static, str> {
         let facts = &self.anchors.facts;
         match (facts.source.as_str(), &facts.path) {
-            ("system", _) => "the system's trusted roots".to_string(),
-            (_, Some(path)) => format!("the root file \"{path}\""),
-            _ => "the trust anchors".to_string(),
+            ("system", _) => "the system's trusted roots".into(),
+            (_, Some(path)) => format!("the root file \"{path}\"").into(),
+            _ => "the trust anchors".into(),
         }
     }
 
     /// OpenSSL checks the dates of every certificate on the path, the root included.
-    fn time_problem(&self, p: &Parsed<'_>, node: Node) -> Option<ChainVerdict> {
-        let validity = p.cert.validity();
-        let (not_before, not_after) = (
-            validity.not_before.timestamp(),
-            validity.not_after.timestamp(),
-        );
+    fn time_problem(&self, cert: Cert<'_>, node: Node) -> Option<ChainVerdict> {
+        let (not_before, not_after) = cert.validity();
         if self.now > not_after {
             Some(fail(
                 "expired",
@@ -213,46 +170,43 @@ impl Ctx<'_, '_> {
     }
 }
 
+/// The provider's signature algorithms, looked up once: building the provider to read them
+/// allocates.
+fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+    static ALL: OnceLock<&'static [&'static dyn SignatureVerificationAlgorithm]> = OnceLock::new();
+    ALL.get_or_init(|| {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .all
+    })
+}
+
 /// webpki's path building, with only self-signed anchors as trust anchors and the other
 /// anchors offered as intermediates (OpenSSL without partial-chain). Returns the index in
-/// `roots` of the anchor the path ends at.
+/// `prepared.roots` of the anchor the path ends at.
 fn webpki_path(
-    chain: &[CertificateDer<'_>],
-    roots: &[Parsed<'_>],
+    chain: &[Sent<'_>],
+    prepared: &Prepared,
     now: UnixTime,
 ) -> Result<usize, webpki::Error> {
-    let root_ders: Vec<CertificateDer<'_>> =
-        roots.iter().map(|r| CertificateDer::from(r.der)).collect();
-    let mut anchor_of = Vec::new();
-    let mut trust: Vec<TrustAnchor<'_>> = Vec::new();
-    for (i, (r, der)) in roots.iter().zip(&root_ders).enumerate() {
-        if r.self_signed
-            && let Ok(anchor) = webpki::anchor_from_trusted_cert(der)
-        {
-            anchor_of.push(i);
-            trust.push(anchor);
-        }
-    }
     let mut intermediates: Vec<CertificateDer<'_>> = chain
         .iter()
         .skip(1)
-        .map(|c| CertificateDer::from(c.as_ref()))
+        .map(|c| CertificateDer::from(c.der))
         .collect();
     intermediates.extend(
-        roots
+        prepared
+            .roots
             .iter()
-            .zip(&root_ders)
-            .filter(|(r, _)| !r.self_signed)
-            .map(|(_, der)| der.clone()),
+            .filter(|r| !r.self_signed)
+            .map(|r| CertificateDer::from(r.der.as_ref())),
     );
-    let leaf = chain.first().ok_or(webpki::Error::BadDer)?;
-    let ee = webpki::EndEntityCert::try_from(leaf)?;
-    let algorithms = rustls::crypto::ring::default_provider()
-        .signature_verification_algorithms
-        .all;
+    let leaf = chain.first().map(|c| CertificateDer::from(c.der));
+    let leaf = leaf.ok_or(webpki::Error::BadDer)?;
+    let ee = webpki::EndEntityCert::try_from(&leaf)?;
     let path = ee.verify_for_usage(
-        algorithms,
-        &trust,
+        algorithms(),
+        &prepared.trust,
         &intermediates,
         now,
         webpki::KeyUsage::server_auth(),
@@ -260,11 +214,11 @@ fn webpki_path(
         None,
     )?;
     let anchor = path.anchor();
-    let position = trust.iter().position(|t| {
+    let position = prepared.trust.iter().position(|t| {
         t.subject == anchor.subject && t.subject_public_key_info == anchor.subject_public_key_info
     });
     Ok(position
-        .and_then(|p| anchor_of.get(p).copied())
+        .and_then(|p| prepared.trust_of.get(p).copied())
         .unwrap_or(usize::MAX))
 }
 
@@ -303,7 +257,7 @@ fn map(e: &webpki::Error) -> Mapped {
 
 /// Turns webpki's error into the verdict, letting the OpenSSL model say which certificate
 /// when it reaches the same conclusion.
-fn from_webpki(e: &webpki::Error, ctx: &Ctx<'_, '_>) -> ChainVerdict {
+fn from_webpki(e: &webpki::Error, ctx: &Ctx<'_>) -> ChainVerdict {
     let walked = walk(ctx);
     let agrees = |codes: &[&str]| walked.code.as_deref().is_some_and(|c| codes.contains(&c));
     match map(e) {
@@ -326,7 +280,7 @@ fn from_webpki(e: &webpki::Error, ctx: &Ctx<'_, '_>) -> ChainVerdict {
 }
 
 /// For errors the walk did not reproduce: the certificate whose dates webpki quotes.
-fn locate(e: &webpki::Error, ctx: &Ctx<'_, '_>) -> Option<usize> {
+fn locate(e: &webpki::Error, ctx: &Ctx<'_>) -> Option<usize> {
     let wanted = match e {
         webpki::Error::CertExpired { not_after, .. } => (false, not_after.as_secs()),
         webpki::Error::CertNotValidYet { not_before, .. } => (true, not_before.as_secs()),
@@ -412,6 +366,7 @@ fn fail(code: &'static str, certificate_index: Option<usize>, reason: String) ->
 }
 
 mod handshake;
+mod nodes;
 mod openssl;
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,8 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm, SubjectPublicKeyInfoDer};
 use rustls::{CertificateError, DigitallySignedStruct, Error, PeerMisbehaved};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::certificate::X509CertificateParser;
+use x509_parser::nom::Parser;
 
 /// A TLS 1.2 ServerKeyExchange signature by the key of `cert`. TLS 1.2 schemes do not name the
 /// key type alone, so every algorithm the scheme maps to is tried, as rustls does.
@@ -36,11 +37,15 @@ pub fn verify_tls13_signature(
     rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, algorithms)
 }
 
-/// The certificate's SubjectPublicKeyInfo, read leniently (x509-parser, not webpki).
-fn spki(cert: &CertificateDer<'_>) -> Result<SubjectPublicKeyInfoDer<'static>, Error> {
-    match X509Certificate::from_der(cert) {
+/// The certificate's SubjectPublicKeyInfo, read leniently (x509-parser, not webpki), borrowed
+/// from the certificate. The extensions are not parsed into their meaning: nothing here reads
+/// them, and x509-parser accepts the same certificates either way (an extension it cannot make
+/// sense of is kept as a parse error, never a failure of the certificate).
+fn spki<'a>(cert: &'a CertificateDer<'_>) -> Result<SubjectPublicKeyInfoDer<'a>, Error> {
+    let mut parser = X509CertificateParser::new().with_deep_parse_extensions(false);
+    match parser.parse(cert.as_ref()) {
         Ok((_, parsed)) => Ok(SubjectPublicKeyInfoDer::from(
-            parsed.public_key().raw.to_vec(),
+            parsed.tbs_certificate.subject_pki.raw,
         )),
         Err(_) => Err(CertificateError::BadEncoding.into()),
     }

@@ -2,10 +2,8 @@
 //! judge wherever webpki is stricter than OpenSSL, and the diagnosis of every failure (which
 //! certificate, and why).
 
-use x509_parser::extensions::{GeneralName, ParsedExtension};
-use x509_parser::prelude::X509Certificate;
-
-use super::{Ctx, Node, Parsed, fail, pass};
+use super::nodes::Cert;
+use super::{Ctx, Node, fail, pass};
 use crate::facts::ChainVerdict;
 
 /// OpenSSL's default maximum chain depth is 100; real chains have 2–4 certificates, and the
@@ -15,7 +13,7 @@ const MAX_DEPTH: usize = 16;
 /// OpenSSL's chain building, modelled: from the leaf, look for the issuer among the
 /// self-signed anchors first, then among the certificates the server sent and the other
 /// anchors; check each certificate's dates, each issuer's CA flag and each signature.
-pub(super) fn walk(ctx: &Ctx<'_, '_>) -> ChainVerdict {
+pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
     let mut used_chain = vec![false; ctx.chain.len()];
     let mut used_roots = vec![false; ctx.roots.len()];
     let mut current = Node::Chain(0);
@@ -32,8 +30,8 @@ pub(super) fn walk(ctx: &Ctx<'_, '_>) -> ChainVerdict {
         // A self-signed certificate is trusted only as itself: OpenSSL looks for an exact copy
         // in the store and never for another issuer (and reports a missing one before any
         // date problem).
-        if cert.self_signed {
-            if let Some(i) = ctx.roots.iter().position(|r| r.der == cert.der) {
+        if cert.self_signed() {
+            if let Some(i) = ctx.roots.iter().position(|r| r.der.as_ref() == cert.der()) {
                 return ctx.time_problem(cert, current).unwrap_or_else(|| {
                     pass(format!(
                         "the chain leads to the trusted root {}",
@@ -49,14 +47,16 @@ pub(super) fn walk(ctx: &Ctx<'_, '_>) -> ChainVerdict {
         // Trusted first: a self-signed anchor that issued this certificate ends the walk.
         let mut named_but_unsigned = false;
         for (i, root) in ctx.roots.iter().enumerate() {
-            if root.self_signed && root.subject() == cert.issuer() {
-                if cert.signed_by(root) {
-                    return ctx.time_problem(root, Node::Root(i)).unwrap_or_else(|| {
-                        pass(format!(
-                            "the chain leads to the trusted root {}",
-                            ctx.describe(Node::Root(i))
-                        ))
-                    });
+            if root.self_signed && root.subject == cert.issuer() {
+                if cert.signed_by(Cert::Anchor(root)) {
+                    return ctx
+                        .time_problem(Cert::Anchor(root), Node::Root(i))
+                        .unwrap_or_else(|| {
+                            pass(format!(
+                                "the chain leads to the trusted root {}",
+                                ctx.describe(Node::Root(i))
+                            ))
+                        });
                 }
                 named_but_unsigned = true;
             }
@@ -68,13 +68,13 @@ pub(super) fn walk(ctx: &Ctx<'_, '_>) -> ChainVerdict {
             .iter()
             .enumerate()
             .filter(|(i, r)| !r.self_signed && !used_roots.get(*i).copied().unwrap_or(true))
-            .map(|(i, p)| (Node::Root(i), p))
+            .map(|(i, p)| (Node::Root(i), Cert::Anchor(p)))
             .chain(
                 ctx.chain
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| !used_chain.get(*i).copied().unwrap_or(true))
-                    .map(|(i, p)| (Node::Chain(i), p)),
+                    .map(|(i, p)| (Node::Chain(i), Cert::Sent(p))),
             )
             .filter(|(_, p)| p.subject() == cert.issuer());
         let mut next = None;
@@ -94,13 +94,13 @@ pub(super) fn walk(ctx: &Ctx<'_, '_>) -> ChainVerdict {
                         "the signature of {} does not verify with the key of any certificate \
                          named \"{}\" (OpenSSL: \"certificate signature failure\")",
                         ctx.describe(current),
-                        cert.cert.issuer()
+                        cert.issuer_text()
                     ),
                 );
             }
             return dangling(ctx, current, partial_anchor);
         };
-        if !issuer.cert.is_ca() {
+        if !issuer.is_ca() {
             return fail(
                 "not_a_ca",
                 Ctx::index(node),
@@ -133,16 +133,16 @@ pub(super) fn walk(ctx: &Ctx<'_, '_>) -> ChainVerdict {
 
 /// The walk stopped at `node`: nobody known issued it. Says why, as usefully as the data
 /// allows.
-fn dangling(ctx: &Ctx<'_, '_>, node: Node, partial_anchor: Option<Node>) -> ChainVerdict {
+fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVerdict {
     let Some(cert) = ctx.get(node) else {
         return fail("other", None, "internal: lost the certificate".to_string());
     };
-    let issuer = cert.cert.issuer().to_string();
-    if cert.self_signed {
+    let issuer = cert.issuer_text();
+    if cert.self_signed() {
         return if node == Node::Chain(0) {
             // The usual story: the server's certificate was regenerated and the root file
             // still holds the old one.
-            let stale = if ctx.roots.iter().any(|r| r.subject() == cert.subject()) {
+            let stale = if ctx.roots.iter().any(|r| r.subject == cert.subject()) {
                 "; it holds a different certificate with the same subject, perhaps an older copy"
             } else {
                 ""
@@ -212,42 +212,17 @@ fn dangling(ctx: &Ctx<'_, '_>, node: Node, partial_anchor: Option<Node>) -> Chai
 /// is a judgement: the certificate names where to download its issuer (Authority Information
 /// Access, as public CAs do), or one of the anchors belongs to the same organisation as the
 /// missing issuer. Returns the text to add to the reason.
-fn missing_intermediate_hint(ctx: &Ctx<'_, '_>, cert: &Parsed<'_>) -> Option<String> {
-    if let Some(url) = ca_issuers_url(&cert.cert) {
+fn missing_intermediate_hint(ctx: &Ctx<'_>, cert: Cert<'_>) -> Option<String> {
+    if let Some(url) = cert.ca_issuers_url() {
         return Some(format!(" (it can be downloaded from {url})"));
     }
-    let org = organisation(cert.cert.issuer())?;
+    let org = cert.issuer_organisation()?;
     let root = ctx
         .roots
         .iter()
-        .find(|r| organisation(r.cert.subject()).as_deref() == Some(org.as_str()))?;
+        .find(|r| r.organisation.as_deref() == Some(org.as_str()))?;
     Some(format!(
         " (same organisation as the trusted \"{}\")",
-        root.cert.subject()
+        root.subject_text
     ))
-}
-
-fn organisation(name: &x509_parser::x509::X509Name<'_>) -> Option<String> {
-    name.iter_organization()
-        .next()
-        .and_then(|o| o.as_str().ok())
-        .map(str::to_string)
-}
-
-/// The caIssuers URL of the Authority Information Access extension, if any.
-fn ca_issuers_url(cert: &X509Certificate<'_>) -> Option<String> {
-    // id-ad-caIssuers, 1.3.6.1.5.5.7.48.2
-    cert.extensions()
-        .iter()
-        .find_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::AuthorityInfoAccess(aia) => aia
-                .accessdescs
-                .iter()
-                .filter(|d| d.access_method.to_id_string() == "1.3.6.1.5.5.7.48.2")
-                .find_map(|d| match &d.access_location {
-                    GeneralName::URI(uri) => Some((*uri).to_string()),
-                    _ => None,
-                }),
-            _ => None,
-        })
 }

@@ -1,0 +1,228 @@
+//! The certificates a verify-ca judgement walks over: those the server sent, parsed once per
+//! probe, and the trust anchors, prepared once per run.
+//!
+//! An anchor cannot keep its parsed form (x509-parser borrows from the DER, which the
+//! [`TrustAnchors`](crate::tls::anchors::TrustAnchors) own), so [`Anchor`] copies out what
+//! judgements read. Parsing every anchor on every probe cost more than the chain itself with
+//! one root, and would dominate with the ~140 system roots. The few things only an unusual
+//! failure needs (an anchor used as an intermediate whose own signature must be checked, its
+//! issuer's organisation, its caIssuers URL) are read by parsing that one anchor again.
+
+use std::borrow::Cow;
+
+use rustls::pki_types::{CertificateDer, TrustAnchor};
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
+
+use crate::tls::cert::{is_self_signed, name_string};
+
+/// A certificate the server sent, known to parse.
+pub(super) struct Sent<'c> {
+    pub der: &'c [u8],
+    pub cert: &'c X509Certificate<'c>,
+    pub self_signed: bool,
+}
+
+/// A trust anchor that parses, as judgements read it.
+#[derive(Debug, Clone)]
+pub(crate) struct Anchor {
+    pub der: CertificateDer<'static>,
+    /// Raw DER of the names, compared byte for byte as OpenSSL does.
+    pub subject: Vec<u8>,
+    pub issuer: Vec<u8>,
+    pub subject_text: String,
+    pub issuer_text: String,
+    /// The SubjectPublicKeyInfo's DER, to check what this anchor signed.
+    spki: Vec<u8>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub is_ca: bool,
+    pub self_signed: bool,
+    /// The subject's first organisation.
+    pub organisation: Option<String>,
+}
+
+impl Anchor {
+    fn new(der: &CertificateDer<'static>) -> Option<Anchor> {
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        let validity = cert.validity();
+        Some(Anchor {
+            der: der.clone(),
+            subject: cert.subject().as_raw().to_vec(),
+            issuer: cert.issuer().as_raw().to_vec(),
+            subject_text: name_string(cert.subject()),
+            issuer_text: name_string(cert.issuer()),
+            spki: cert.public_key().raw.to_vec(),
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+            is_ca: cert.is_ca(),
+            self_signed: is_self_signed(&cert),
+            organisation: organisation(cert.subject()),
+        })
+    }
+
+    /// This anchor parsed again, for what [`Anchor`] does not keep.
+    fn parse(&self) -> Option<X509Certificate<'_>> {
+        X509Certificate::from_der(&self.der).ok().map(|(_, c)| c)
+    }
+}
+
+/// Everything verify-ca needs from the trust anchors, worked out once per run.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    /// The anchors that parse, in file (or platform store) order; OpenSSL would have refused
+    /// a file with the others.
+    pub roots: Vec<Anchor>,
+    /// webpki's trust anchors: the self-signed roots only (OpenSSL without partial-chain).
+    pub trust: Vec<TrustAnchor<'static>>,
+    /// For each of `trust`, its index in `roots`.
+    pub trust_of: Vec<usize>,
+}
+
+impl Prepared {
+    pub(crate) fn new(certificates: &[CertificateDer<'static>]) -> Prepared {
+        let roots: Vec<Anchor> = certificates.iter().filter_map(Anchor::new).collect();
+        let (mut trust, mut trust_of) = (Vec::new(), Vec::new());
+        for (i, root) in roots.iter().enumerate() {
+            if root.self_signed
+                && let Ok(anchor) = webpki::anchor_from_trusted_cert(&root.der)
+            {
+                trust_of.push(i);
+                trust.push(anchor.to_owned());
+            }
+        }
+        Prepared {
+            roots,
+            trust,
+            trust_of,
+        }
+    }
+}
+
+/// A certificate on the path, whichever side it came from.
+#[derive(Clone, Copy)]
+pub(super) enum Cert<'c> {
+    Sent(&'c Sent<'c>),
+    Anchor(&'c Anchor),
+}
+
+impl<'c> Cert<'c> {
+    pub fn der(self) -> &'c [u8] {
+        match self {
+            Cert::Sent(s) => s.der,
+            Cert::Anchor(a) => &a.der,
+        }
+    }
+
+    pub fn subject(self) -> &'c [u8] {
+        match self {
+            Cert::Sent(s) => s.cert.subject().as_raw(),
+            Cert::Anchor(a) => &a.subject,
+        }
+    }
+
+    pub fn issuer(self) -> &'c [u8] {
+        match self {
+            Cert::Sent(s) => s.cert.issuer().as_raw(),
+            Cert::Anchor(a) => &a.issuer,
+        }
+    }
+
+    pub fn subject_text(self) -> Cow<'c, str> {
+        match self {
+            Cert::Sent(s) => Cow::Owned(name_string(s.cert.subject())),
+            Cert::Anchor(a) => Cow::Borrowed(&a.subject_text),
+        }
+    }
+
+    pub fn issuer_text(self) -> Cow<'c, str> {
+        match self {
+            Cert::Sent(s) => Cow::Owned(name_string(s.cert.issuer())),
+            Cert::Anchor(a) => Cow::Borrowed(&a.issuer_text),
+        }
+    }
+
+    pub fn self_signed(self) -> bool {
+        match self {
+            Cert::Sent(s) => s.self_signed,
+            Cert::Anchor(a) => a.self_signed,
+        }
+    }
+
+    pub fn is_ca(self) -> bool {
+        match self {
+            Cert::Sent(s) => s.cert.is_ca(),
+            Cert::Anchor(a) => a.is_ca,
+        }
+    }
+
+    /// notBefore and notAfter, as Unix times.
+    pub fn validity(self) -> (i64, i64) {
+        match self {
+            Cert::Sent(s) => {
+                let v = s.cert.validity();
+                (v.not_before.timestamp(), v.not_after.timestamp())
+            }
+            Cert::Anchor(a) => (a.not_before, a.not_after),
+        }
+    }
+
+    /// Whether `issuer`'s key verifies this certificate's signature.
+    pub fn signed_by(self, issuer: Cert<'_>) -> bool {
+        match issuer {
+            Cert::Sent(s) => self.verifies_with(s.cert.public_key()),
+            Cert::Anchor(a) => SubjectPublicKeyInfo::from_der(&a.spki)
+                .is_ok_and(|(_, key)| self.verifies_with(&key)),
+        }
+    }
+
+    fn verifies_with(self, key: &SubjectPublicKeyInfo<'_>) -> bool {
+        match self {
+            Cert::Sent(s) => s.cert.verify_signature(Some(key)).is_ok(),
+            Cert::Anchor(a) => a
+                .parse()
+                .is_some_and(|c| c.verify_signature(Some(key)).is_ok()),
+        }
+    }
+
+    /// The issuer's first organisation.
+    pub fn issuer_organisation(self) -> Option<String> {
+        match self {
+            Cert::Sent(s) => organisation(s.cert.issuer()),
+            Cert::Anchor(a) => a.parse().and_then(|c| organisation(c.issuer())),
+        }
+    }
+
+    /// The caIssuers URL of the Authority Information Access extension, if any.
+    pub fn ca_issuers_url(self) -> Option<String> {
+        match self {
+            Cert::Sent(s) => ca_issuers_url(s.cert),
+            Cert::Anchor(a) => a.parse().and_then(|c| ca_issuers_url(&c)),
+        }
+    }
+}
+
+fn organisation(name: &X509Name<'_>) -> Option<String> {
+    name.iter_organization()
+        .next()
+        .and_then(|o| o.as_str().ok())
+        .map(str::to_string)
+}
+
+fn ca_issuers_url(cert: &X509Certificate<'_>) -> Option<String> {
+    // id-ad-caIssuers, 1.3.6.1.5.5.7.48.2
+    cert.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::AuthorityInfoAccess(aia) => aia
+                .accessdescs
+                .iter()
+                .filter(|d| d.access_method.to_id_string() == "1.3.6.1.5.5.7.48.2")
+                .find_map(|d| match &d.access_location {
+                    GeneralName::URI(uri) => Some((*uri).to_string()),
+                    _ => None,
+                }),
+            _ => None,
+        })
+}
