@@ -255,6 +255,17 @@ pub struct TcpFacts {
     pub local_address: Option<String>,
 }
 
+impl TcpFacts {
+    /// The connect failed for want of a descriptor (EMFILE/ENFILE) in this process or the
+    /// system, not because of the target: worth waiting and trying again.
+    pub fn out_of_descriptors(&self) -> bool {
+        self.status == TcpStatus::Error
+            && self
+                .os_error
+                .is_some_and(|code| code == nix::libc::EMFILE || code == nix::libc::ENFILE)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SslAnswer {
     /// Willing to do TLS.

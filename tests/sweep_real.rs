@@ -936,6 +936,17 @@ fn watch_json_counts_percentiles_and_changes_of_outcome() {
 
 #[test]
 fn descriptors_running_out_mid_sweep_slow_it_down_instead_of_failing() {
+    descriptors_run_out_mid_sweep(true);
+}
+
+/// The same with two connections per address: the second one (the other channel) also waits
+/// for descriptors instead of being reported as skipped.
+#[test]
+fn the_second_connection_also_waits_for_descriptors() {
+    descriptors_run_out_mid_sweep(false);
+}
+
+fn descriptors_run_out_mid_sweep(quiet_server: bool) {
     let ns = Netns::new();
     // 512 targets, 128 at a time, each held 300 ms: several waves, so probes keep opening
     // sockets after the limit is lowered below what is already open.
@@ -948,7 +959,6 @@ fn descriptors_running_out_mid_sweep_slow_it_down_instead_of_failing() {
     cmd.args([
         "sweep",
         file.path().to_str().unwrap(),
-        "--quiet-server",
         "--concurrency",
         "128",
         "--connect-timeout",
@@ -956,6 +966,9 @@ fn descriptors_running_out_mid_sweep_slow_it_down_instead_of_failing() {
         "--deadline",
         "50",
     ]);
+    if quiet_server {
+        cmd.arg("--quiet-server");
+    }
     let mut live = Live::spawn(cmd, Stdio::null(), &[]);
     // The start-up limit is generous; once the first wave is connected (≈ 128 sockets open),
     // another process lowers it to 48 under the running sweep, as `prlimit --nofile` would.
@@ -990,13 +1003,28 @@ fn descriptors_running_out_mid_sweep_slow_it_down_instead_of_failing() {
     let (targets, summary, _) = parse_lines(&lines.join("\n"));
     assert_eq!(targets.len(), 512);
     for (key, t) in &targets {
-        let status = &t["data"]["addresses"][0]["tcp"]["status"];
-        assert_eq!(status, "ok", "{key} failed instead of waiting: {t:#}");
+        let address = &t["data"]["addresses"][0];
+        assert_eq!(
+            address["tcp"]["status"], "ok",
+            "{key} failed instead of waiting: {t:#}"
+        );
+        if !quiet_server {
+            // No answer to SSLRequest, so the plaintext startup went over a second connection.
+            assert_ne!(
+                address["startup_other"]["status"], "skipped",
+                "{key}: the second connection gave up instead of waiting: {t:#}"
+            );
+        }
     }
     // The waits happened during the run (the limit was not lowered up front).
     assert!(
         summary["descriptor_waits"].as_u64() > Some(0),
         "the sweep never ran out, so this proved nothing: {summary:#}"
     );
-    assert_eq!(server.accepted().len(), 512, "each address connected once");
+    let per_address = if quiet_server { 1 } else { 2 };
+    assert_eq!(
+        server.accepted().len(),
+        512 * per_address,
+        "each address connected {per_address} time(s)"
+    );
 }

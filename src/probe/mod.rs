@@ -343,20 +343,31 @@ async fn main_channels(
     }
 }
 
-/// A second connection to the same address, for the other channel.
+/// A second connection to the same address, for the other channel. The first connection
+/// worked, so running out of descriptors here is this process's state, not the target's: wait
+/// (backing off from 5 to 100 ms) for other probes of a sweep to give some back and try again,
+/// until the deadline.
 async fn reconnect(
     addr: SocketAddr,
     deadline: Instant,
     recorder: Option<&Arc<Recorder>>,
     purpose: Purpose,
 ) -> Result<Conn, String> {
-    let (tcp, stream) = connect(addr, deadline, recorder, purpose).await;
-    stream.ok_or_else(|| {
-        format!(
-            "second connection failed: {}",
-            tcp.error.unwrap_or_else(|| "unknown error".into())
-        )
-    })
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let (tcp, stream) = connect(addr, deadline, recorder, purpose).await;
+        if let Some(stream) = stream {
+            return Ok(stream);
+        }
+        if !tcp.out_of_descriptors() || Instant::now() + pause >= deadline {
+            return Err(format!(
+                "second connection failed: {}",
+                tcp.error.unwrap_or_else(|| "unknown error".into())
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
 }
 
 /// SSLRequest, then TLS after `S` and the startup over it, or the startup over plaintext after

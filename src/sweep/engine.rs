@@ -165,21 +165,13 @@ async fn probe_limited(
         shared.rate.acquire(cost).await;
         let facts = probe::probe_address(target, settings).await;
         shared.fds.release();
-        if out_of_descriptors(&facts.tcp) {
+        if facts.tcp.out_of_descriptors() {
             // Not the target's fault: wait for other probes to give descriptors back.
             shared.fds.slow_down().await;
             continue;
         }
         return facts;
     }
-}
-
-/// The connect failed for want of a descriptor (EMFILE/ENFILE), not because of the target.
-fn out_of_descriptors(tcp: &TcpFacts) -> bool {
-    tcp.status == TcpStatus::Error
-        && tcp
-            .os_error
-            .is_some_and(|code| code == nix::libc::EMFILE || code == nix::libc::ENFILE)
 }
 
 /// An address still waiting or running when the target's deadline passed.
@@ -239,18 +231,9 @@ mod tests {
             os_error: Some(code),
             local_address: None,
         };
-        assert!(out_of_descriptors(&tcp(
-            TcpStatus::Error,
-            nix::libc::EMFILE
-        )));
-        assert!(out_of_descriptors(&tcp(
-            TcpStatus::Error,
-            nix::libc::ENFILE
-        )));
-        assert!(!out_of_descriptors(&tcp(
-            TcpStatus::Refused,
-            nix::libc::ECONNREFUSED
-        )));
-        assert!(!out_of_descriptors(&tcp(TcpStatus::Error, 240)));
+        assert!(tcp(TcpStatus::Error, nix::libc::EMFILE).out_of_descriptors());
+        assert!(tcp(TcpStatus::Error, nix::libc::ENFILE).out_of_descriptors());
+        assert!(!tcp(TcpStatus::Refused, nix::libc::ECONNREFUSED).out_of_descriptors());
+        assert!(!tcp(TcpStatus::Error, 240).out_of_descriptors());
     }
 }
