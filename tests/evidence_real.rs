@@ -522,23 +522,8 @@ fn record(out: &Path, scenario: Scenario) {
     .unwrap();
     let facts_file = out.join(format!("{name}.facts.json"));
     let facts = serde_json::to_string_pretty(&facts).unwrap() + "\n";
-    std::fs::write(&facts_file, home_as_tilde(&facts)).unwrap();
-}
-
-/// `text` with pgreach's temporary HOME (`/tmp/pgr-home-<pid>-<random>`, made by
-/// `run_pgreach`) written as `~`, so the stored facts do not name a directory that is gone.
-fn home_as_tilde(text: &str) -> String {
-    let prefix = format!("{}/pgr-home-", std::env::temp_dir().display());
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(&prefix) {
-        out.push_str(&rest[..at]);
-        out.push('~');
-        let after = &rest[at + prefix.len()..];
-        rest = &after[after.find(['/', '"']).unwrap_or(after.len())..];
-    }
-    out.push_str(rest);
-    out
+    // The temporary HOME is written as `~`: the stored facts must not name a directory that is gone.
+    std::fs::write(&facts_file, support::home_as_tilde(&facts)).unwrap();
 }
 
 /// Every message of every recorded capture decodes: no chunk is left unlabelled as garbage,

@@ -239,18 +239,7 @@ fn modes(m: &Value, port: u64) -> Value {
 /// `text` with `:port` as `:PORT` and the temporary HOME `run_pgreach` gives pgreach
 /// (`/tmp/pgr-home-<pid>-<random>`) as `~`, the way record_captures stores it.
 fn mask(text: &str, port: u64) -> String {
-    let text = text.replace(&format!(":{port}"), ":PORT");
-    let prefix = format!("{}/pgr-home-", std::env::temp_dir().display());
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(at) = rest.find(&prefix) {
-        out.push_str(&rest[..at]);
-        out.push('~');
-        let after = &rest[at + prefix.len()..];
-        rest = &after[after.find(['/', '"']).unwrap_or(after.len())..];
-    }
-    out.push_str(rest);
-    out
+    support::home_as_tilde(&text.replace(&format!(":{port}"), ":PORT"))
 }
 
 /// Replays one capture; `Err` describes how the replay or pgreach's facts differ.

@@ -72,3 +72,19 @@ pub fn finding<'a>(report: &'a Value, code: &str, severity: &str) -> &'a Value {
     }
     f
 }
+
+/// `text` with every temporary HOME the harness makes (`/tmp/pgr-home-<pid>-<random>`) written
+/// as `~`, so reports from different runs compare equal.
+pub fn home_as_tilde(text: &str) -> String {
+    let prefix = format!("{}/pgr-home-", std::env::temp_dir().display());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&prefix) {
+        out.push_str(&rest[..at]);
+        out.push('~');
+        let after = &rest[at + prefix.len()..];
+        rest = &after[after.find(['/', '"']).unwrap_or(after.len())..];
+    }
+    out.push_str(rest);
+    out
+}
