@@ -419,66 +419,30 @@ fn sigint_flushes_finished_targets_and_exits_cleanly() {
     let mut lines: Vec<String> = (0..5).map(|i| format!("127.0.8.{i}:{closed}")).collect();
     lines.push(format!("127.0.9.0/28:{}", slow.port()));
     let file = write_targets(&lines);
-    let mut child = ns
-        .cmd(env!("CARGO_BIN_EXE_pgreach"))
-        .args([
-            "sweep",
-            file.path().to_str().unwrap(),
-            "--connect-timeout",
-            "40",
-            "--deadline",
-            "50",
-        ])
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", std::env::temp_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn pgreach");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while out.len() < 5 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => out.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("only {} lines before the deadline: {out:?}", out.len());
-            }
-        }
+    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
+    cmd.args([
+        "sweep",
+        file.path().to_str().unwrap(),
+        "--connect-timeout",
+        "40",
+        "--deadline",
+        "50",
+    ]);
+    let mut live = Live::spawn(cmd, Stdio::null(), &[]);
+    // The five closed ports finish at once.
+    for i in 0..5 {
+        live.wait_line(Duration::from_secs(20), &format!("target {i}"), |v| {
+            v["type"] == "target"
+        });
     }
     // The slow targets are all connected and waiting; interrupt now.
     let wait_connected = Instant::now() + Duration::from_secs(10);
     while slow.accepted().len() < 16 && Instant::now() < wait_connected {
         thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { nix::libc::kill(child.id() as i32, nix::libc::SIGINT) };
-    let waited = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if waited.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("pgreach did not exit within 10 s of SIGINT");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
-        out.push(line);
-    }
+    live.signal(nix::libc::SIGINT);
+    let (code, out) = live.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(130), "exit code after SIGINT");
     let (targets, summary, _) = parse_lines(&out.join("\n"));
     let expected: BTreeSet<String> = (0..5).map(|i| format!("127.0.8.{i}:{closed}")).collect();
     assert_eq!(
