@@ -4,7 +4,7 @@
 #   sudo benches/sweep.sh [PGREACH_BINARY]      (default: target/release/pgreach)
 #
 # Build first:  cargo build --release && cargo build --release --example bench_listener
-# (the listener is looked for next to the binary, in ../examples/, or set LISTENER=PATH).
+# (the listener is looked for in examples/ beside the binary, or set LISTENER=PATH).
 #
 # Everything runs inside a private network namespace, in three parts:
 #

@@ -228,6 +228,16 @@ pub enum FailOn {
     Warning,
 }
 
+impl FailOn {
+    /// The least severe finding that makes the exit code 1.
+    pub fn threshold(self) -> crate::facts::Severity {
+        match self {
+            FailOn::Error => crate::facts::Severity::Error,
+            FailOn::Warning => crate::facts::Severity::Warning,
+        }
+    }
+}
+
 /// When the text report uses color.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

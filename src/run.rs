@@ -11,11 +11,11 @@ use clap::Parser;
 use futures_util::future::join_all;
 use tokio::task::JoinSet;
 
-use crate::cli::{Args, ColorChoice, FailOn, Format};
+use crate::cli::{Args, ColorChoice, Format};
 use crate::config::{self, Config, HostSpec};
 use crate::diagnose;
 use crate::facts::{HostFacts, HostKind, Report, Severity};
-use crate::probe::{self, AddrTarget};
+use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::report;
 use crate::resolve::{self, Dns};
 use crate::setup::TlsSetup;
@@ -80,12 +80,7 @@ fn run(config: &Config) -> io::Result<u8> {
     let mut report = runtime.block_on(collect_recorded(config, recorder.clone()));
     let evidence_ok =
         crate::evidence::finish(recorder.as_deref(), &config.evidence, &command_line());
-    let opts = diagnose::findings::Options {
-        sslmode: config.sslmode,
-        expiry_warn_days: config.expiry_warn_days.into(),
-        now: time::OffsetDateTime::now_utc(),
-    };
-    diagnose::apply(&mut report, &opts);
+    judge(config, &mut report);
     let stdout = io::stdout();
     // Buffered: stdout is line-buffered, and a JSON report is hundreds of lines.
     let mut out = io::BufWriter::new(stdout.lock());
@@ -107,18 +102,28 @@ fn run(config: &Config) -> io::Result<u8> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         other => other?,
     }
-    let threshold = match config.fail_on {
-        FailOn::Error => Severity::Error,
-        FailOn::Warning => Severity::Warning,
-    };
-    let failed = report.findings.iter().any(|f| f.severity <= threshold);
     Ok(if !evidence_ok {
         EXIT_INTERNAL
-    } else if failed {
+    } else if fails(&report, config.fail_on.threshold()) {
         EXIT_FINDINGS
     } else {
         EXIT_OK
     })
+}
+
+/// Judges the facts as of now: findings and verdict (see `diagnose::apply`).
+pub(crate) fn judge(config: &Config, report: &mut Report) {
+    let opts = diagnose::findings::Options {
+        sslmode: config.sslmode,
+        expiry_warn_days: config.expiry_warn_days.into(),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    diagnose::apply(report, &opts);
+}
+
+/// Whether `report` has a finding at least as severe as `threshold` (`--fail-on`).
+pub(crate) fn fails(report: &Report, threshold: Severity) -> bool {
+    report.findings.iter().any(|f| f.severity <= threshold)
 }
 
 /// The command line as typed, with any password in a URI or conninfo argument replaced by
@@ -173,21 +178,33 @@ pub async fn collect_recorded(
 ) -> Report {
     // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
     // postgresql.crt/.key when no file is configured.
+    let (setup, settings) = prepare(config, recorder);
+    collect_with(config, &setup, &settings).await
+}
+
+/// What every probe of `config` shares: the trust material and the probe settings (prompting
+/// now with `-W`). Built once per run; `watch` reuses them for every probe.
+pub(crate) fn prepare(
+    config: &Config,
+    recorder: Option<Arc<crate::evidence::Recorder>>,
+) -> (TlsSetup, ProbeSettings) {
+    // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
+    // postgresql.crt/.key when no file is configured.
     let home = home_dir();
     let setup = TlsSetup::load(config, home.as_deref());
     let settings = setup.probe_settings(config, recorder, login_settings(config, home.as_deref()));
-    let dns = Dns::from_system(config.connect_timeout);
+    (setup, settings)
+}
 
-    // Resolve every host first, concurrently so that several slow hosts cost the slowest one's
-    // time rather than the sum; then probe every address concurrently. The report keeps the
-    // user's host order and, within a host, libpq's address order.
-    let resolutions = join_all(config.endpoints.iter().map(|ep| plan(&dns, ep))).await;
-    let mut hosts = Vec::new();
-    let mut targets = Vec::new();
-    for (host, addrs) in resolutions {
-        hosts.push(host);
-        targets.extend(addrs);
-    }
+/// [`collect`] with what [`prepare`] built (DNS is fresh for every call).
+pub(crate) async fn collect_with(
+    config: &Config,
+    setup: &TlsSetup,
+    settings: &ProbeSettings,
+) -> Report {
+    let dns = Dns::from_system(config.connect_timeout);
+    let (hosts, targets) = resolve_all(&dns, config).await;
+    // Every address concurrently; the report keeps the order of `targets`.
     let mut set = JoinSet::new();
     for (i, target) in targets.into_iter().enumerate() {
         let settings = settings.clone();
@@ -204,6 +221,20 @@ pub async fn collect_recorded(
     let addresses: Vec<_> = addresses.into_iter().map(|(_, a)| a).collect();
 
     setup.report(config, hosts, addresses)
+}
+
+/// Resolves every host, concurrently so that several slow hosts cost the slowest one's time
+/// rather than the sum: the hosts' facts, and every address to probe, in the user's host order
+/// and, within a host, libpq's address order.
+pub(crate) async fn resolve_all(dns: &Dns, config: &Config) -> (Vec<HostFacts>, Vec<AddrTarget>) {
+    let resolutions = join_all(config.endpoints.iter().map(|ep| plan(dns, ep))).await;
+    let mut hosts = Vec::new();
+    let mut targets = Vec::new();
+    for (host, addrs) in resolutions {
+        hosts.push(host);
+        targets.extend(addrs);
+    }
+    (hosts, targets)
 }
 
 /// `--login`'s credentials and policies (prompting now with `-W`); a prompt that fails (no
@@ -238,7 +269,7 @@ pub(crate) fn home_dir() -> Option<std::path::PathBuf> {
 }
 
 /// Resolves one endpoint (when it is a name) into the addresses to probe.
-pub(crate) async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) {
+async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) {
     let host = ep.host.display();
     let port = ep.port;
     let tcp = |addr, tls_name: Option<String>, verify_host: Option<String>, rank| AddrTarget::Tcp {

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use futures_util::future::join_all;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -20,9 +19,9 @@ use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::resolve::Dns;
 use crate::setup::TlsSetup;
 
-/// Distinct TLS setups kept (lines may name their own sslrootcert); beyond this the cache is
-/// emptied rather than grown.
-const TLS_CACHE_MAX: usize = 64;
+/// Distinct TLS setups (lines may name their own sslrootcert) and resolvers (one per
+/// connect_timeout) kept; beyond this a cache is emptied rather than grown.
+const CACHE_MAX: usize = 64;
 
 type TlsKey = (Option<String>, Option<String>, Option<String>, bool);
 
@@ -66,7 +65,7 @@ impl Shared {
             return setup.clone();
         }
         let setup = Arc::new(TlsSetup::load(config, self.home.as_deref()));
-        if cache.len() >= TLS_CACHE_MAX {
+        if cache.len() >= CACHE_MAX {
             cache.clear();
         }
         cache.insert(key, setup.clone());
@@ -75,7 +74,7 @@ impl Shared {
 
     fn dns_for(&self, timeout: Duration) -> Arc<Dns> {
         let mut cache = self.dns.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= TLS_CACHE_MAX {
+        if cache.len() >= CACHE_MAX {
             cache.clear();
         }
         cache
@@ -100,13 +99,7 @@ pub async fn collect(config: &Config, shared: &Shared) -> Report {
     let setup = shared.tls_for(config);
     let settings = setup.probe_settings(config, None, None);
     let dns = shared.dns_for(config.connect_timeout);
-    let resolutions = join_all(config.endpoints.iter().map(|ep| crate::run::plan(&dns, ep))).await;
-    let mut hosts = Vec::new();
-    let mut targets = Vec::new();
-    for (host, addrs) in resolutions {
-        hosts.push(host);
-        targets.extend(addrs);
-    }
+    let (hosts, targets) = crate::run::resolve_all(&dns, config).await;
 
     let cost = connections_per_address(config);
     if let [target] = targets.as_slice() {
@@ -177,8 +170,13 @@ async fn probe_limited(
 /// An address still waiting or running when the target's deadline passed.
 fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
     let reason = "the per-target deadline (--deadline) passed before this address finished";
-    let (host, address, family, port) = match target {
-        AddrTarget::Tcp { host, addr, .. } => (
+    let (host, address, family, port, system_rank) = match target {
+        AddrTarget::Tcp {
+            host,
+            addr,
+            system_rank,
+            ..
+        } => (
             host.clone(),
             addr.ip().to_string(),
             if addr.is_ipv4() {
@@ -187,17 +185,15 @@ fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
                 Family::Ipv6
             },
             addr.port(),
+            *system_rank,
         ),
         AddrTarget::Unix { host, path, port } => (
             host.clone(),
             path.display().to_string(),
             Family::Unix,
             *port,
+            None,
         ),
-    };
-    let system_rank = match target {
-        AddrTarget::Tcp { system_rank, .. } => *system_rank,
-        AddrTarget::Unix { .. } => None,
     };
     let place = AddressPlace {
         host,

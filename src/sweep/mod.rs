@@ -31,10 +31,9 @@ use tokio::task::JoinSet;
 
 pub use args::{SweepArgs, WatchArgs};
 
-use crate::cli::{Args, Command, FailOn, Format};
+use crate::cli::{Args, Command, Format};
 use crate::config;
-use crate::diagnose;
-use crate::facts::Severity;
+use crate::facts::{Report, Severity};
 use crate::run::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
 use input::Item;
 use summary::SweepSummary;
@@ -68,13 +67,31 @@ fn env(name: &str) -> Option<String> {
 
 /// Everything a sweep decided before the first probe.
 struct Plan {
-    probe: Arc<Args>,
-    prometheus: bool,
-    shared: Arc<engine::Shared>,
+    /// What every target task needs (shared with them).
+    target: Arc<PerTarget>,
     max_targets: usize,
+    summary_text: bool,
+}
+
+/// The part of the plan target tasks need.
+struct PerTarget {
+    /// The flags: every line's defaults.
+    probe: Args,
+    shared: engine::Shared,
+    prometheus: bool,
     expiry_warn_days: i64,
     threshold: Severity,
-    summary_text: bool,
+}
+
+/// The runtime of `sweep` and `watch`.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("pgreach: internal error: {e}");
+            ExitCode::from(EXIT_INTERNAL)
+        })
 }
 
 fn sweep(args: SweepArgs) -> ExitCode {
@@ -141,20 +158,19 @@ fn sweep(args: SweepArgs) -> ExitCode {
         );
     }
     let plan = Plan {
-        prometheus: checked.format == Format::Prometheus,
-        probe: Arc::new(probe),
-        shared: Arc::new(engine::Shared::new(
-            concurrency,
-            args.per_host_concurrency,
-            args.rate,
-            Duration::from_secs_f64(args.deadline),
-        )),
+        target: Arc::new(PerTarget {
+            prometheus: checked.format == Format::Prometheus,
+            probe,
+            shared: engine::Shared::new(
+                concurrency,
+                args.per_host_concurrency,
+                args.rate,
+                Duration::from_secs_f64(args.deadline),
+            ),
+            expiry_warn_days: checked.expiry_warn_days.into(),
+            threshold: checked.fail_on.threshold(),
+        }),
         max_targets: concurrency,
-        expiry_warn_days: checked.expiry_warn_days.into(),
-        threshold: match checked.fail_on {
-            FailOn::Error => Severity::Error,
-            FailOn::Warning => Severity::Warning,
-        },
         summary_text: args.summary,
     };
     let filter = input::Filter {
@@ -164,15 +180,9 @@ fn sweep(args: SweepArgs) -> ExitCode {
     };
     let (tx, rx) = mpsc::channel(INPUT_AHEAD);
     let feeder = std::thread::spawn(move || input::feed(reader, &filter, &tx));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("pgreach: internal error: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
+        Err(code) => return code,
     };
     // On a worker rather than this thread: a finished target then wakes the loop where it
     // ran, not this thread through a futex (one per target in profiles).
@@ -227,8 +237,8 @@ fn invalid(line: &str, error: &str) -> Done {
 }
 
 /// Probes one input line from start to finish.
-async fn one(line: String, plan: Arc<PlanShared>) -> Done {
-    let mut args = (*plan.probe).clone();
+async fn one(line: String, plan: Arc<PerTarget>) -> Done {
+    let mut args = plan.probe.clone();
     let key = input::target_key(&line);
     args.target = Some(line);
     let config = match config::load(&args, &env) {
@@ -237,13 +247,8 @@ async fn one(line: String, plan: Arc<PlanShared>) -> Done {
     };
     let started = std::time::Instant::now();
     let mut report = engine::collect(&config, &plan.shared).await;
-    let opts = diagnose::findings::Options {
-        sslmode: config.sslmode,
-        expiry_warn_days: config.expiry_warn_days.into(),
-        now: time::OffsetDateTime::now_utc(),
-    };
-    diagnose::apply(&mut report, &opts);
-    let failed = report.findings.iter().any(|f| f.severity <= plan.threshold);
+    crate::run::judge(&config, &mut report);
+    let failed = crate::run::fails(&report, plan.threshold);
     let metrics = plan.prometheus.then(|| {
         let mut m = prometheus::Metrics::default();
         m.add(&key, &report, started.elapsed().as_secs_f64());
@@ -259,15 +264,6 @@ async fn one(line: String, plan: Arc<PlanShared>) -> Done {
         metrics,
         failed,
     }
-}
-
-/// The part of the plan target tasks need (cheap to share).
-struct PlanShared {
-    probe: Arc<Args>,
-    shared: Arc<engine::Shared>,
-    prometheus: bool,
-    expiry_warn_days: i64,
-    threshold: Severity,
 }
 
 /// Where finished targets go: stdout, the summary, the metrics, the progress bar.
@@ -355,20 +351,13 @@ async fn run_sweep(
         (Ok(i), Ok(t)) => (i, t),
         _ => return EXIT_INTERNAL,
     };
-    let shared = Arc::new(PlanShared {
-        probe: plan.probe.clone(),
-        shared: plan.shared.clone(),
-        prometheus: plan.prometheus,
-        expiry_warn_days: plan.expiry_warn_days,
-        threshold: plan.threshold,
-    });
     let mut sink = Sink {
         pending: Vec::with_capacity(OUT_BUFFER),
         summary: SweepSummary {
-            expiry_warn_days: plan.expiry_warn_days,
+            expiry_warn_days: plan.target.expiry_warn_days,
             ..SweepSummary::default()
         },
-        metrics: plan.prometheus.then(prometheus::Metrics::default),
+        metrics: plan.target.prometheus.then(prometheus::Metrics::default),
         progress: io::stderr().is_terminal().then(progress_bar),
         failed: false,
         closed: false,
@@ -396,7 +385,7 @@ async fn run_sweep(
             }
             item = rx.recv(), if input_open && set.len() < plan.max_targets => match item {
                 Some(Item::Target(line)) => {
-                    set.spawn(one(line, shared.clone()));
+                    set.spawn(one(line, plan.target.clone()));
                 }
                 Some(Item::Invalid { line, error }) => {
                     sink.take(invalid(&line, &error));
@@ -433,6 +422,7 @@ async fn run_sweep(
     summary.interrupted = interrupted;
     summary.elapsed_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     summary.descriptor_waits = plan
+        .target
         .shared
         .fds
         .waits
@@ -460,6 +450,35 @@ async fn run_sweep(
         (true, _) => EXIT_INTERRUPTED,
         (false, true) => EXIT_FINDINGS,
         (false, false) => EXIT_OK,
+    }
+}
+
+/// Each phase that ran, as (address, port, phase, milliseconds): `dns` per host (the slower of
+/// A and AAAA), then `tcp`, `ssl_request`, `tls` and `startup` per address. What `watch`'s
+/// percentiles and the prometheus phase durations are made of.
+fn phase_times(report: &Report, mut each: impl FnMut(&str, u16, &'static str, f64)) {
+    for h in &report.hosts {
+        if let Some(d) = &h.dns {
+            each(
+                &h.host,
+                h.port,
+                "dns",
+                d.a.elapsed_ms.max(d.aaaa.elapsed_ms),
+            );
+        }
+    }
+    for a in &report.addresses {
+        let phases = [
+            ("tcp", Some(a.tcp.elapsed_ms)),
+            ("ssl_request", a.ssl_request.elapsed_ms),
+            ("tls", a.tls.as_ref().map(|t| t.elapsed_ms)),
+            ("startup", a.startup.elapsed_ms),
+        ];
+        for (phase, ms) in phases {
+            if let Some(ms) = ms {
+                each(&a.address, a.port, phase, ms);
+            }
+        }
     }
 }
 

@@ -55,32 +55,15 @@ impl Metrics {
             duration,
             "pgreach_probe_duration_seconds{{target=\"{t}\"}} {elapsed_seconds:.6}"
         );
-        let mut phase = |address: &str, port: u16, name: &str, ms: Option<f64>| {
-            if let Some(ms) = ms {
-                let _ = writeln!(
-                    phases,
-                    "pgreach_phase_duration_seconds{{target=\"{t}\",address=\"{}\",port=\"{port}\",phase=\"{name}\"}} {:.6}",
-                    escape(address),
-                    ms / 1000.0
-                );
-            }
-        };
-        for h in &report.hosts {
-            if let Some(dns) = &h.dns {
-                let ms = dns.a.elapsed_ms.max(dns.aaaa.elapsed_ms);
-                phase(&h.host, h.port, "dns", Some(ms));
-            }
-        }
-        for a in &report.addresses {
-            phase(&a.address, a.port, "tcp", Some(a.tcp.elapsed_ms));
-            phase(&a.address, a.port, "ssl_request", a.ssl_request.elapsed_ms);
-            phase(
-                &a.address,
-                a.port,
-                "tls",
-                a.tls.as_ref().map(|t| t.elapsed_ms),
+        super::phase_times(report, |address, port, name, ms| {
+            let _ = writeln!(
+                phases,
+                "pgreach_phase_duration_seconds{{target=\"{t}\",address=\"{}\",port=\"{port}\",phase=\"{name}\"}} {:.6}",
+                escape(address),
+                ms / 1000.0
             );
-            phase(&a.address, a.port, "startup", a.startup.elapsed_ms);
+        });
+        for a in &report.addresses {
             let up = u8::from(a.tcp.status == crate::facts::TcpStatus::Ok);
             let labels = format!(
                 "target=\"{t}\",address=\"{}\",port=\"{}\"",

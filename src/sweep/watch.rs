@@ -11,10 +11,9 @@ use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::WatchArgs;
-use crate::cli::{FailOn, Format};
+use crate::cli::Format;
 use crate::config;
-use crate::diagnose;
-use crate::facts::{Report, Severity};
+use crate::facts::Report;
 use crate::run::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK};
 
 /// Parses `500ms`, `5s`, `2m`, `1h` or plain (decimal) seconds.
@@ -107,26 +106,10 @@ mod erased {
 type Samples = BTreeMap<&'static str, Vec<f64>>;
 
 fn record(samples: &mut Samples, report: &Report, total_ms: f64) {
-    let mut push = |phase, v: Option<f64>| {
-        if let Some(v) = v {
-            samples.entry(phase).or_default().push(v);
-        }
-    };
-    for h in &report.hosts {
-        push(
-            "dns",
-            h.dns
-                .as_ref()
-                .map(|d| d.a.elapsed_ms.max(d.aaaa.elapsed_ms)),
-        );
-    }
-    for a in &report.addresses {
-        push("tcp", Some(a.tcp.elapsed_ms));
-        push("ssl_request", a.ssl_request.elapsed_ms);
-        push("tls", a.tls.as_ref().map(|t| t.elapsed_ms));
-        push("startup", a.startup.elapsed_ms);
-    }
-    push("total", Some(total_ms));
+    super::phase_times(report, |_, _, phase, ms| {
+        samples.entry(phase).or_default().push(ms);
+    });
+    samples.entry("total").or_default().push(total_ms);
 }
 
 #[derive(Serialize)]
@@ -173,15 +156,9 @@ pub fn main(args: WatchArgs) -> ExitCode {
         return super::usage("watch prints text or JSON Lines (--json)");
     }
     crate::run::init_tracing(config.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("pgreach: internal error: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
+        Err(code) => return code,
     };
     let code = runtime.block_on(watch(&config, interval, args.count));
     ExitCode::from(code)
@@ -192,10 +169,10 @@ async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) 
         return EXIT_INTERNAL;
     };
     let json = config.format == Format::Json;
-    let threshold = match config.fail_on {
-        FailOn::Error => Severity::Error,
-        FailOn::Warning => Severity::Warning,
-    };
+    let threshold = config.fail_on.threshold();
+    // Trust material and login settings once (a `-W` prompt once, not before every probe);
+    // DNS is looked up afresh by every probe.
+    let (setup, settings) = crate::run::prepare(config, None);
     let mut out = io::stdout().lock();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -209,18 +186,13 @@ async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) 
         }
         let started = std::time::Instant::now();
         let mut report = tokio::select! {
-            r = crate::run::collect(config) => r,
+            r = crate::run::collect_with(config, &setup, &settings) => r,
             _ = sigint.recv() => break,
         };
         let total_ms = crate::facts::millis(started.elapsed());
         probes += 1;
-        let opts = diagnose::findings::Options {
-            sslmode: config.sslmode,
-            expiry_warn_days: config.expiry_warn_days.into(),
-            now: time::OffsetDateTime::now_utc(),
-        };
-        diagnose::apply(&mut report, &opts);
-        failed |= report.findings.iter().any(|f| f.severity <= threshold);
+        crate::run::judge(config, &mut report);
+        failed |= crate::run::fails(&report, threshold);
         record(&mut samples, &report, total_ms);
         let now = outcome(&report);
         if previous.as_ref() != Some(&now) {
