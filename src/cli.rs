@@ -164,6 +164,20 @@ pub struct Args {
     pub help: Option<bool>,
 }
 
+impl Args {
+    /// The first evidence flag given (`--transcript`, `--pcap`, `--keylog`): they record the
+    /// connections of one probe, so `sweep` and `watch` refuse them rather than ignore them.
+    pub fn evidence_flag(&self) -> Option<&'static str> {
+        [
+            (self.transcript.is_some(), "--transcript"),
+            (self.pcap.is_some(), "--pcap"),
+            (self.keylog.is_some(), "--keylog"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+}
+
 // The whole command line: `pgreach [TARGET] [flags]` for one target, or a subcommand that
 // takes the same probe flags (`sweep`, `watch`). Flags given before a subcommand are an error,
 // so `pgreach -U app sweep` is never silently half-applied. (Plain comments: a doc comment

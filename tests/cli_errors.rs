@@ -52,3 +52,26 @@ fn help_and_version_exit_0() {
     assert_eq!(run.status, 0);
     assert!(run.stdout.starts_with("pgreach "));
 }
+
+/// `sweep` records no connections and logs in nowhere, `watch` records none: the flags that
+/// would ask for it are refused up front instead of being silently ignored.
+#[test]
+fn single_probe_flags_are_refused_by_sweep_and_watch() {
+    let cases: &[&[&str]] = &[
+        &["sweep", "-", "--transcript", "t.txt"],
+        &["sweep", "-", "--pcap", "p.pcapng"],
+        &["sweep", "-", "--keylog", "k.log"],
+        &["sweep", "-", "--login"],
+        &["watch", "127.0.0.1", "--pcap", "p.pcapng"],
+    ];
+    for args in cases {
+        let run = run_pgreach(None, args, &[]);
+        assert_eq!(run.status, 2, "{args:?}: stderr={}", run.stderr);
+        let flag = args.iter().find(|a| a.starts_with("--")).unwrap();
+        assert!(
+            run.stderr.contains(flag) && run.stderr.contains("single probe"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}

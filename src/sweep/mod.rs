@@ -99,6 +99,14 @@ fn sweep(args: SweepArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
+    // A sweep records no connections and logs in nowhere: refusing these flags beats a run
+    // that silently leaves out what was asked for.
+    let single_probe_only = (args.probe.evidence_flag()).or(args.probe.login.then_some("--login"));
+    if let Some(flag) = single_probe_only {
+        return usage(format!(
+            "{flag} works on a single probe (`pgreach TARGET {flag} …`), not with `pgreach sweep`"
+        ));
+    }
     if args.concurrency == 0 || args.per_host_concurrency == 0 {
         return usage("--concurrency and --per-host-concurrency must be at least 1");
     }

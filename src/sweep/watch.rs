@@ -148,6 +148,11 @@ pub fn main(args: WatchArgs) -> ExitCode {
     if args.count == Some(0) {
         return super::usage("--count must be at least 1");
     }
+    if let Some(flag) = args.probe.evidence_flag() {
+        return super::usage(format!(
+            "{flag} records a single probe (`pgreach TARGET {flag} …`), not `pgreach watch`"
+        ));
+    }
     let config = match config::load(&args.probe, &super::env) {
         Ok(c) => c,
         Err(e) => return super::usage(e),
