@@ -119,6 +119,37 @@ pub(crate) struct Draft {
     pub finding: Finding,
 }
 
+impl Draft {
+    /// A finding about no host in particular (the settings); `on` names the host.
+    pub fn new(
+        layer: Layer,
+        code: &'static str,
+        severity: Severity,
+        text: Text,
+        evidence: Vec<String>,
+    ) -> Draft {
+        Draft {
+            layer,
+            finding: Finding {
+                code,
+                severity,
+                addresses: Vec::new(),
+                host: None,
+                summary: text.summary,
+                next_step: text.next_step,
+                evidence,
+            },
+        }
+    }
+
+    /// The same finding about these addresses of `host`.
+    pub fn on(mut self, host: &str, addresses: Vec<String>) -> Draft {
+        self.finding.host = Some(host.to_owned());
+        self.finding.addresses = addresses;
+        self
+    }
+}
+
 /// Everything detectors share: the report, the options, and the configured sslmode's verdict
 /// for every address.
 pub(crate) struct Ctx<'a> {
@@ -199,18 +230,7 @@ impl At<'_> {
         text: Text,
         evidence: Vec<String>,
     ) -> Draft {
-        Draft {
-            layer,
-            finding: Finding {
-                code,
-                severity,
-                addresses: vec![self.label()],
-                host: Some(self.a.host.clone()),
-                summary: text.summary,
-                next_step: text.next_step,
-                evidence,
-            },
-        }
+        Draft::new(layer, code, severity, text, evidence).on(&self.a.host, vec![self.label()])
     }
 }
 
@@ -261,13 +281,7 @@ fn absorb(into: &mut Finding, from: Finding) {
 }
 
 /// The serde name of a unit enum value: the same word the JSON uses.
-pub(crate) fn words<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
+pub(crate) use crate::report::serde_name as words;
 
 #[cfg(test)]
 pub(crate) mod tests;

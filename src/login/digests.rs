@@ -57,24 +57,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn end_point_hash_of_an_ecdsa_sha256_certificate() {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    fn self_signed(alg: &'static rcgen::SignatureAlgorithm) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
         let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
             .unwrap()
             .self_signed(&key)
             .unwrap();
-        let der = cert.der().to_vec();
+        cert.der().to_vec()
+    }
+
+    #[test]
+    fn end_point_hash_of_an_ecdsa_sha256_certificate() {
+        let der = self_signed(&rcgen::PKCS_ECDSA_P256_SHA256);
         assert_eq!(
             tls_server_end_point(&der),
             Some(Sha256::digest(&der).to_vec())
         );
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let der = cert.der().to_vec();
+        let der = self_signed(&rcgen::PKCS_ECDSA_P384_SHA384);
         assert_eq!(
             tls_server_end_point(&der),
             Some(Sha384::digest(&der).to_vec())

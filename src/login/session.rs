@@ -149,7 +149,7 @@ async fn until_ready<S: AsyncRead + AsyncWrite + Unpin>(
                 facts.backend_pid = Some(process_id);
                 facts.backend_key_length = Some(key.len());
                 facts.backend_key = Some(if show_secrets {
-                    key.iter().map(|b| format!("{b:02x}")).collect()
+                    crate::facts::hex(&key)
                 } else {
                     "***".into()
                 });

@@ -5,7 +5,7 @@
 use crate::config::SslMode;
 use crate::diagnose::dates::parse_rfc3339;
 use crate::diagnose::matrix::{self, Roots, name_mismatch, roots};
-use crate::facts::{CertificateFacts, Family, Finding, HostFacts, Severity, TlsFacts, TlsStatus};
+use crate::facts::{CertificateFacts, Family, HostFacts, Severity, TlsFacts, TlsStatus};
 
 use super::{At, Ctx, Draft, Layer, Text};
 
@@ -249,28 +249,31 @@ pub(super) fn below_verify_full(ctx: &Ctx, host: &HostFacts) -> Option<Draft> {
     if addresses.is_empty() {
         return None;
     }
-    Some(Draft {
-        layer: Layer::Info,
-        finding: Finding {
-            code: "sslmode_below_verify_full",
-            severity: Severity::Info,
-            addresses,
-            host: Some(host.host.clone()),
-            summary: format!(
-                "sslmode={mode} does not check the server's identity, but its certificate passes libpq's verify-full checks, so the app can switch."
-            ),
-            next_step: format!(
-                "Set sslmode=verify-full in the app's settings (`?sslmode=verify-full` in DATABASE_URL, or PGSSLMODE){}; it protects against a man in the middle.",
-                match trust.path.as_deref() {
-                    Some(p) if trust.source == "file" => format!(" with sslrootcert={p}"),
-                    _ => String::new(),
-                }
-            ),
-            evidence: vec![format!(
-                "trust anchors: {} ({} certificate(s))",
-                trust.path.as_deref().unwrap_or(&trust.source),
-                trust.certificates
-            )],
-        },
-    })
+    let text = Text::new(
+        format!(
+            "sslmode={mode} does not check the server's identity, but its certificate passes libpq's verify-full checks, so the app can switch."
+        ),
+        format!(
+            "Set sslmode=verify-full in the app's settings (`?sslmode=verify-full` in DATABASE_URL, or PGSSLMODE){}; it protects against a man in the middle.",
+            match trust.path.as_deref() {
+                Some(p) if trust.source == "file" => format!(" with sslrootcert={p}"),
+                _ => String::new(),
+            }
+        ),
+    );
+    let evidence = vec![format!(
+        "trust anchors: {} ({} certificate(s))",
+        trust.path.as_deref().unwrap_or(&trust.source),
+        trust.certificates
+    )];
+    Some(
+        Draft::new(
+            Layer::Info,
+            "sslmode_below_verify_full",
+            Severity::Info,
+            text,
+            evidence,
+        )
+        .on(&host.host, addresses),
+    )
 }

@@ -7,17 +7,22 @@ use std::net::{IpAddr, SocketAddr};
 use crate::config::SslMode;
 use crate::diagnose::server_error::{HbaMessage, Refusal, classify, quote};
 use crate::diagnose::{channel_words, startup_on};
-use crate::facts::{Channel, Family, Finding, HostFacts, Severity, SslAnswer, StartupFacts};
+use crate::facts::{Channel, Family, HostFacts, Severity, SslAnswer, StartupFacts};
 
 use super::{At, Ctx, Draft, Layer, Text};
 
-/// The pg_hba message of a startup refused by pg_hba.conf (or, for an unrecognised 28000 text
-/// such as a localised one, an empty message: most likely pg_hba.conf too).
-pub(super) fn hba_refusal(st: &StartupFacts) -> Option<HbaMessage> {
+/// How a startup was refused before authentication, if it was.
+pub(super) fn refusal(st: &StartupFacts) -> Option<Refusal> {
     if st.auth.is_some() {
         return None;
     }
-    match classify(st.error.as_ref()?) {
+    st.error.as_ref().map(classify)
+}
+
+/// The pg_hba message of a refusal by pg_hba.conf (or, for an unrecognised 28000 text such as
+/// a localised one, an empty message: most likely pg_hba.conf too).
+pub(super) fn hba_message(r: Refusal) -> Option<HbaMessage> {
+    match r {
         Refusal::HbaNoEntry(m) | Refusal::HbaReject(m) => Some(m),
         Refusal::Authorization => Some(HbaMessage::default()),
         _ => None,
@@ -91,18 +96,8 @@ impl Acc {
     ) -> Option<Draft> {
         let severity = self.severity?;
         let lines: Vec<String> = self.lines.iter().map(|l| format!("`{l}`")).collect();
-        Some(Draft {
-            layer,
-            finding: Finding {
-                code,
-                severity,
-                addresses: self.addresses,
-                host: Some(host.host.clone()),
-                summary: summary.to_owned(),
-                next_step: next_step(&lines.join(" and ")),
-                evidence: self.evidence,
-            },
-        })
+        let text = Text::new(summary, next_step(&lines.join(" and ")));
+        Some(Draft::new(layer, code, severity, text, self.evidence).on(&host.host, self.addresses))
     }
 }
 

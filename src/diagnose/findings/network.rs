@@ -9,7 +9,6 @@ use crate::facts::{
 use super::{At, Ctx, Draft, Layer, Text, words};
 use crate::diagnose::matrix::Next;
 use crate::diagnose::startup_on;
-use crate::facts::Finding;
 
 /// One finding per host whose name does not resolve (or resolves slowly).
 pub(super) fn dns(ctx: &Ctx) -> Vec<Draft> {
@@ -97,18 +96,7 @@ fn dns_host(host: &HostFacts) -> Option<Draft> {
     } else {
         return None;
     };
-    Some(Draft {
-        layer: Layer::Dns,
-        finding: Finding {
-            code,
-            severity,
-            addresses: Vec::new(),
-            host: Some(name.clone()),
-            summary: text.summary,
-            next_step: text.next_step,
-            evidence,
-        },
-    })
+    Some(Draft::new(Layer::Dns, code, severity, text, evidence).on(name, Vec::new()))
 }
 
 fn lookup_words(l: &crate::facts::LookupFacts) -> String {
@@ -268,24 +256,21 @@ pub(super) fn families(ctx: &Ctx, host: &HostFacts) -> Option<Draft> {
             if bad == Family::Ipv6 { "AAAA" } else { "A" }
         ),
     };
-    Some(Draft {
-        layer: Layer::Tcp,
-        finding: Finding {
-            code: "ipv6_ipv4_differ",
-            severity,
-            addresses: failing
-                .iter()
-                .map(|(_, a)| crate::diagnose::address_label(a))
-                .collect(),
-            host: Some(host.host.clone()),
-            summary: format!(
-                "\"{}\" reaches authentication over {good} but not over {bad_name}. {effect}",
-                host.host
-            ),
-            next_step,
-            evidence,
-        },
-    })
+    let text = Text::new(
+        format!(
+            "\"{}\" reaches authentication over {good} but not over {bad_name}. {effect}",
+            host.host
+        ),
+        next_step,
+    );
+    let addresses = failing
+        .iter()
+        .map(|(_, a)| crate::diagnose::address_label(a))
+        .collect();
+    Some(
+        Draft::new(Layer::Tcp, "ipv6_ipv4_differ", severity, text, evidence)
+            .on(&host.host, addresses),
+    )
 }
 
 /// libpq tries the failing family first: what the app sees depends on how it fails.

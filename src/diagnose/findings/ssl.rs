@@ -4,11 +4,11 @@
 
 use crate::config::SslMode;
 use crate::diagnose::matrix::{Roots, roots};
-use crate::diagnose::server_error::{Refusal, classify, quote};
+use crate::diagnose::server_error::{Refusal, quote};
 use crate::diagnose::{channel_words, startup_on};
-use crate::facts::{Channel, Finding, HostFacts, HostKind, Severity, SslAnswer, TlsStatus};
+use crate::facts::{Channel, HostFacts, HostKind, Severity, SslAnswer, StartupFacts, TlsStatus};
 
-use super::hba::{Acc, hba_line, hba_refusal};
+use super::hba::{Acc, hba_line, hba_message, refusal};
 use super::{At, Ctx, Draft, Layer, Text, network, words};
 
 /// Settings libpq refuses before connecting anywhere.
@@ -63,18 +63,7 @@ pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
 }
 
 fn config_draft(code: &'static str, text: Text, evidence: Vec<String>) -> Draft {
-    Draft {
-        layer: Layer::Config,
-        finding: Finding {
-            code,
-            severity: Severity::Error,
-            addresses: Vec::new(),
-            host: None,
-            summary: text.summary,
-            next_step: text.next_step,
-            evidence,
-        },
-    }
+    Draft::new(Layer::Config, code, Severity::Error, text, evidence)
 }
 
 /// The SSLRequest answer and the TLS handshake on one address.
@@ -212,6 +201,27 @@ fn ssl_required_next_step(mode: SslMode, plaintext_fix: &str) -> String {
     }
 }
 
+/// One address where the startup over `refused` was refused while the other channel's reached
+/// authentication: a warning under `costly`, the sslmode that fails once on every connection
+/// and then retries over the other channel; info otherwise (unless the rule says error).
+fn add_refused(
+    acc: &mut Acc,
+    at: &At,
+    refused: Channel,
+    st: &StartupFacts,
+    costly: SslMode,
+    line: Option<String>,
+) {
+    let otherwise = if at.mode() == costly {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let e = st.error.as_ref().map(quote).unwrap_or_default();
+    let evidence = format!("{} {}: {e}", at.label(), channel_words(at.a, refused));
+    acc.add(at, at.severity(otherwise), evidence, line);
+}
+
 /// pg_hba.conf (or a pooler in front) answers SSL and plaintext differently on this host's
 /// addresses.
 pub(super) fn hba_split(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
@@ -226,44 +236,25 @@ pub(super) fn hba_split(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
         ) else {
             continue;
         };
-        let mode = at.mode();
-        let plain_refusal = plain.error.as_ref().filter(|_| plain.auth.is_none());
-        let by_server = plain_refusal.is_some_and(|e| classify(e) == Refusal::SslRequired);
-        if (by_server || hba_refusal(plain).is_some()) && tls.auth.is_some() {
-            let otherwise = if mode == SslMode::Allow {
-                Severity::Warning
-            } else {
-                Severity::Info
+        if tls.auth.is_some() {
+            let acc = match refusal(plain) {
+                Some(Refusal::SslRequired) => Some(&mut required_by_server),
+                r => r.and_then(hba_message).is_some().then_some(&mut required),
             };
-            let e = plain.error.as_ref().map(quote).unwrap_or_default();
-            let acc = if by_server {
-                &mut required_by_server
-            } else {
-                &mut required
-            };
-            acc.add(
-                &at,
-                at.severity(otherwise),
-                format!(
-                    "{} {}: {e}",
-                    at.label(),
-                    channel_words(a, Channel::Plaintext)
-                ),
-                None,
-            );
+            if let Some(acc) = acc {
+                add_refused(acc, &at, Channel::Plaintext, plain, SslMode::Allow, None);
+            }
         }
-        if let (Some(m), true) = (hba_refusal(tls), plain.auth.is_some()) {
-            let otherwise = if mode == SslMode::Prefer {
-                Severity::Warning
-            } else {
-                Severity::Info
-            };
-            let e = tls.error.as_ref().map(quote).unwrap_or_default();
+        if plain.auth.is_some()
+            && let Some(m) = refusal(tls).and_then(hba_message)
+        {
             let line = hba_line("hostssl", &m, &at);
-            rejected.add(
+            add_refused(
+                &mut rejected,
                 &at,
-                at.severity(otherwise),
-                format!("{} {}: {e}", at.label(), channel_words(a, Channel::Tls)),
+                Channel::Tls,
+                tls,
+                SslMode::Prefer,
                 Some(line),
             );
         }

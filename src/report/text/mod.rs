@@ -127,11 +127,7 @@ fn write_address(
     ranked: bool,
     style: Style,
 ) -> io::Result<()> {
-    let title = match a.family {
-        Family::Ipv6 => format!("[{}]:{}", a.address, a.port),
-        Family::Ipv4 => format!("{}:{}", a.address, a.port),
-        Family::Unix => a.address.clone(),
-    };
+    let title = crate::diagnose::address_label(a);
     let family = serde_plain(&a.family);
     let rank = match a.system_rank {
         Some(r) if ranked => format!(" · libpq tries it {}", ordinal(r + 1)),
