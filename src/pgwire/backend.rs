@@ -150,10 +150,9 @@ pub fn printable(tag: u8) -> String {
 /// `Ok(None)` means "not enough bytes yet"; `buf` is then left untouched. `max` caps the
 /// announced length (including the length word); see [`super::MAX_PREAUTH_MESSAGE`].
 pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Message>, DecodeError> {
-    match frame(buf, max)? {
-        Some((tag, body)) => decode_body(tag, &body).map(Some),
-        None => Ok(None),
-    }
+    frame(buf, max)?
+        .map(|(tag, body)| decode_body(tag, &body))
+        .transpose()
 }
 
 fn decode_body(tag: u8, body: &[u8]) -> Result<Message, DecodeError> {
@@ -262,20 +261,21 @@ fn decode_fields(r: &mut Reader<'_>) -> Result<ErrorFields, DecodeError> {
 /// could rewrite a terminal), becomes `\xNN`. Nothing is dropped, so `caf\xe9` still tells a
 /// reader the server speaks LATIN1.
 pub fn peer_text(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             if c.is_control() && c != '\t' && c != '\n' {
                 let mut utf8 = [0u8; 4];
                 for b in c.encode_utf8(&mut utf8).bytes() {
-                    out.push_str(&format!("\\x{b:02x}"));
+                    let _ = write!(out, "\\x{b:02x}");
                 }
             } else {
                 out.push(c);
             }
         }
         for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
+            let _ = write!(out, "\\x{b:02x}");
         }
     }
     out

@@ -68,7 +68,7 @@ pub fn terminate(buf: &mut BytesMut) {
     buf.put_u32(4);
 }
 
-fn put_cstr(buf: &mut BytesMut, s: &str) {
+pub(super) fn put_cstr(buf: &mut BytesMut, s: &str) {
     buf.put_slice(s.as_bytes());
     buf.put_u8(0);
 }

@@ -7,7 +7,7 @@ use super::reader::{Reader, frame};
 use bytes::{BufMut, BytesMut};
 
 use super::backend::{self, DecodeError, Message};
-use super::frontend::EncodeError;
+use super::frontend::{EncodeError, put_cstr};
 
 /// The largest backend message accepted in a session. Our one query returns a single short row;
 /// 1 MiB leaves room for long ParameterStatus values and notices while staying bounded.
@@ -30,8 +30,7 @@ pub fn password_message(buf: &mut BytesMut, password: &[u8]) -> Result<(), Encod
 /// SASLInitialResponse: `'p' Int32 len String mechanism Int32 datalen Byte* data`.
 pub fn sasl_initial_response(buf: &mut BytesMut, mechanism: &str, data: &[u8]) {
     tagged(buf, b'p', |b| {
-        b.put_slice(mechanism.as_bytes());
-        b.put_u8(0);
+        put_cstr(b, mechanism);
         // Our client-first-message is well under 2 GiB.
         b.put_i32(data.len() as i32);
         b.put_slice(data);
@@ -48,20 +47,20 @@ pub fn query(buf: &mut BytesMut, sql: &str) -> Result<(), EncodeError> {
     if sql.contains('\0') {
         return Err(EncodeError::NulInParameter { name: "sql".into() });
     }
-    tagged(buf, b'Q', |b| {
-        b.put_slice(sql.as_bytes());
-        b.put_u8(0);
-    });
+    tagged(buf, b'Q', |b| put_cstr(b, sql));
     Ok(())
 }
 
+/// `tag`, then the length word, then what `body` writes: written in place and the length
+/// filled in after, with no buffer of its own.
 fn tagged(buf: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
-    let mut inner = BytesMut::new();
-    body(&mut inner);
     buf.put_u8(tag);
+    let at = buf.len();
+    buf.put_u32(0);
+    body(buf);
     // Every message we build is small (a password, a SCRAM message, one query).
-    buf.put_u32((inner.len() + 4) as u32);
-    buf.put_slice(&inner);
+    let len = (buf.len() - at) as u32;
+    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 /// A backend message during login and the session.
@@ -101,10 +100,9 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<SessionMessage>, 
     if !ours {
         return Ok(backend::decode(buf, max)?.map(SessionMessage::Backend));
     }
-    match frame(buf, max)? {
-        Some((tag, body)) => decode_body(tag, &body).map(Some),
-        None => Ok(None),
-    }
+    frame(buf, max)?
+        .map(|(tag, body)| decode_body(tag, &body))
+        .transpose()
 }
 
 fn decode_body(tag: u8, body: &[u8]) -> Result<SessionMessage, DecodeError> {

@@ -121,23 +121,45 @@ async fn connect(
 ) -> (TcpFacts, Option<Conn>) {
     let started = recorder.map(|r| r.now_us());
     let (facts, stream) = tcp::connect(addr, deadline).await;
-    let (Some(rec), Some(started)) = (recorder, started) else {
-        return (facts, stream.map(|s| Recorded::new(s, None)));
-    };
     let family = match addr {
         SocketAddr::V4(_) => evidence::Family::Ipv4,
         SocketAddr::V6(_) => evidence::Family::Ipv6,
     };
+    // getsockname only when there is a recorder to tell.
+    let local = recorder
+        .and(stream.as_ref())
+        .and_then(|s| s.local_addr().ok());
+    let stream = register(
+        recorder.zip(started),
+        (purpose, family, local),
+        || addr.to_string(),
+        &facts,
+        stream,
+    );
+    (facts, stream)
+}
+
+/// Registers a connection (or the failed attempt described by `facts`) with the recorder
+/// started at `recording`; with none, only wraps the stream.
+fn register<S>(
+    recording: Option<(&Arc<Recorder>, u64)>,
+    (purpose, family, local): (Purpose, evidence::Family, Option<SocketAddr>),
+    peer: impl FnOnce() -> String,
+    facts: &TcpFacts,
+    stream: Option<S>,
+) -> Option<Recorded<S>> {
+    let Some((rec, started)) = recording else {
+        return stream.map(|s| Recorded::new(s, None));
+    };
     match stream {
         Some(s) => {
-            let local = s.local_addr().ok();
-            let handle = rec.open(purpose, family, local, addr.to_string(), started);
-            (facts, Some(Recorded::new(s, Some(handle))))
+            let handle = rec.open(purpose, family, local, peer(), started);
+            Some(Recorded::new(s, Some(handle)))
         }
         None => {
             let error = facts.error.clone().unwrap_or_else(|| "failed".into());
-            rec.failed(purpose, family, addr.to_string(), started, error);
-            (facts, None)
+            rec.failed(purpose, family, peer(), started, error);
+            None
         }
     }
 }
@@ -283,13 +305,13 @@ async fn main_channels(
     let addr = target.addr;
     if settings.plaintext_first() {
         let mut stream = stream;
-        let peer = login_host(target);
+        let login = LoginAt::tcp(settings, target);
         (facts.startup, facts.login) = startup_and_login(
             &mut stream,
             settings,
             Channel::Plaintext,
             deadline,
-            &peer,
+            login.as_ref(),
             None,
         )
         .await;
@@ -308,11 +330,7 @@ async fn main_channels(
         match reconnect(addr, deadline, recorder, Purpose::SslRequest).await {
             Ok(stream) => {
                 // The other channel's connection never logs in.
-                let settings = &ProbeSettings {
-                    login: None,
-                    ..settings.clone()
-                };
-                let attempt = ssl_attempt(stream, target, settings, deadline).await;
+                let attempt = ssl_attempt(stream, target, settings, None, deadline).await;
                 facts.ssl_request = attempt.ssl_request;
                 facts.tls = attempt.tls;
                 // After `N` the "other" startup went over plaintext again: nothing new.
@@ -323,7 +341,8 @@ async fn main_channels(
             Err(reason) => facts.ssl_request = SslRequestFacts::skipped(&reason),
         }
     } else {
-        let attempt = ssl_attempt(stream, target, settings, deadline).await;
+        let login = LoginAt::tcp(settings, target);
+        let attempt = ssl_attempt(stream, target, settings, login.as_ref(), deadline).await;
         facts.ssl_request = attempt.ssl_request;
         facts.tls = attempt.tls;
         facts.startup = attempt.startup;
@@ -371,18 +390,18 @@ async fn reconnect(
 }
 
 /// SSLRequest, then TLS after `S` and the startup over it, or the startup over plaintext after
-/// `N`, all on one connection.
+/// `N`, all on one connection; with `login`, logs in after the startup.
 async fn ssl_attempt(
     mut stream: Conn,
     target: &TcpTarget<'_>,
     settings: &ProbeSettings,
+    login: Option<&LoginAt<'_>>,
     deadline: Instant,
 ) -> SslAttempt {
     let ssl_request = ssl_request::negotiate(&mut stream, deadline)
         .instrument(tracing::info_span!("ssl_request"))
         .await;
     tracing::debug!(answer = ?ssl_request.answer, "ssl_request");
-    let peer = login_host(target);
     let mut tls_facts = None;
     let (startup, login) = match ssl_request.answer {
         SslAnswer::N => {
@@ -391,7 +410,7 @@ async fn ssl_attempt(
                 settings,
                 Channel::Plaintext,
                 deadline,
-                &peer,
+                login,
                 None,
             )
             .await
@@ -405,9 +424,9 @@ async fn ssl_attempt(
             tls_facts = Some(tls);
             match tls_stream {
                 Some(s) => {
-                    // For SCRAM channel binding (`--login`).
-                    let leaf = s.get_ref().1.peer_certificates().and_then(|c| c.first());
-                    let leaf = leaf.map(|c| c.as_ref().to_vec());
+                    // For SCRAM channel binding; copied only when there is a login to use it.
+                    let leaf = login.and(s.get_ref().1.peer_certificates());
+                    let leaf = leaf.and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
                     // The plaintext inside TLS is logged too, so the transcript shows the
                     // StartupMessage and the server's answer, not only ciphertext.
                     let mut s = Recorded::tls_plaintext(s, handle);
@@ -416,7 +435,7 @@ async fn ssl_attempt(
                         settings,
                         Channel::Tls,
                         deadline,
-                        &peer,
+                        login,
                         leaf.as_deref(),
                     )
                     .await;
@@ -456,33 +475,16 @@ async fn probe_unix(
     settings: &ProbeSettings,
 ) -> AddressFacts {
     let deadline = Instant::now() + settings.timeout;
-    let started = settings.recorder.as_ref().map(|r| r.now_us());
+    let recorder = settings.recorder.as_ref();
+    let started = recorder.map(|r| r.now_us());
     let (tcp, stream) = tcp::connect_unix(path, deadline).await;
-    let peer = path.display().to_string();
-    let stream = match (&settings.recorder, started, stream) {
-        (Some(rec), Some(t), Some(s)) => {
-            let handle = rec.open(
-                Purpose::PlaintextStartup,
-                evidence::Family::Unix,
-                None,
-                peer,
-                t,
-            );
-            Some(Recorded::new(s, Some(handle)))
-        }
-        (Some(rec), Some(t), None) => {
-            let error = tcp.error.clone().unwrap_or_else(|| "failed".into());
-            rec.failed(
-                Purpose::PlaintextStartup,
-                evidence::Family::Unix,
-                peer,
-                t,
-                error,
-            );
-            None
-        }
-        (_, _, s) => s.map(|s| Recorded::new(s, None)),
-    };
+    let stream = register(
+        recorder.zip(started),
+        (Purpose::PlaintextStartup, evidence::Family::Unix, None),
+        || path.display().to_string(),
+        &tcp,
+        stream,
+    );
     let place = AddressPlace {
         host: host.to_owned(),
         address: path.display().to_string(),
@@ -497,13 +499,17 @@ async fn probe_unix(
         "connection to the socket failed",
     );
     if let Some(mut stream) = stream {
-        let peer = (host.to_owned(), port);
+        let login = settings.login.as_deref().map(|settings| LoginAt {
+            settings,
+            host: host.to_owned(),
+            port,
+        });
         (facts.startup, facts.login) = startup_and_login(
             &mut stream,
             settings,
             Channel::Plaintext,
             deadline,
-            &peer,
+            login.as_ref(),
             None,
         )
         .await;
@@ -511,25 +517,41 @@ async fn probe_unix(
     facts
 }
 
-/// The host libpq matches in the password file: the host as typed, else the hostaddr.
-fn login_host(target: &TcpTarget<'_>) -> (String, u16) {
-    let host = match target.names.verify_host {
-        Some(h) => h.to_owned(),
-        None => target.addr.ip().to_string(),
-    };
-    (host, target.addr.port())
+/// `--login` on one connection: its settings, and the host and port libpq matches in the
+/// password file.
+struct LoginAt<'a> {
+    settings: &'a crate::login::LoginSettings,
+    host: String,
+    port: u16,
 }
 
-/// The startup, then with `--login` the login on the same connection (see `crate::login`).
+impl<'a> LoginAt<'a> {
+    /// For a TCP address: the host as typed, else the hostaddr. `None` without `--login`, so
+    /// a probe without it builds no host string.
+    fn tcp(settings: &'a ProbeSettings, target: &TcpTarget<'_>) -> Option<LoginAt<'a>> {
+        let login = settings.login.as_deref()?;
+        let host = match target.names.verify_host {
+            Some(h) => h.to_owned(),
+            None => target.addr.ip().to_string(),
+        };
+        Some(LoginAt {
+            settings: login,
+            host,
+            port: target.addr.port(),
+        })
+    }
+}
+
+/// The startup, then with `login` the login on the same connection (see `crate::login`).
 async fn startup_and_login<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     settings: &ProbeSettings,
     channel: Channel,
     deadline: Instant,
-    (host, port): &(String, u16),
+    login: Option<&LoginAt<'_>>,
     leaf_cert: Option<&[u8]>,
 ) -> (StartupFacts, Option<crate::login::LoginFacts>) {
-    let Some(login) = settings.login.as_deref() else {
+    let Some(login) = login else {
         return (run_startup(stream, settings, channel, deadline).await, None);
     };
     let mut pending = None;
@@ -546,12 +568,12 @@ async fn startup_and_login<S: AsyncRead + AsyncWrite + Unpin>(
         );
     };
     let peer = crate::login::Peer {
-        host,
-        port: *port,
+        host: &login.host,
+        port: login.port,
         channel,
         leaf_cert,
     };
-    let facts_login = crate::login::login(stream, request, buffered, login, &peer)
+    let facts_login = crate::login::login(stream, request, buffered, login.settings, &peer)
         .instrument(tracing::info_span!("login", ?channel))
         .await;
     // After `trust` the startup alone would have read on to ReadyForQuery: keep its facts the

@@ -40,7 +40,6 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> StartupFacts {
     let start = Instant::now();
     let mut facts = StartupFacts {
-        status: StartupStatus::Skipped,
         channel: Some(channel),
         detail: None,
         ..StartupFacts::skipped("")

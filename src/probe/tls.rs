@@ -24,7 +24,6 @@ pub async fn handshake<S: Wire>(
     deadline: Instant,
 ) -> (TlsFacts, Option<TlsStream<S>>) {
     let sni = names.sni;
-    let ip = Some(names.ip);
     let start = Instant::now();
     let (config, record) = base.for_connection();
     let mut facts = TlsFacts {
@@ -42,7 +41,7 @@ pub async fn handshake<S: Wire>(
         verify_ca: None,
         verify_full: None,
     };
-    let Some(server_name) = server_name(sni, ip) else {
+    let Some(server_name) = server_name(sni, names.ip) else {
         facts.error = Some(format!("{sni:?} is not a valid TLS server name"));
         facts.failure = Some(TlsFailure::InvalidServerName);
         return (facts, None);
@@ -182,11 +181,10 @@ fn judge(
 }
 
 /// The name rustls needs: the DNS name when there is one (it becomes SNI), else the IP.
-fn server_name(sni: Option<&str>, ip: Option<std::net::IpAddr>) -> Option<ServerName<'static>> {
-    match (sni, ip) {
-        (Some(name), _) => ServerName::try_from(name.to_owned()).ok(),
-        (None, Some(ip)) => Some(ServerName::IpAddress(ip.into())),
-        (None, None) => None,
+fn server_name(sni: Option<&str>, ip: std::net::IpAddr) -> Option<ServerName<'static>> {
+    match sni {
+        Some(name) => ServerName::try_from(name.to_owned()).ok(),
+        None => Some(ServerName::IpAddress(ip.into())),
     }
 }
 

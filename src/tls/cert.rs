@@ -228,18 +228,24 @@ fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
         .collect()
 }
 
+/// The address an iPAddress SAN holds: 4 bytes IPv4, 16 bytes IPv6, any other length none.
+pub(crate) fn san_ip(bytes: &[u8]) -> Option<std::net::IpAddr> {
+    if let Ok(a) = <[u8; 4]>::try_from(bytes) {
+        Some(a.into())
+    } else {
+        <[u8; 16]>::try_from(bytes).ok().map(Into::into)
+    }
+}
+
 /// An iPAddress SAN as text, written straight into the label it is part of.
 struct IpText<'a>(&'a [u8]);
 
 impl std::fmt::Display for IpText<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Ok(a) = <[u8; 4]>::try_from(self.0) {
-            std::net::Ipv4Addr::from(a).fmt(f)
-        } else if let Ok(a) = <[u8; 16]>::try_from(self.0) {
-            std::net::Ipv6Addr::from(a).fmt(f)
-        } else {
+        match san_ip(self.0) {
+            Some(ip) => ip.fmt(f),
             // libpq rejects these ("certificate contains IP address with invalid length").
-            write!(f, "<invalid length {}: {}>", self.0.len(), hex(self.0))
+            None => write!(f, "<invalid length {}: {}>", self.0.len(), hex(self.0)),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::X509Certificate;
 
-use super::cert::Parsed;
+use super::cert::{Parsed, san_ip};
 
 pub use crate::facts::NameVerdict;
 
@@ -184,12 +184,9 @@ struct IpText<'a>(&'a [u8]);
 
 impl std::fmt::Display for IpText<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Ok(a) = <[u8; 4]>::try_from(self.0) {
-            Ipv4Addr::from(a).fmt(f)
-        } else if let Ok(a) = <[u8; 16]>::try_from(self.0) {
-            Ipv6Addr::from(a).fmt(f)
-        } else {
-            write!(f, "<{} bytes>", self.0.len())
+        match san_ip(self.0) {
+            Some(ip) => ip.fmt(f),
+            None => write!(f, "<{} bytes>", self.0.len()),
         }
     }
 }

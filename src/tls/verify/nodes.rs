@@ -12,6 +12,7 @@ use std::borrow::Cow;
 
 use rustls::pki_types::{CertificateDer, TrustAnchor};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
@@ -211,14 +212,13 @@ fn organisation(name: &X509Name<'_>) -> Option<String> {
 }
 
 fn ca_issuers_url(cert: &X509Certificate<'_>) -> Option<String> {
-    // id-ad-caIssuers, 1.3.6.1.5.5.7.48.2
     cert.extensions()
         .iter()
         .find_map(|ext| match ext.parsed_extension() {
             ParsedExtension::AuthorityInfoAccess(aia) => aia
                 .accessdescs
                 .iter()
-                .filter(|d| d.access_method.to_id_string() == "1.3.6.1.5.5.7.48.2")
+                .filter(|d| d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS)
                 .find_map(|d| match &d.access_location {
                     GeneralName::URI(uri) => Some((*uri).to_string()),
                     _ => None,
