@@ -9,9 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::process::run_ok;
 use support::{
-    Cluster, ClusterSpec, HeldSessions, Netns, PgBouncer, PgBouncerSpec, run_pgreach,
-    run_with_timeout,
+    Cluster, ClusterSpec, HeldSessions, Netns, PgBouncer, PgBouncerSpec, address, run_pgreach,
 };
 
 const TSHARK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -20,13 +20,7 @@ const TSHARK_TIMEOUT: Duration = Duration::from_secs(60);
 fn tshark(pcap: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(pcap).args(args);
-    let out = run_with_timeout(&mut cmd, TSHARK_TIMEOUT).expect("tshark runs (apt install tshark)");
-    assert!(
-        !out.timed_out && out.code() == 0,
-        "tshark {args:?} failed\n{}",
-        out.describe()
-    );
-    out.stdout_str()
+    run_ok(&mut cmd, TSHARK_TIMEOUT, &format!("tshark {args:?}"))
 }
 
 /// `tshark -T fields -e …` output as rows of columns.
@@ -130,12 +124,14 @@ fn ssl_on_pcap_decodes_with_tshark_on_both_families_and_keylog_decrypts() {
     let decode = format!("tcp.port=={port},pgsql");
 
     // The pcap's comment names pgreach and the decode option.
-    let info = run_with_timeout(Command::new("capinfos").arg(&pcap), TSHARK_TIMEOUT);
-    if let Ok(info) = info {
-        let text = info.stdout_str();
-        assert!(text.contains("pgreach"), "{text}");
-        assert!(text.contains(&decode), "{text}");
-    }
+    // capinfos comes with tshark (wireshark-common); a missing one fails the test.
+    let text = run_ok(
+        Command::new("capinfos").arg(&pcap),
+        TSHARK_TIMEOUT,
+        "capinfos",
+    );
+    assert!(text.contains("pgreach"), "{text}");
+    assert!(text.contains(&decode), "{text}");
 
     // SSLRequest on both families, decoded as pgsql.
     let rows = fields(
@@ -303,6 +299,59 @@ fn ssl_off_pcap_on_5432_and_text_transcript() {
     assert!(run.stdout.contains("# 'N'"), "{run}");
     assert!(run.stdout.contains("# AuthenticationMD5Password"), "{run}");
     assert!(run.stdout.contains("pgreach → server, 8 bytes"), "{run}");
+}
+
+/// Issue 7: with no `--keylog`, `SSLKEYLOGFILE` names the key log, with the same warning.
+#[test]
+fn sslkeylogfile_stands_for_keylog() {
+    let ns = Netns::new();
+    let cluster = Cluster::start(
+        &ns,
+        ClusterSpec::new()
+            .ssl(true)
+            .listen("127.0.0.1")
+            .password_encryption("scram-sha-256")
+            .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
+            .role("app", "app-secret"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let keylog = dir.path().join("env-keys.log");
+    let target = format!("127.0.0.1:{}", cluster.port());
+    let run = run_pgreach(
+        Some(&ns),
+        &[
+            "--json",
+            &target,
+            "-U",
+            "app",
+            "-d",
+            "postgres",
+            "--sslmode",
+            "require",
+        ],
+        &[("SSLKEYLOGFILE", keylog.to_str().unwrap())],
+    );
+    let report = run.json();
+    assert_eq!(
+        address(&report, "127.0.0.1")["tls"]["status"],
+        "ok",
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("warning: writing TLS session secrets"),
+        "{run}"
+    );
+    let text = std::fs::read_to_string(&keylog)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{run}", keylog.display()));
+    for label in [
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET ",
+        "CLIENT_TRAFFIC_SECRET_0 ",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(label)),
+            "no {label}line in the key log:\n{text}"
+        );
+    }
 }
 
 /// What stands between pgreach and the cluster in a recorded scenario.

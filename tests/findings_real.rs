@@ -10,7 +10,7 @@
 
 mod support;
 
-use support::{HeldSessions, address, assert_exit_follows_findings, codes, strings};
+use support::{HeldSessions, address, assert_exit_follows_findings, assert_no_finding, strings};
 
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -58,15 +58,6 @@ fn finding_text(f: &Value) -> String {
         s.push_str(e);
     }
     s
-}
-
-#[track_caller]
-fn assert_no_finding(report: &Value, code: &str) {
-    assert!(
-        !codes(report).contains(&code),
-        "unexpected finding {code}\n{:#}",
-        report["findings"]
-    );
 }
 
 fn pgreach(ns: &Netns, args: &[&str]) -> (PgreachRun, Value) {

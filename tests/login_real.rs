@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::{HeldSessions, codes, finding};
+use support::{HeldSessions, address, assert_no_finding, finding};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -26,15 +26,6 @@ use support::{
 const PASSWORD: &str = "Pw-9f3kq2-Zx!uniq";
 
 #[track_caller]
-fn no_finding(report: &Value, code: &str) {
-    assert!(
-        !codes(report).contains(&code),
-        "unexpected {code}: {:#}",
-        report["findings"]
-    );
-}
-
-#[track_caller]
 fn no_password_in(run: &PgreachRun) {
     assert!(!run.stdout.contains(PASSWORD), "password in stdout\n{run}");
     assert!(!run.stderr.contains(PASSWORD), "password in stderr\n{run}");
@@ -48,14 +39,8 @@ fn login(ns: &Netns, args: &[&str], env: &[(&str, &str)]) -> (PgreachRun, Value,
     let run = run_pgreach(Some(ns), &all, env);
     no_password_in(&run);
     let report = run.json();
-    let a = report["addresses"]
-        .as_array()
-        .expect("addresses[]")
-        .iter()
-        .find(|a| a["address"] == "127.0.0.1")
-        .unwrap_or_else(|| panic!("no 127.0.0.1 in {report:#}"))
-        .clone();
-    (run, report, a["login"].clone())
+    let login = address(&report, "127.0.0.1")["login"].clone();
+    (run, report, login)
 }
 
 fn scram_cluster(ns: &Netns) -> Cluster {
@@ -116,7 +101,7 @@ fn scram_plus_over_tls_and_plain_scram() {
             .any(|p| p[0] == "server_version")
     );
     finding(&report, "login_ok", "info");
-    no_finding(&report, "ssl_not_in_use");
+    assert_no_finding(&report, "ssl_not_in_use");
     assert_eq!(run.status, 0, "{run}");
 
     // TLS with channel_binding=disable: plain SCRAM-SHA-256.
@@ -138,7 +123,7 @@ fn scram_plus_over_tls_and_plain_scram() {
     assert_eq!(l["status"], "ok", "{l:#}");
     assert_eq!(l["method"], "scram-sha-256");
     assert_eq!(l["session"]["ssl"], false);
-    no_finding(&report, "ssl_not_in_use"); // sslmode=disable expects no SSL
+    assert_no_finding(&report, "ssl_not_in_use"); // sslmode=disable expects no SSL
     let (_, _, l) = login(
         &ns,
         &["host=127.0.0.1 user=app dbname=postgres sslmode=disable channel_binding=require"],
@@ -186,7 +171,7 @@ fn wrong_password_missing_role_and_database_under_scram() {
     assert_eq!(l["error"]["sqlstate"], "28P01");
     let f = finding(&report, "password_failed", "error");
     assert!(f["summary"].as_str().unwrap().contains("does not exist"));
-    no_finding(&report, "role_missing");
+    assert_no_finding(&report, "role_missing");
 
     // A missing database: visible only after authentication.
     let (_, report, l) = login(
@@ -248,7 +233,7 @@ fn md5_and_cleartext_over_tls_and_plaintext() {
         "nothing was taken, nothing sent"
     );
     finding(&report, "auth_cleartext_over_plaintext", "warning");
-    no_finding(&report, "login_ok");
+    assert_no_finding(&report, "login_ok");
     // With --allow-cleartext it is sent; the transcript and pcap still do not show it.
     let evidence = tempfile::tempdir().unwrap();
     let transcript = evidence.path().join("t.txt");
@@ -266,22 +251,52 @@ fn md5_and_cleartext_over_tls_and_plaintext() {
         &pw,
     );
     assert_eq!(l["status"], "ok", "{l:#}");
+    let needle = PASSWORD.as_bytes();
     for file in [&transcript, &pcap] {
         let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert!(!bytes.is_empty(), "{} is empty", file.display());
-        let needle = PASSWORD.as_bytes();
         assert!(
             !bytes.windows(needle.len()).any(|w| w == needle),
             "password in {}",
             file.display()
         );
     }
+    // The text transcript is a hex dump (16 bytes a row), where the password would be split
+    // across rows and not appear as one run of text: search the dumped bytes themselves.
+    let text = std::fs::read_to_string(&transcript).unwrap();
+    let dumped = hexdump_bytes(&text);
+    assert!(!dumped.is_empty(), "no hex dump rows in\n{text}");
+    assert!(
+        !dumped.windows(needle.len()).any(|w| w == needle),
+        "password in the transcript's hex dump\n{text}"
+    );
 
     // sslmode=prefer against a server without SSL would be ssl_not_in_use; here the server
     // has SSL, so prefer uses it.
     let (_, report, l) = login(&ns, &["host=127.0.0.1 user=app dbname=postgres"], &pw);
     assert_eq!(l["channel"], "tls", "{l:#}");
-    no_finding(&report, "ssl_not_in_use");
+    assert_no_finding(&report, "ssl_not_in_use");
+}
+
+/// Every byte of the text transcript's hex dump rows (`    0010  70 00 … |p...|`), in order.
+fn hexdump_bytes(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let Some((offset, rest)) = line.split_once("  ") else {
+            continue;
+        };
+        let Some((hex, _ascii)) = rest.split_once('|') else {
+            continue;
+        };
+        if offset.len() != 4 || !offset.chars().all(|c| c.is_ascii_hexdigit()) {
+            continue;
+        }
+        for b in hex.split_whitespace() {
+            out.push(u8::from_str_radix(b, 16).unwrap_or_else(|e| panic!("{b:?} in {line}: {e}")));
+        }
+    }
+    out
 }
 
 #[test]
@@ -455,7 +470,7 @@ fn connections_near_limit_with_held_sessions() {
     let pw = [("PGPASSWORD", PASSWORD)];
     let (_, report, l) = login(&ns, &args, &pw);
     assert_eq!(l["status"], "ok", "{l:#}");
-    no_finding(&report, "connections_near_limit");
+    assert_no_finding(&report, "connections_near_limit");
 
     // 6 held + ours = 7 of the 8 a non-superuser can get (10 - 2 reserved): ≥ 80%.
     let mut held = HeldSessions::new();

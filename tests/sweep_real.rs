@@ -322,6 +322,85 @@ fn sweep_reports_every_target_exactly_once() {
     );
 }
 
+/// Issue 6: the summary lists the leaf certificates that expire within `--expiry-warn` days,
+/// with the facts of the target's own report, and only those; `--summary` prints it as text.
+#[test]
+fn expiry_warn_lists_certificates_expiring_within_the_window() {
+    let ns = Netns::new();
+    let cluster = Cluster::start(
+        &ns,
+        ClusterSpec::new()
+            .ssl(true)
+            .listen("127.0.0.1")
+            .password_encryption("scram-sha-256")
+            .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
+            .role("app", "app-secret"),
+    );
+    let target = format!("127.0.0.1:{}", cluster.port());
+    let file = write_targets(std::slice::from_ref(&target));
+    let sweep = |warn_days: &str| {
+        let run = run_pgreach(
+            Some(&ns),
+            &[
+                "sweep",
+                file.path().to_str().unwrap(),
+                "-U",
+                "app",
+                "--connect-timeout",
+                "5",
+                "--expiry-warn",
+                warn_days,
+                "--summary",
+            ],
+            &[],
+        );
+        let (targets, summary, count) = parse_lines(&run.stdout);
+        assert_eq!(count, 1, "{run}");
+        (
+            run,
+            targets[&target]["data"]["addresses"][0].clone(),
+            summary,
+        )
+    };
+
+    // A window wider than the certificate's life: it is listed with its report's facts.
+    let (run, a, summary) = sweep("4000000");
+    let leaf = &a["tls"]["chain"][0];
+    let days = leaf["days_left"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{a:#}"));
+    assert!(days > 2, "the harness certificate is long-lived: {leaf:#}");
+    assert_eq!(summary["expiry_warn_days"], 4_000_000, "{summary:#}");
+    assert_eq!(summary["expiring_certificates_total"], 1, "{summary:#}");
+    let listed = &summary["expiring_certificates"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{summary:#}");
+    let e = &listed[0];
+    assert_eq!(e["target"], target.as_str(), "{e:#}");
+    assert_eq!(e["address"], "127.0.0.1", "{e:#}");
+    assert_eq!(e["port"], cluster.port(), "{e:#}");
+    assert_eq!(e["subject"], leaf["subject"], "{e:#}");
+    assert_eq!(e["not_after"], leaf["not_after"], "{e:#}");
+    assert_eq!(e["days_left"], days, "{e:#}");
+    assert!(
+        run.stderr
+            .contains("certificates expiring within 4000000 days: 1")
+            && run.stderr.contains(&target),
+        "--summary lists the expiring certificate on stderr\n{run}"
+    );
+
+    // The window ends on the day it expires: listed (days only go down between runs).
+    let (_, _, summary) = sweep(&days.to_string());
+    assert_eq!(summary["expiring_certificates_total"], 1, "{summary:#}");
+    // Two days short of it: not listed, not counted.
+    let (_, _, summary) = sweep(&(days - 2).to_string());
+    assert_eq!(summary["expiring_certificates_total"], 0, "{summary:#}");
+    assert_eq!(
+        summary["expiring_certificates"],
+        serde_json::json!([]),
+        "{summary:#}"
+    );
+}
+
 #[test]
 fn concurrency_per_host_and_rate_limits_hold_at_the_server() {
     let ns = Netns::new();

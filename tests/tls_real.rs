@@ -24,7 +24,7 @@ use rcgen::{
 use serde_json::Value;
 use support::process::CLEAN_PATH;
 use support::{
-    Cluster, ClusterSpec, FakeServer, Netns, Step, pg_bin, run_pgreach, run_with_timeout,
+    Cluster, ClusterSpec, FakeServer, Netns, Step, codes, pg_bin, run_pgreach, run_with_timeout,
 };
 
 const MODES: [&str; 6] = [
@@ -446,13 +446,6 @@ fn compare(
             }
         })
         .collect()
-}
-
-fn codes(report: &Value) -> Vec<&str> {
-    report["findings"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|f| f["code"].as_str()).collect())
-        .unwrap_or_default()
 }
 
 /// The per-case facts; returns the problems found (empty when all hold).

@@ -38,6 +38,9 @@ pub use pgbouncer::{PgBouncer, PgBouncerSpec};
 pub use pgreach::{PGREACH_TIMEOUT, PgreachRun, run_pgreach, run_pgreach_with_timeout};
 pub use process::{Captured, run_with_timeout};
 pub use replay::{ReplayOutcome, ReplayServer};
-pub use report::{address, assert_exit_follows_findings, codes, finding, home_as_tilde, strings};
+pub use report::{
+    address, assert_exit_follows_findings, assert_no_finding, codes, finding, home_as_tilde,
+    strings,
+};
 pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};

@@ -73,6 +73,16 @@ pub fn finding<'a>(report: &'a Value, code: &str, severity: &str) -> &'a Value {
     f
 }
 
+/// Panics, listing the findings, if the report has a finding with `code`.
+#[track_caller]
+pub fn assert_no_finding(report: &Value, code: &str) {
+    assert!(
+        !codes(report).contains(&code),
+        "unexpected finding {code}\n{:#}",
+        report["findings"]
+    );
+}
+
 /// `text` with every temporary HOME the harness makes (`/tmp/pgr-home-<pid>-<random>`) written
 /// as `~`, so reports from different runs compare equal.
 pub fn home_as_tilde(text: &str) -> String {
