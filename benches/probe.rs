@@ -332,6 +332,8 @@ struct Bench {
     rt: Runtime,
     addr: SocketAddr,
     probe: Probe,
+    /// The chain the server presents, leaf first.
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     p256: Arc<ClientConfig>,
     x25519: Arc<ClientConfig>,
     startup: Vec<u8>,
@@ -350,6 +352,7 @@ impl Bench {
             p256: bare_config(&pki, true),
             x25519: bare_config(&pki, false),
             startup: startup_bytes(),
+            chain: vec![pki.leaf.clone(), pki.intermediate.clone()],
             rt,
             addr,
         };
@@ -446,6 +449,17 @@ fn allocations(bench: &Bench, n: u64) {
     let ((facts, live), allocs, _) = counted_live(|| bench.rt.block_on(bench.probe.run()));
     drop(facts);
     println!("allocations/probe_held_by_report       {live:>8} of {allocs} allocations");
+    // The rest, beyond the bare exchange and the report: how much of it is x509-parser's own
+    // working space, measured by parsing the same chain alone (the parse keeps nothing).
+    let ((), bare, _) = counted(|| bench.rt.block_on(bench.one("bare_exchange_p256")));
+    let (parsed, parse, _) = counted(|| pgreach::tls::cert::Parsed::chain(&bench.chain));
+    drop(parsed);
+    let beyond = allocs.saturating_sub(bare + live);
+    println!(
+        "allocations/probe_beyond_bare_and_report {beyond:>5}, of which parsing the {}-certificate \
+         chain with x509-parser: {parse}",
+        bench.chain.len()
+    );
 }
 
 /// Client CPU per exchange, median of `rounds` rounds; each round runs every client in turn,

@@ -40,8 +40,6 @@ impl fmt::Write for Length {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn same_text_as_format_with_no_spare_capacity() {
         let host = "db.example.com";

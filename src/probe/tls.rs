@@ -1,5 +1,6 @@
 //! Phase 3: the TLS handshake after `S`, recording version, cipher, ALPN and the chain.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
@@ -13,6 +14,7 @@ use crate::tls::danger::ChainLimit;
 use rustls::pki_types::{CertificateDer, UnixTime};
 
 use crate::facts::NameVerdict;
+use crate::tls::current::{Handshake, OnChain, Scoped};
 use crate::tls::{TlsBase, cert, hostname, verify};
 
 /// Runs the handshake. `sni` is the host name the user typed (never the resolved IP: libpq
@@ -25,7 +27,6 @@ pub async fn handshake<S: Wire>(
 ) -> (TlsFacts, Option<TlsStream<S>>) {
     let sni = names.sni;
     let start = Instant::now();
-    let (config, record) = base.for_connection();
     let mut facts = TlsFacts {
         status: TlsStatus::Failed,
         elapsed_ms: 0.0,
@@ -46,15 +47,21 @@ pub async fn handshake<S: Wire>(
         facts.failure = Some(TlsFailure::InvalidServerName);
         return (facts, None);
     };
-    let connector = TlsConnector::from(Arc::clone(&config));
-    let outcome = timeout_at(deadline, connector.connect(server_name, stream)).await;
-    facts.elapsed_ms = millis(start.elapsed());
-    // The chain is recorded by the verifier as soon as the Certificate message arrives, so it
-    // is there even when the handshake fails later.
-    facts.client_certificate_requested = record.client_certificate_requested();
-    if let Some(chain) = record.take_chain() {
-        judge(&mut facts, &chain, base, names.verify_host);
-    }
+    let connector = TlsConnector::from(Arc::clone(base.config()));
+    // The chain is judged the moment the Certificate message arrives, so its facts are there
+    // even when the handshake fails later.
+    let mut judge = Judge {
+        facts: &mut facts,
+        base,
+        host: names.verify_host,
+    };
+    let mut handshake = Handshake::new(&mut judge);
+    let connecting = Scoped::new(&mut handshake, connector.connect(server_name, stream));
+    let outcome = timeout_at(deadline, connecting).await;
+    let (requested, judging) = (handshake.cert_requested, handshake.judging);
+    // What the handshake took on the wire and at the server, not pgreach's judging inside it.
+    facts.elapsed_ms = millis(start.elapsed().saturating_sub(judging));
+    facts.client_certificate_requested = requested;
     match outcome {
         Err(_) => {
             facts.status = TlsStatus::Timeout;
@@ -153,31 +160,57 @@ pub struct TlsNames<'a> {
     pub ip: std::net::IpAddr,
 }
 
-/// Records the chain and judges it as libpq would under verify-ca and verify-full, whatever
-/// the configured sslmode: the matrix and the findings need both verdicts.
-fn judge(
-    facts: &mut TlsFacts,
-    chain: &[CertificateDer<'static>],
-    base: &TlsBase,
-    host: Option<&str>,
-) {
-    let now = UnixTime::now();
-    // Each certificate is parsed once, for all four judgements.
-    let parsed = cert::Parsed::chain(chain);
-    facts.chain = cert::summarize_chain_parsed(&parsed, now);
-    facts.chain_shape = Some(cert::chain_shape_parsed(&parsed));
-    facts.verify_ca = Some(verify::verify_chain_parsed(&parsed, base.anchors(), now));
-    facts.verify_full = match (parsed.first(), host) {
-        (Some(leaf), Some(host)) => Some(hostname::verify_name_parsed(leaf, host)),
-        (Some(_), None) => Some(NameVerdict {
-            ok: false,
-            host: String::new(),
-            matched: None,
-            names: Vec::new(),
-            reason: "host name must be specified for a verified SSL connection (only hostaddr was given)".into(),
-        }),
-        (None, _) => None,
-    };
+/// Judges a chain as libpq would under verify-ca and verify-full, whatever the configured
+/// sslmode (the matrix and the findings need both verdicts), into the connection's facts.
+struct Judge<'f, 'a> {
+    facts: &'f mut TlsFacts,
+    base: &'a TlsBase,
+    /// The host verify-full checks; `None` when only hostaddr was given.
+    host: Option<&'a str>,
+}
+
+impl OnChain for Judge<'_, '_> {
+    fn chain(
+        &mut self,
+        leaf: Option<&CertificateDer<'_>>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Option<Range<usize>> {
+        // Each certificate is parsed once, for all four judgements and the leaf's key.
+        let mut parsed = Vec::with_capacity(usize::from(leaf.is_some()) + intermediates.len());
+        parsed.extend(leaf.map(|der| cert::Parsed::new(der)));
+        parsed.extend(intermediates.iter().map(|der| cert::Parsed::new(der)));
+        let facts = &mut *self.facts;
+        facts.chain = cert::summarize_chain_parsed(&parsed, now);
+        facts.chain_shape = Some(cert::chain_shape_parsed(&parsed));
+        facts.verify_ca = Some(verify::verify_chain_parsed(
+            &parsed,
+            intermediates,
+            self.base.anchors(),
+            now,
+        ));
+        facts.verify_full = match (parsed.first(), self.host) {
+            (Some(leaf), Some(host)) => Some(hostname::verify_name_parsed(leaf, host)),
+            (Some(_), None) => Some(NameVerdict {
+                ok: false,
+                host: String::new(),
+                matched: None,
+                names: Vec::new(),
+                reason: "host name must be specified for a verified SSL connection (only hostaddr was given)".into(),
+            }),
+            (None, _) => None,
+        };
+        parsed.first().and_then(spki_range)
+    }
+}
+
+/// Where the certificate's SubjectPublicKeyInfo lies in its DER; `None` when it does not parse.
+fn spki_range(parsed: &cert::Parsed<'_>) -> Option<Range<usize>> {
+    let raw = parsed.cert.as_ref().ok()?.public_key().raw;
+    // x509-parser borrows from the DER, so the key is a sub-slice of it.
+    let start = (raw.as_ptr() as usize).checked_sub(parsed.der.as_ptr() as usize)?;
+    let range = start..start.checked_add(raw.len())?;
+    (range.end <= parsed.der.len()).then_some(range)
 }
 
 /// The name rustls needs: the DNS name when there is one (it becomes SNI), else the IP.

@@ -16,12 +16,12 @@
 
 pub(crate) use crate::facts::hex;
 use std::cell::OnceCell;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use x509_parser::asn1_rs::{Any, BmpString, Tag};
+use x509_parser::asn1_rs::{Any, Tag};
 use x509_parser::extensions::GeneralName;
 use x509_parser::oid_registry::Oid;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -119,7 +119,7 @@ pub fn summarize_parsed(parsed: &Parsed<'_>, now: UnixTime) -> CertificateFacts 
             is_ca: false,
             self_signed: false,
             sha256,
-            parse_error: Some(e.to_string()),
+            parse_error: Some(crate::exact!("{e}")),
         },
     }
 }
@@ -204,13 +204,39 @@ pub(crate) fn days_between(now: UnixTime, unix_secs: i64) -> i64 {
 /// RFC 3339 for a Unix time; certificates can hold dates `time` cannot represent, which are
 /// shown as the raw number of seconds.
 pub(crate) fn rfc3339(unix_secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix_secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("@{unix_secs}"))
+    let mut buf = [0; RFC3339_MAX];
+    match format_rfc3339(unix_secs, &mut buf) {
+        Some(text) => text.to_owned(),
+        None => crate::exact!("@{unix_secs}"),
+    }
+}
+
+/// [`rfc3339`] written where it is needed, for a reason that quotes a date.
+pub(crate) struct Rfc3339(pub i64);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0; RFC3339_MAX];
+        match format_rfc3339(self.0, &mut buf) {
+            Some(text) => f.write_str(text),
+            None => write!(f, "@{}", self.0),
+        }
+    }
+}
+
+/// The longest RFC 3339 text `time` writes: `9999-12-31T23:59:59.999999999+23:59`. Unix times
+/// have whole seconds in UTC, so they take 20 bytes; the room for the rest means a date is
+/// never shown as seconds for want of space.
+const RFC3339_MAX: usize = 35;
+
+/// `time`'s RFC 3339 text, formatted on the stack: `format` would build a growing `String`.
+fn format_rfc3339(unix_secs: i64, buf: &mut [u8; RFC3339_MAX]) -> Option<&str> {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_secs).ok()?;
+    let mut out = &mut buf[..];
+    let len = t
+        .format_into(&mut out, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    std::str::from_utf8(buf.get(..len)?).ok()
 }
 
 fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
@@ -221,10 +247,11 @@ fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
         .general_names
         .iter()
         .map(|name| match name {
-            GeneralName::DNSName(d) => format!("DNS:{d}"),
-            GeneralName::IPAddress(bytes) => format!("IP:{}", IpText(bytes)),
-            other => format!("{other}"),
+            GeneralName::DNSName(d) => crate::exact!("DNS:{d}"),
+            GeneralName::IPAddress(bytes) => crate::exact!("IP:{}", IpText(bytes)),
+            other => crate::exact!("{other}"),
         })
+        // A map over a slice: the Vec is allocated once, at its final length.
         .collect()
 }
 
@@ -245,15 +272,20 @@ impl std::fmt::Display for IpText<'_> {
         match san_ip(self.0) {
             Some(ip) => ip.fmt(f),
             // libpq rejects these ("certificate contains IP address with invalid length").
-            None => write!(f, "<invalid length {}: {}>", self.0.len(), hex(self.0)),
+            None => {
+                write!(f, "<invalid length {}: ", self.0.len())?;
+                self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
+                f.write_char('>')
+            }
         }
     }
 }
 
 /// The serial number as x509-parser's `raw_serial_as_string` shows it (`01:a2:…`), built in
-/// one allocation instead of one per byte.
+/// one allocation of its size instead of one per byte.
 fn serial_string(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
+    // Two digits a byte, and a colon between bytes.
+    let mut out = String::with_capacity((bytes.len() * 3).saturating_sub(1));
     for (i, b) in bytes.iter().enumerate() {
         let sep = if i == 0 { "" } else { ":" };
         let _ = write!(out, "{sep}{b:02x}");
@@ -262,59 +294,127 @@ fn serial_string(bytes: &[u8]) -> String {
 }
 
 /// A name exactly as x509-parser's `Display` shows it (`CN=db, O=Example`; attributes of one
-/// RDN joined by ` + `; values that are not strings in upper-case hex), written into one
-/// string: the `Display` impl allocates several strings per attribute.
+/// RDN joined by ` + `; values that are not strings in upper-case hex), in one allocation of
+/// its size: the `Display` impl allocates several strings per attribute.
 pub(crate) fn name_string(name: &X509Name<'_>) -> String {
-    let mut out = String::with_capacity(name.as_raw().len());
-    for rdn in name.iter() {
-        if !out.is_empty() {
-            out.push_str(", ");
-        }
-        let start = out.len();
-        for attr in rdn.iter() {
-            if out.len() > start {
-                out.push_str(" + ");
-            }
-            let oid = attr.attr_type();
-            match x509_parser::objects::oid2abbrev(oid, x509_parser::objects::oid_registry()) {
-                Ok(abbrev) => out.push_str(abbrev),
-                Err(_) => {
-                    let _ = write!(out, "{oid:?}");
-                }
-            }
-            out.push('=');
-            if push_attribute_value(&mut out, attr.attr_value()).is_none() {
-                return "<X509Error: Invalid X.509 name>".to_string();
-            }
-        }
-    }
-    out
+    crate::exact!("{}", NameText(name))
 }
 
-/// x509-parser's `attribute_value_to_string`, appending; `None` where it fails (a string type
-/// that is not UTF-8), which makes the whole name invalid.
-fn push_attribute_value(out: &mut String, value: &Any<'_>) -> Option<()> {
-    match value.tag() {
-        Tag::NumericString
-        | Tag::VisibleString
-        | Tag::PrintableString
-        | Tag::GeneralString
-        | Tag::ObjectDescriptor
-        | Tag::GraphicString
-        | Tag::T61String
-        | Tag::VideotexString
-        | Tag::Utf8String
-        | Tag::Ia5String => out.push_str(std::str::from_utf8(value.data).ok()?),
-        Tag::BmpString => out.push_str(&BmpString::try_from(value.clone()).ok()?.string()),
-        _ => {
-            const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-            for &b in value.as_bytes() {
-                out.push(char::from(DIGITS[usize::from(b >> 4)]));
-                out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+/// [`name_string`] written where it is needed, for reasons that quote a certificate's subject
+/// or issuer.
+#[derive(Clone, Copy)]
+pub(crate) struct NameText<'n, 'a>(pub &'n X509Name<'a>);
+
+impl fmt::Display for NameText<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0;
+        // x509-parser shows only an error for a name with a value it cannot read; known before
+        // the first byte is written, as what is written cannot be taken back.
+        if !name
+            .iter_attributes()
+            .all(|a| attribute_value_ok(a.attr_value()))
+        {
+            return f.write_str("<X509Error: Invalid X.509 name>");
+        }
+        // x509-parser separates RDNs only once something was written: an RDN without
+        // attributes adds nothing, not even a separator, when it comes first.
+        let mut written = false;
+        for rdn in name.iter() {
+            if written {
+                f.write_str(", ")?;
+            }
+            for (j, attr) in rdn.iter().enumerate() {
+                if j > 0 {
+                    f.write_str(" + ")?;
+                }
+                let oid = attr.attr_type();
+                match x509_parser::objects::oid2abbrev(oid, x509_parser::objects::oid_registry()) {
+                    Ok(abbrev) => f.write_str(abbrev)?,
+                    // The OID's `Debug` form, `OID(1.2.3.4)`. Attribute types are absolute
+                    // OIDs, which `Debug` shows without the `rel. ` prefix.
+                    Err(_) => write!(f, "OID({})", OidText(oid))?,
+                }
+                f.write_char('=')?;
+                write_attribute_value(f, attr.attr_value())?;
+                written = true;
             }
         }
+        Ok(())
     }
-    Some(())
+}
+
+/// The string types x509-parser's `attribute_value_to_string` reads as UTF-8.
+fn is_utf8_string(tag: Tag) -> bool {
+    matches!(
+        tag,
+        Tag::NumericString
+            | Tag::VisibleString
+            | Tag::PrintableString
+            | Tag::GeneralString
+            | Tag::ObjectDescriptor
+            | Tag::GraphicString
+            | Tag::T61String
+            | Tag::VideotexString
+            | Tag::Utf8String
+            | Tag::Ia5String
+    )
+}
+
+/// A BMPString's characters as asn1-rs decodes them: big-endian UTF-16 units, a last odd
+/// byte a unit of its own; an unpaired surrogate is an error.
+fn bmp_chars(data: &[u8]) -> impl Iterator<Item = Result<char, std::char::DecodeUtf16Error>> {
+    char::decode_utf16(data.chunks(2).map(|unit| match unit {
+        [a, b] => u16::from_be_bytes([*a, *b]),
+        [a] => u16::from(*a),
+        // `chunks` yields no empty slice.
+        _ => 0,
+    }))
+}
+
+/// Whether x509-parser's `attribute_value_to_string` reads this value: it fails on a string
+/// type that is not UTF-8 (or UTF-16), which makes the whole name invalid.
+fn attribute_value_ok(value: &Any<'_>) -> bool {
+    match value.tag() {
+        tag if is_utf8_string(tag) => std::str::from_utf8(value.data).is_ok(),
+        Tag::BmpString => bmp_chars(value.data).all(|c| c.is_ok()),
+        _ => true,
+    }
+}
+
+/// x509-parser's `attribute_value_to_string`, written out, for a value [`attribute_value_ok`]
+/// accepted.
+fn write_attribute_value(f: &mut fmt::Formatter<'_>, value: &Any<'_>) -> fmt::Result {
+    match value.tag() {
+        tag if is_utf8_string(tag) => f.write_str(std::str::from_utf8(value.data).unwrap_or("")),
+        Tag::BmpString => bmp_chars(value.data)
+            .try_for_each(|c| f.write_char(c.unwrap_or(char::REPLACEMENT_CHARACTER))),
+        _ => {
+            const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+            value.as_bytes().iter().try_for_each(|&b| {
+                f.write_char(char::from(DIGITS[usize::from(b >> 4)]))?;
+                f.write_char(char::from(DIGITS[usize::from(b & 0x0f)]))
+            })
+        }
+    }
+}
+
+/// An OID as `to_id_string` shows it (`1.2.840.10045.3.1.7`), written out instead of joined
+/// from a string per arc. An arc too large for 64 bits is left to `to_id_string` itself.
+struct OidText<'o, 'a>(&'o Oid<'a>);
+
+impl fmt::Display for OidText<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(arcs) = self.0.iter() else {
+            return f.write_str(&self.0.to_id_string());
+        };
+        for (i, arc) in arcs.enumerate() {
+            if i > 0 {
+                f.write_char('.')?;
+            }
+            write!(f, "{arc}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether `oid` is the one with these arcs. Compares what `to_id_string` would print, without
@@ -339,18 +439,21 @@ fn key_type(cert: &X509Certificate<'_>) -> (String, Option<u32>) {
                 .as_ref()
                 .and_then(|p| p.as_oid().ok());
             match curve.as_ref().and_then(curve_name) {
-                Some((name, bits)) => (format!("EC {name}"), Some(bits)),
+                Some((name, bits)) => (crate::exact!("EC {name}"), Some(bits)),
                 None => {
                     let bits = u32::try_from(point.key_size()).ok().filter(|&b| b > 0);
-                    let curve = curve.map(|c| c.to_id_string()).unwrap_or_default();
-                    (format!("EC {curve}"), bits)
+                    let key_type = match &curve {
+                        Some(curve) => crate::exact!("EC {}", OidText(curve)),
+                        None => "EC ".to_string(),
+                    };
+                    (key_type, bits)
                 }
             }
         }
         Ok(PublicKey::DSA(y)) => ("DSA".to_string(), Some(unsigned_bits(y))),
         _ if oid_is(alg, OID_ED25519) => ("Ed25519".to_string(), Some(256)),
         _ if oid_is(alg, OID_ED448) => ("Ed448".to_string(), Some(456)),
-        _ => (short_name(alg).unwrap_or_else(|| alg.to_id_string()), None),
+        _ => (short_name(alg).unwrap_or_else(|| id_string(alg)), None),
     }
 }
 
@@ -398,8 +501,13 @@ fn signature_algorithm(cert: &X509Certificate<'_>) -> String {
     let oid = &cert.signature_algorithm.algorithm;
     match NAMES.iter().find(|(arcs, _)| oid_is(oid, arcs)) {
         Some((_, name)) => name.to_string(),
-        None => short_name(oid).unwrap_or_else(|| oid.to_id_string()),
+        None => short_name(oid).unwrap_or_else(|| id_string(oid)),
     }
+}
+
+/// `to_id_string` in one allocation of its size.
+fn id_string(oid: &Oid<'_>) -> String {
+    crate::exact!("{}", OidText(oid))
 }
 
 fn short_name(oid: &Oid<'_>) -> Option<String> {
@@ -430,7 +538,8 @@ mod tests {
     #[test]
     fn garbage_is_reported_not_panicked_on() {
         let s = summarize(b"\x30\x03\x02\x01");
-        assert!(s.parse_error.is_some());
+        let error = s.parse_error.expect("a parse error");
+        assert_eq!(error.capacity(), error.len());
         assert_eq!(s.sha256.len(), 64);
         assert_eq!(s.days_left, None);
         assert_eq!(s.key_bits, None);
@@ -461,6 +570,60 @@ mod tests {
         assert_eq!(s.signature_algorithm, "ecdsa-with-SHA256");
         assert!(!s.is_ca);
         assert!(s.self_signed);
+        // Each string held in the report was built at its size, the list of names too.
+        assert_eq!(s.subject_alt_names.capacity(), s.subject_alt_names.len());
+        for text in s.subject_alt_names.iter().chain([
+            &s.subject,
+            &s.issuer,
+            &s.serial,
+            &s.not_before,
+            &s.not_after,
+            &s.key_type,
+            &s.signature_algorithm,
+            &s.sha256,
+        ]) {
+            assert_eq!(text.capacity(), text.len(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn alt_names_as_x509_parser_shows_them() {
+        let mut params = rcgen::CertificateParams::new(vec!["db.example.com".to_string()]).unwrap();
+        params.subject_alt_names.extend([
+            rcgen::SanType::IpAddress("2001:db8::1".parse().unwrap()),
+            rcgen::SanType::Rfc822Name("dba@example.com".try_into().unwrap()),
+            rcgen::SanType::URI("https://db.example.com/".try_into().unwrap()),
+        ]);
+        // An iPAddress of 3 bytes, which only a hand-written extension can hold.
+        let mut bad = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        bad.custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[2, 5, 29, 17],
+                vec![0x30, 0x05, 0x87, 0x03, 10, 0, 0xab],
+            ));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let good = params.self_signed(&key).unwrap().der().to_vec();
+        let bad = bad.self_signed(&key).unwrap().der().to_vec();
+        let names = summarize(&good).subject_alt_names;
+        let (_, cert) = X509Certificate::from_der(&good).unwrap();
+        let san = cert.subject_alternative_name().unwrap().unwrap();
+        let other = |i: usize| format!("{}", san.value.general_names[i]);
+        assert_eq!(
+            names,
+            [
+                "DNS:db.example.com".to_string(),
+                "IP:2001:db8::1".to_string(),
+                other(2),
+                other(3),
+            ]
+        );
+        assert_eq!(
+            summarize(&bad).subject_alt_names,
+            ["IP:<invalid length 3: 0a00ab>"]
+        );
+        for name in &names {
+            assert_eq!(name.capacity(), name.len(), "{name:?}");
+        }
     }
 
     #[test]
@@ -618,21 +781,87 @@ mod tests {
                 rdn(&[attr(CN, tlv(0x02, &[0x01, 0xab]))]),
                 rdn(&[attr(O, tlv(0x1e, &[0, b'h', 0, b'i']))]),
             ]),
-            // A UTF8String that is not UTF-8 makes the whole name invalid.
+            // A UTF8String that is not UTF-8 makes the whole name invalid, wherever it is.
             name(&[rdn(&[attr(CN, tlv(0x0c, &[0xff, 0xfe]))])]),
+            name(&[
+                rdn(&[attr(O, tlv(0x0c, b"ok"))]),
+                rdn(&[attr(CN, tlv(0x0c, &[0xff]))]),
+            ]),
+            // A BMPString with a surrogate pair, one with an odd last byte, one with an
+            // unpaired surrogate (invalid).
+            name(&[rdn(&[attr(CN, tlv(0x1e, &[0xd8, 0x3d, 0xde, 0x00]))])]),
+            name(&[rdn(&[attr(CN, tlv(0x1e, &[0, b'h', b'i']))])]),
+            name(&[rdn(&[attr(CN, tlv(0x1e, &[0xd8, 0x3d]))])]),
+            // RDNs without attributes: no separator until something was written.
+            name(&[
+                rdn(&[]),
+                rdn(&[attr(CN, tlv(0x0c, b"a"))]),
+                rdn(&[]),
+                rdn(&[attr(O, tlv(0x0c, b"b"))]),
+            ]),
             name(&[]),
         ];
         for der in cases {
             let (_, parsed) = X509Name::from_der(&der).expect("name parses");
-            assert_eq!(name_string(&parsed), parsed.to_string(), "{der:02x?}");
+            let text = name_string(&parsed);
+            assert_eq!(text, parsed.to_string(), "{der:02x?}");
+            assert_eq!(text.capacity(), text.len(), "{text:?}");
+            assert_eq!(NameText(&parsed).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn oid_text_as_to_id_string() {
+        for arcs in [
+            &[2, 5, 4, 3][..],
+            &[1, 2, 840, 10045, 3, 1, 7],
+            &[1, 3, 6, 1, 4, 1, 99999],
+        ] {
+            let oid = Oid::from(arcs).unwrap();
+            assert_eq!(id_string(&oid), oid.to_id_string());
+            assert_eq!(id_string(&oid).capacity(), oid.to_id_string().len());
+        }
+        // An arc over 64 bits: `to_id_string` shows it its own way.
+        let big = Oid::new(std::borrow::Cow::Borrowed(&[
+            0x2a, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ]));
+        assert_eq!(id_string(&big), big.to_id_string());
+        assert_eq!(format!("OID({})", OidText(&big)), format!("{big:?}"));
+    }
+
+    #[test]
+    fn dates_as_time_formats_them() {
+        use time::format_description::well_known::Rfc3339 as Format;
+        for secs in [0, 1_709_251_200, -62_135_596_800, 253_402_300_799, -1] {
+            let want = time::OffsetDateTime::from_unix_timestamp(secs)
+                .unwrap()
+                .format(&Format)
+                .unwrap();
+            let got = rfc3339(secs);
+            assert_eq!(got, want);
+            assert_eq!(got.capacity(), got.len());
+            assert_eq!(Rfc3339(secs).to_string(), want);
+        }
+        // Years `time` cannot hold, or RFC 3339 cannot show: the seconds.
+        for secs in [i64::MAX, 253_402_300_800, -62_167_219_201] {
+            let got = rfc3339(secs);
+            assert_eq!(got, format!("@{secs}"));
+            assert_eq!(got.capacity(), got.len());
+            assert_eq!(Rfc3339(secs).to_string(), got);
         }
     }
 
     #[test]
     fn serial_as_x509_parser_shows_it() {
-        assert_eq!(serial_string(&[1, 2, 3, 4, 0xff]), "01:02:03:04:ff");
-        assert_eq!(serial_string(&[0x7f]), "7f");
-        assert_eq!(serial_string(&[]), "");
+        for (bytes, want) in [
+            (&[1, 2, 3, 4, 0xff][..], "01:02:03:04:ff"),
+            (&[0x7f], "7f"),
+            (&[], ""),
+        ] {
+            let got = serial_string(bytes);
+            assert_eq!(got, want);
+            assert_eq!(got.capacity(), got.len());
+        }
         let [leaf, ..] = pki();
         let (_, cert) = X509Certificate::from_der(&leaf).unwrap();
         assert_eq!(

@@ -21,7 +21,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, Error, OtherError, SignatureScheme};
 
-use super::ChainSlot;
 use super::cert::{MAX_CHAIN_BYTES, MAX_CHAIN_CERTS};
 
 /// A chain over pgreach's limits: how much was sent and how much is kept.
@@ -59,16 +58,17 @@ impl ChainLimit {
     }
 }
 
-/// Accepts every chain, records it, and verifies handshake signatures for real.
+/// Accepts every chain, hands it to the connection whose handshake is being polled (see
+/// [`super::current`]), and verifies handshake signatures for real. One verifier serves every
+/// connection of a run.
 #[derive(Debug)]
 pub struct RecordingVerifier {
     provider: Arc<CryptoProvider>,
-    slot: ChainSlot,
 }
 
 impl RecordingVerifier {
-    pub fn new(provider: Arc<CryptoProvider>, slot: ChainSlot) -> Self {
-        RecordingVerifier { provider, slot }
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        RecordingVerifier { provider }
     }
 }
 
@@ -79,18 +79,18 @@ impl ServerCertVerifier for RecordingVerifier {
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        let all = || std::iter::once(end_entity).chain(intermediates);
-        let limit = ChainLimit::check(all().map(|c| c.len()));
-        let chain = all()
-            .take(limit.as_ref().map_or(usize::MAX, |l| l.kept))
-            .map(|c| c.clone().into_owned())
-            .collect();
-        // A poisoned lock only means another thread panicked mid-store; the slot is still a
-        // plain value, so keep recording rather than failing the handshake.
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        *slot = Some(chain);
+        let sizes = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.len());
+        let limit = ChainLimit::check(sizes);
+        let kept = limit.as_ref().map_or(usize::MAX, |l| l.kept);
+        let leaf = (kept > 0).then_some(end_entity);
+        let intermediates = intermediates
+            .get(..kept.saturating_sub(1))
+            .unwrap_or(intermediates);
+        super::current::with(|handshake| handshake.chain(leaf, intermediates, now));
         match limit {
             None => Ok(ServerCertVerified::assertion()),
             Some(over) => Err(Error::InvalidCertificate(CertificateError::Other(

@@ -6,12 +6,15 @@
 //! no IDNA; the subject CN is consulted only when the certificate has no SAN of the host's type
 //! (reference §7.1–7.2, `fe-secure-common.c` and `fe-secure-openssl.c`).
 
+use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::X509Certificate;
+use x509_parser::x509::X509Name;
 
 use super::cert::{Parsed, san_ip};
+use crate::exact;
 
 pub use crate::facts::NameVerdict;
 
@@ -172,7 +175,7 @@ fn check_ip(bytes: &[u8], host: &str) -> Check {
             Ok(a) if a.octets() == bytes => Check::Match,
             _ => Check::NoMatch,
         },
-        n => Check::Error(format!(
+        n => Check::Error(exact!(
             "certificate contains IP address with invalid length {n}"
         )),
     }
@@ -182,8 +185,8 @@ fn check_ip(bytes: &[u8], host: &str) -> Check {
 /// uses for SANs), the text written straight into the label or message. An iPAddress:
 struct IpText<'a>(&'a [u8]);
 
-impl std::fmt::Display for IpText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for IpText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match san_ip(self.0) {
             Some(ip) => ip.fmt(f),
             None => write!(f, "<{} bytes>", self.0.len()),
@@ -194,8 +197,8 @@ impl std::fmt::Display for IpText<'_> {
 /// A dNSName or CN: invalid UTF-8 replaced, NUL bytes shown as `\0`.
 struct NameText<'a>(&'a [u8]);
 
-impl std::fmt::Display for NameText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for NameText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, part) in String::from_utf8_lossy(self.0).split('\0').enumerate() {
             if i > 0 {
                 f.write_str("\\0")?;
@@ -206,20 +209,43 @@ impl std::fmt::Display for NameText<'_> {
     }
 }
 
-/// The names libpq examines, in its order: SANs (dNSName and iPAddress only), then the first CN.
-/// `raw` borrows from the parsed certificate.
+/// One name libpq examines, borrowed from the parsed certificate. Its label is written only
+/// where a string goes into the report.
+#[derive(Clone, Copy)]
 struct Candidate<'a> {
-    /// `DNS:…`, `IP:…` or `CN:…`.
-    label: String,
     kind: CandidateKind,
     raw: &'a [u8],
 }
 
-#[derive(PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum CandidateKind {
     Dns,
     Ip,
     Cn,
+}
+
+/// How libpq's messages show a name: IP SANs in text form, names as they are.
+impl fmt::Display for Candidate<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            CandidateKind::Ip => IpText(self.raw).fmt(f),
+            _ => NameText(self.raw).fmt(f),
+        }
+    }
+}
+
+/// A candidate as the report lists it: `DNS:…`, `IP:…` or `CN:…`.
+struct Label<'a>(Candidate<'a>);
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix = match self.0.kind {
+            CandidateKind::Dns => "DNS:",
+            CandidateKind::Ip => "IP:",
+            CandidateKind::Cn => "CN:",
+        };
+        write!(f, "{prefix}{}", self.0)
+    }
 }
 
 /// Judges the leaf against `host` (the host as the user typed it) exactly as libpq's
@@ -240,11 +266,11 @@ pub fn verify_name_parsed(leaf: &Parsed<'_>, host: &str) -> NameVerdict {
     let cert = match &leaf.cert {
         Ok(cert) => cert,
         Err(e) => {
-            verdict.reason = format!("the server certificate could not be parsed: {e}");
+            verdict.reason = exact!("the server certificate could not be parsed: {e}");
             return verdict;
         }
     };
-    let (sans, cns) = match names_of(cert) {
+    let names = match names_of(cert) {
         Ok(names) => names,
         Err(reason) => {
             verdict.reason = reason;
@@ -254,13 +280,21 @@ pub fn verify_name_parsed(leaf: &Parsed<'_>, host: &str) -> NameVerdict {
     if host.is_empty() {
         verdict.reason = "host name must be specified for a verified SSL connection".to_string();
     } else {
-        let outcome = judge(&sans, cns.first(), host);
+        let outcome = judge(names, host);
         verdict.ok = outcome.matched.is_some();
         verdict.matched = outcome.matched;
         verdict.reason = outcome.reason;
     }
-    // The labels move into the report, judged or not.
-    verdict.names = sans.into_iter().chain(cns).map(|c| c.label).collect();
+    // The labels go into the report, judged or not: counted first, so the list is allocated
+    // once at its final length.
+    let mut labels = Vec::with_capacity(names.sans().count() + names.cns().count());
+    labels.extend(
+        names
+            .sans()
+            .chain(names.cns())
+            .map(|c| exact!("{}", Label(c))),
+    );
+    verdict.names = labels;
     verdict
 }
 
@@ -271,24 +305,24 @@ struct Outcome {
 
 /// `pgtls_verify_peer_name_matches_certificate_guts` plus the message of
 /// `pq_verify_peer_name_matches_certificate`.
-fn judge(sans: &[Candidate<'_>], first_cn: Option<&Candidate<'_>>, host: &str) -> Outcome {
+fn judge(names: Names<'_>, host: &str) -> Outcome {
     let host_kind = host_kind(host);
     let mut check_cn = true;
     // libpq's message names the first name it examined and counts the others.
-    let mut examined: (Option<&Candidate<'_>>, usize) = (None, 0);
-    let mut examine = |c| {
-        examined.0.get_or_insert(c);
-        examined.1 += 1;
+    let mut examined = Examined {
+        first: None,
+        count: 0,
+        host,
     };
-    for san in sans {
+    for san in names.sans() {
         let same_type = matches!(
-            (&san.kind, host_kind),
+            (san.kind, host_kind),
             (CandidateKind::Dns, HostKind::Dns) | (CandidateKind::Ip, HostKind::Ip)
         );
         if same_type {
             check_cn = false;
         }
-        examine(san);
+        examined.add(san);
         let check = match san.kind {
             CandidateKind::Ip => check_ip(san.raw, host),
             _ => check_name(san.raw, host),
@@ -300,9 +334,9 @@ fn judge(sans: &[Candidate<'_>], first_cn: Option<&Candidate<'_>>, host: &str) -
         }
     }
     let mut cn_skipped = None;
-    if let Some(cn) = first_cn {
+    if let Some(cn) = names.cns().next() {
         if check_cn {
-            examine(cn);
+            examined.add(cn);
             match check_name(cn.raw, host) {
                 Check::NoMatch => {}
                 Check::Match => return matched(cn, host),
@@ -314,18 +348,18 @@ fn judge(sans: &[Candidate<'_>], first_cn: Option<&Candidate<'_>>, host: &str) -
     }
     Outcome {
         matched: None,
-        reason: mismatch_message(examined, host, cn_skipped, host_kind),
+        reason: mismatch_message(&examined, cn_skipped, host_kind),
     }
 }
 
-fn matched(c: &Candidate<'_>, host: &str) -> Outcome {
+fn matched(c: Candidate<'_>, host: &str) -> Outcome {
     let what = match c.kind {
         CandidateKind::Cn => "the subject common name",
         _ => "the subjectAltName",
     };
     Outcome {
-        matched: Some(c.label.clone()),
-        reason: format!("{what} {} matches host name \"{host}\"", c.label),
+        matched: Some(exact!("{}", Label(c))),
+        reason: exact!("{what} {} matches host name \"{host}\"", Label(c)),
     }
 }
 
@@ -336,88 +370,107 @@ fn failed(message: String) -> Outcome {
     }
 }
 
-/// libpq's three messages, by how many names it examined (the first of them, and how many);
-/// plus, when it explains the surprise, that a CN was present but not consulted.
+/// The names libpq examined (the first of them, and how many) for `host`; shown as libpq's
+/// three messages.
+struct Examined<'a> {
+    first: Option<Candidate<'a>>,
+    count: usize,
+    host: &'a str,
+}
+
+impl<'a> Examined<'a> {
+    fn add(&mut self, c: Candidate<'a>) {
+        self.first.get_or_insert(c);
+        self.count += 1;
+    }
+}
+
+impl fmt::Display for Examined<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = self.host;
+        match self.first {
+            None => f.write_str("could not get server's host name from server certificate"),
+            Some(only) if self.count == 1 => write!(
+                f,
+                "server certificate for \"{only}\" does not match host name \"{host}\""
+            ),
+            Some(first) => write!(
+                f,
+                "server certificate for \"{first}\" (and {} other name(s)) does not match host \
+                 name \"{host}\"",
+                self.count - 1
+            ),
+        }
+    }
+}
+
+/// libpq's message, plus, when it explains the surprise, that a CN was present but not
+/// consulted.
 fn mismatch_message(
-    (first, examined): (Option<&Candidate<'_>>, usize),
-    host: &str,
-    cn_skipped: Option<&Candidate<'_>>,
+    examined: &Examined<'_>,
+    cn_skipped: Option<Candidate<'_>>,
     host_kind: HostKind,
 ) -> String {
-    let base = match first {
-        None => "could not get server's host name from server certificate".to_string(),
-        Some(only) if examined == 1 => format!(
-            "server certificate for \"{}\" does not match host name \"{host}\"",
-            only.for_message()
-        ),
-        Some(first) => format!(
-            "server certificate for \"{}\" (and {} other name(s)) does not match host name \"{host}\"",
-            first.for_message(),
-            examined - 1
-        ),
-    };
     match cn_skipped {
         Some(cn) => {
             let san_type = match host_kind {
                 HostKind::Dns => "dNSName",
                 HostKind::Ip => "iPAddress",
             };
-            format!(
-                "{base}; the common name \"{}\" was not consulted because the certificate has {san_type} entries",
+            exact!(
+                "{examined}; the common name \"{}\" was not consulted because the certificate has \
+                 {san_type} entries",
                 NameText(cn.raw)
             )
         }
-        None => base,
+        None => exact!("{examined}"),
     }
 }
 
-impl Candidate<'_> {
-    /// libpq prints IP SANs in text form and names as they are.
-    fn for_message(&self) -> String {
-        match self.kind {
-            CandidateKind::Ip => IpText(self.raw).to_string(),
-            _ => NameText(self.raw).to_string(),
-        }
-    }
+/// Where the names libpq examines are, read in place each time they are needed.
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    /// The subjectAltName entries, all types.
+    sans: &'a [GeneralName<'a>],
+    subject: &'a X509Name<'a>,
 }
 
-/// The SAN candidates (dNSName, iPAddress) in certificate order, and every CN in subject order.
-type Names<'a> = (Vec<Candidate<'a>>, Vec<Candidate<'a>>);
-
-fn names_of<'a>(cert: &'a X509Certificate<'_>) -> Result<Names<'a>, String> {
-    let mut sans = Vec::new();
-    match cert.subject_alternative_name() {
-        Ok(Some(ext)) => {
-            for name in &ext.value.general_names {
-                match name {
-                    GeneralName::DNSName(d) => sans.push(Candidate {
-                        label: format!("DNS:{}", NameText(d.as_bytes())),
-                        kind: CandidateKind::Dns,
-                        raw: d.as_bytes(),
-                    }),
-                    GeneralName::IPAddress(bytes) => sans.push(Candidate {
-                        label: format!("IP:{}", IpText(bytes)),
-                        kind: CandidateKind::Ip,
-                        raw: bytes,
-                    }),
-                    // libpq ignores e-mail, URI and the other name types.
-                    _ => {}
-                }
-            }
-        }
-        Ok(None) => {}
-        Err(e) => return Err(format!("the subjectAltName extension is invalid: {e}")),
+impl<'a> Names<'a> {
+    /// The SAN candidates (dNSName and iPAddress; libpq ignores e-mail, URI and the other name
+    /// types), in certificate order.
+    fn sans(self) -> impl Iterator<Item = Candidate<'a>> {
+        self.sans.iter().filter_map(|name| match name {
+            GeneralName::DNSName(d) => Some(Candidate {
+                kind: CandidateKind::Dns,
+                raw: d.as_bytes(),
+            }),
+            GeneralName::IPAddress(bytes) => Some(Candidate {
+                kind: CandidateKind::Ip,
+                raw: bytes,
+            }),
+            _ => None,
+        })
     }
-    let cns = cert
-        .subject()
-        .iter_common_name()
-        .map(|attr| Candidate {
-            label: format!("CN:{}", NameText(attr.as_slice())),
+
+    /// Every CN, in subject order.
+    fn cns(self) -> impl Iterator<Item = Candidate<'a>> {
+        self.subject.iter_common_name().map(|attr| Candidate {
             kind: CandidateKind::Cn,
             raw: attr.as_slice(),
         })
-        .collect();
-    Ok((sans, cns))
+    }
+}
+
+fn names_of<'a>(cert: &'a X509Certificate<'_>) -> Result<Names<'a>, String> {
+    let sans = match cert.subject_alternative_name() {
+        Ok(Some(ext)) => ext.value.general_names.as_slice(),
+        Ok(None) => &[],
+        Err(e) => return Err(exact!("the subjectAltName extension is invalid: {e}")),
+    };
+    Ok(Names {
+        sans,
+        subject: cert.subject(),
+    })
 }
 
 #[cfg(test)]

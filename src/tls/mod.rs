@@ -7,47 +7,25 @@
 
 pub mod anchors;
 pub mod cert;
+pub mod current;
 pub mod danger;
 pub mod hostname;
 pub mod verify;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustls::ClientConfig;
 use rustls::client::ResolvesClientCert;
-use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 
 /// The ALPN protocol id PostgreSQL registered (`PG_ALPN_PROTOCOL`); libpq 17+ sends it on every
 /// TLS connection, so pgreach does too, and PG17+ servers echo it.
 pub const PG_ALPN: &[u8] = b"postgresql";
 
-/// Where the recording verifier leaves the chain the server presented, leaf first.
-pub type ChainSlot = Arc<Mutex<Option<Vec<CertificateDer<'static>>>>>;
-
-/// What one handshake recorded: the server's chain and whether it asked for a client
-/// certificate.
-#[derive(Clone, Default)]
-pub struct Recording {
-    chain: ChainSlot,
-    cert_requested: Arc<AtomicBool>,
-}
-
-impl Recording {
-    pub fn take_chain(&self) -> Option<Vec<CertificateDer<'static>>> {
-        // A poisoned lock only means a thread panicked mid-store; the value is still usable.
-        self.chain.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-    pub fn client_certificate_requested(&self) -> bool {
-        self.cert_requested.load(Ordering::Relaxed)
-    }
-}
-
-/// Offers the configured client certificate (if any) and notes that the server asked.
+/// Offers the configured client certificate (if any) and notes, on the handshake being polled
+/// ([`current`]), that the server asked.
 #[derive(Debug)]
 struct RecordingClientCert {
-    requested: Arc<AtomicBool>,
     identity: Option<Arc<CertifiedKey>>,
 }
 
@@ -57,7 +35,7 @@ impl ResolvesClientCert for RecordingClientCert {
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[rustls::SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        self.requested.store(true, Ordering::Relaxed);
+        current::with(|handshake| handshake.cert_requested = true);
         self.identity.clone()
     }
     fn has_certs(&self) -> bool {
@@ -78,12 +56,11 @@ fn provider() -> rustls::crypto::CryptoProvider {
     }
 }
 
-/// The configuration shared by every connection of a run; [`TlsBase::for_connection`]
-/// specialises it per connection.
+/// The configuration shared by every connection of a run. What differs per connection (the
+/// chain it records, whether a client certificate was asked for) reaches the shared callbacks
+/// through [`current`].
 pub struct TlsBase {
-    config: ClientConfig,
-    /// The client certificate and key offered when a server asks for one.
-    identity: Option<Arc<CertifiedKey>>,
+    config: Arc<ClientConfig>,
     /// What recorded chains are judged against (libpq's sslrootcert).
     anchors: Arc<anchors::TrustAnchors>,
 }
@@ -106,54 +83,35 @@ impl TlsBase {
     }
 
     /// A base that offers only `versions`: how pgreach asks "does the server accept TLS 1.2?".
+    /// `identity` is the client certificate and key offered when a server asks for one.
     pub fn with_versions(
         identity: Option<Arc<CertifiedKey>>,
         anchors: Arc<anchors::TrustAnchors>,
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> TlsBase {
         let provider = Arc::new(provider());
-        let verifier = Arc::new(danger::RecordingVerifier::new(
-            provider.clone(),
-            ChainSlot::default(),
-        ));
+        let verifier = Arc::new(danger::RecordingVerifier::new(provider.clone()));
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(versions)
             .expect("ring supports TLS 1.2 and 1.3")
             .dangerous()
             .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+            .with_client_cert_resolver(Arc::new(RecordingClientCert { identity }));
         config.alpn_protocols = vec![PG_ALPN.to_vec()];
         // Every handshake must be a full one: a resumed session presents no certificate, so
         // there would be no chain to record or judge. It also spares storing tickets per probe.
         config.resumption = rustls::client::Resumption::disabled();
+        // --keylog / SSLKEYLOGFILE, looked up when a secret is logged: it may be installed
+        // after this base is built, and is off (nothing computed) when it is not.
+        config.key_log = Arc::new(crate::evidence::keylog::Installed);
         TlsBase {
-            config,
-            identity,
+            config: Arc::new(config),
             anchors,
         }
     }
 
-    /// A configuration that records into slots of this connection's own, so concurrent probes
-    /// never see each other's chains. Cloning a `ClientConfig` copies a few `Arc`s: about
-    /// 250 ns and seven small allocations per connection (`benches/tls.rs`), under a
-    /// thousandth of a probe, which keeps this simpler than a shared verifier finding each
-    /// connection's slot.
-    pub fn for_connection(&self) -> (Arc<ClientConfig>, Recording) {
-        let record = Recording::default();
-        let mut config = self.config.clone();
-        let verifier =
-            danger::RecordingVerifier::new(config.crypto_provider().clone(), record.chain.clone());
-        config
-            .dangerous()
-            .set_certificate_verifier(Arc::new(verifier));
-        config.client_auth_cert_resolver = Arc::new(RecordingClientCert {
-            requested: record.cert_requested.clone(),
-            identity: self.identity.clone(),
-        });
-        // --keylog / SSLKEYLOGFILE: installed once per run, off (rustls' NoKeyLog) otherwise.
-        if let Some(key_log) = crate::evidence::keylog::installed() {
-            config.key_log = key_log;
-        }
-        (Arc::new(config), record)
+    /// The configuration every connection of this base uses.
+    pub fn config(&self) -> &Arc<ClientConfig> {
+        &self.config
     }
 }

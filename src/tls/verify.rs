@@ -14,17 +14,19 @@
 //! The last two and the diagnosis of failures come from [`openssl::walk`], a small model of
 //! OpenSSL's chain building over the same certificates.
 
-use std::borrow::Cow;
+use std::fmt;
 use std::sync::OnceLock;
 
 use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
 
-use self::nodes::{Anchor, Cert, Sent};
+use self::nodes::{Anchor, Cert, NameOf};
 use self::openssl::walk;
 
 use super::anchors::TrustAnchors;
-use super::cert::{Parsed, rfc3339};
+use super::cert::{Parsed, Rfc3339};
+use crate::exact;
 pub use crate::facts::ChainVerdict;
+use crate::facts::TrustFacts;
 pub use handshake::{verify_tls12_signature, verify_tls13_signature};
 pub(crate) use nodes::Prepared;
 
@@ -34,41 +36,38 @@ pub fn verify_chain(
     anchors: &TrustAnchors,
     now: UnixTime,
 ) -> ChainVerdict {
-    verify_chain_parsed(&Parsed::chain(chain), anchors, now)
+    let intermediates = chain.get(1..).unwrap_or_default();
+    verify_chain_parsed(&Parsed::chain(chain), intermediates, anchors, now)
 }
 
-/// [`verify_chain`] for a chain already parsed.
+/// [`verify_chain`] for a chain already parsed. `intermediates` is the DER of `chain[1..]`, in
+/// order, as the TLS layer holds it: webpki wants the intermediates as one slice, which would
+/// otherwise be a list built per probe.
 pub fn verify_chain_parsed(
     chain: &[Parsed<'_>],
+    intermediates: &[CertificateDer<'_>],
     anchors: &TrustAnchors,
     now: UnixTime,
 ) -> ChainVerdict {
     if anchors.is_empty() {
         return no_roots(anchors);
     }
-    if chain.is_empty() {
+    let Some(leaf) = chain.first() else {
         return fail("other", None, "the server sent no certificate".to_string());
-    }
-    let mut sent = Vec::with_capacity(chain.len());
+    };
+    // From here on every certificate of the chain parses: [`Ctx`] reads them in place.
     for (i, p) in chain.iter().enumerate() {
-        match &p.cert {
-            Ok(cert) => sent.push(Sent {
-                der: p.der,
-                cert,
-                self_signed: p.self_signed(),
-            }),
-            Err(e) => {
-                return fail(
-                    "bad_encoding",
-                    Some(i),
-                    format!("certificate {i} of the chain could not be parsed: {e}"),
-                );
-            }
+        if let Err(e) = &p.cert {
+            return fail(
+                "bad_encoding",
+                Some(i),
+                exact!("certificate {i} of the chain could not be parsed: {e}"),
+            );
         }
     }
     let prepared = anchors.prepared();
     let ctx = Ctx {
-        chain: &sent,
+        chain,
         roots: &prepared.roots,
         anchors,
         now: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
@@ -76,13 +75,13 @@ pub fn verify_chain_parsed(
     // OpenSSL trusts a self-signed leaf only if the exact certificate is in the store, and
     // never looks for another issuer of it; webpki would refuse it when it carries `CA:TRUE`,
     // as `openssl req -x509` certificates do. The OpenSSL model decides these alone.
-    if sent.first().is_some_and(|leaf| leaf.self_signed) {
+    if leaf.self_signed() {
         return walk(&ctx);
     }
-    match webpki_path(&sent, prepared, now) {
+    match webpki_path(leaf, intermediates, prepared, now) {
         Ok(root) => match ctx.get(Node::Root(root)) {
             Some(r) => ctx.time_problem(r, Node::Root(root)).unwrap_or_else(|| {
-                pass(format!(
+                pass(exact!(
                     "the chain leads to the trusted root {}",
                     ctx.describe(Node::Root(root))
                 ))
@@ -101,7 +100,8 @@ enum Node {
 }
 
 struct Ctx<'c> {
-    chain: &'c [Sent<'c>],
+    /// The chain as sent; every certificate of it parses.
+    chain: &'c [Parsed<'c>],
     roots: &'c [Anchor],
     anchors: &'c TrustAnchors,
     now: i64,
@@ -110,9 +110,17 @@ struct Ctx<'c> {
 impl<'c> Ctx<'c> {
     fn get(&self, node: Node) -> Option<Cert<'c>> {
         match node {
-            Node::Chain(i) => self.chain.get(i).map(Cert::Sent),
+            Node::Chain(i) => self.chain.get(i).and_then(sent),
             Node::Root(i) => self.roots.get(i).map(Cert::Anchor),
         }
+    }
+
+    /// The certificates the server sent, with their places in the chain.
+    fn sent(&self) -> impl Iterator<Item = (usize, Cert<'c>)> {
+        self.chain
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, sent(p)?)))
     }
 
     /// Where a problem is, for `certificate_index`: only certificates the server sent count.
@@ -123,22 +131,14 @@ impl<'c> Ctx<'c> {
         }
     }
 
-    /// `certificate 1 ("CN=…")` or `"CN=…" from the root file "…"`.
-    fn describe(&self, node: Node) -> String {
-        let subject = self.get(node).map(Cert::subject_text).unwrap_or_default();
-        match node {
-            Node::Chain(i) => format!("certificate {i} (\"{subject}\")"),
-            Node::Root(_) => format!("\"{subject}\" from {}", self.source()),
-        }
+    /// `certificate 1 ("CN=…")` or `"CN=…" from the root file "…"`, written into the reason.
+    fn describe(&self, node: Node) -> Describe<'_, 'c> {
+        Describe { ctx: self, node }
     }
 
-    fn source(&self) -> Cow<'static, str> {
-        let facts = &self.anchors.facts;
-        match (facts.source.as_str(), &facts.path) {
-            ("system", _) => "the system's trusted roots".into(),
-            (_, Some(path)) => format!("the root file \"{path}\"").into(),
-            _ => "the trust anchors".into(),
-        }
+    /// Where the anchors came from, written into the reason.
+    fn source(&self) -> Source<'c> {
+        Source(&self.anchors.facts)
     }
 
     /// OpenSSL checks the dates of every certificate on the path, the root included.
@@ -148,24 +148,62 @@ impl<'c> Ctx<'c> {
             Some(fail(
                 "expired",
                 Self::index(node),
-                format!(
+                exact!(
                     "{} expired on {} (OpenSSL: \"certificate has expired\")",
                     self.describe(node),
-                    rfc3339(not_after)
+                    Rfc3339(not_after)
                 ),
             ))
         } else if self.now < not_before {
             Some(fail(
                 "not_yet_valid",
                 Self::index(node),
-                format!(
+                exact!(
                     "{} is not valid before {} (OpenSSL: \"certificate is not yet valid\")",
                     self.describe(node),
-                    rfc3339(not_before)
+                    Rfc3339(not_before)
                 ),
             ))
         } else {
             None
+        }
+    }
+}
+
+/// A certificate the server sent, as the judgement reads it; `None` for one that does not
+/// parse, which [`verify_chain_parsed`] has already refused.
+fn sent<'c>(p: &'c Parsed<'c>) -> Option<Cert<'c>> {
+    p.cert.as_ref().ok().map(|cert| Cert::Sent(p, cert))
+}
+
+/// [`Ctx::describe`]: the certificate's subject goes straight into the reason.
+struct Describe<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    node: Node,
+}
+
+impl fmt::Display for Describe<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let subject = self
+            .ctx
+            .get(self.node)
+            .map_or(NameOf::Text(""), Cert::subject_text);
+        match self.node {
+            Node::Chain(i) => write!(f, "certificate {i} (\"{subject}\")"),
+            Node::Root(_) => write!(f, "\"{subject}\" from {}", self.ctx.source()),
+        }
+    }
+}
+
+/// [`Ctx::source`]: the system's roots, the root file by its path, or the anchors in general.
+struct Source<'c>(&'c TrustFacts);
+
+impl fmt::Display for Source<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0.source.as_str(), &self.0.path) {
+            ("system", _) => f.write_str("the system's trusted roots"),
+            (_, Some(path)) => write!(f, "the root file \"{path}\""),
+            _ => f.write_str("the trust anchors"),
         }
     }
 }
@@ -185,29 +223,35 @@ fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
 /// anchors offered as intermediates (OpenSSL without partial-chain). Returns the index in
 /// `prepared.roots` of the anchor the path ends at.
 fn webpki_path(
-    chain: &[Sent<'_>],
+    leaf: &Parsed<'_>,
+    intermediates: &[CertificateDer<'_>],
     prepared: &Prepared,
     now: UnixTime,
 ) -> Result<usize, webpki::Error> {
-    let mut intermediates: Vec<CertificateDer<'_>> = chain
-        .iter()
-        .skip(1)
-        .map(|c| CertificateDer::from(c.der))
-        .collect();
-    intermediates.extend(
-        prepared
-            .roots
-            .iter()
-            .filter(|r| !r.self_signed)
-            .map(|r| CertificateDer::from(r.der.as_ref())),
-    );
-    let leaf = chain.first().map(|c| CertificateDer::from(c.der));
-    let leaf = leaf.ok_or(webpki::Error::BadDer)?;
+    let leaf = CertificateDer::from(leaf.der);
     let ee = webpki::EndEntityCert::try_from(&leaf)?;
+    // The chain's own intermediates as they came, unless anchors must join them: then one list
+    // of exactly both.
+    let extra = || prepared.roots.iter().filter(|r| !r.self_signed);
+    let joined: Vec<CertificateDer<'_>>;
+    let intermediates = match extra().count() {
+        0 => intermediates,
+        n => {
+            let mut all = Vec::with_capacity(intermediates.len() + n);
+            all.extend(
+                intermediates
+                    .iter()
+                    .map(|c| CertificateDer::from(c.as_ref())),
+            );
+            all.extend(extra().map(|r| CertificateDer::from(r.der.as_ref())));
+            joined = all;
+            &joined
+        }
+    };
     let path = ee.verify_for_usage(
         algorithms(),
         &prepared.trust,
-        &intermediates,
+        intermediates,
         now,
         webpki::KeyUsage::server_auth(),
         None,
@@ -286,10 +330,10 @@ fn locate(e: &webpki::Error, ctx: &Ctx<'_>) -> Option<usize> {
         webpki::Error::CertNotValidYet { not_before, .. } => (true, not_before.as_secs()),
         _ => return None,
     };
-    ctx.chain.iter().position(|p| {
-        let v = p.cert.validity();
-        let t = if wanted.0 { v.not_before } else { v.not_after };
-        u64::try_from(t.timestamp()).ok() == Some(wanted.1)
+    ctx.sent().find_map(|(i, c)| {
+        let (not_before, not_after) = c.validity();
+        let t = if wanted.0 { not_before } else { not_after };
+        (u64::try_from(t).ok() == Some(wanted.1)).then_some(i)
     })
 }
 
@@ -303,7 +347,7 @@ fn describe(e: &webpki::Error) -> String {
                 .to_string()
         }
         E::UnsupportedSignatureAlgorithmContext(_)
-        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => format!(
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => exact!(
             "a certificate is signed with an algorithm pgreach cannot check (webpki: {e}); \
              OpenSSL may accept it depending on its security level"
         ),
@@ -322,7 +366,7 @@ fn describe(e: &webpki::Error) -> String {
              violation\")"
                 .to_string()
         }
-        _ => format!("the chain does not verify: {e}"),
+        _ => exact!("the chain does not verify: {e}"),
     }
 }
 
@@ -338,7 +382,7 @@ fn no_roots(anchors: &TrustAnchors) -> ChainVerdict {
              for ~/.postgresql/root.crt"
                 .to_string()
         }
-        _ => format!(
+        _ => exact!(
             "root certificate file \"{path}\" does not exist; either provide the file, use the \
              system's trusted roots with sslrootcert=system, or change sslmode to disable server \
              certificate verification"

@@ -278,10 +278,20 @@ const CERT_CASES: &[CertCase<'static>] = &[
     (&[], None, "db.example.com", false, None),
 ];
 
+/// Every string of the verdict, and the list of names, allocated at exactly its size.
+#[track_caller]
+fn assert_exact(v: &NameVerdict) {
+    assert_eq!(v.names.capacity(), v.names.len(), "{v:?}");
+    for text in v.names.iter().chain(&v.matched).chain([&v.host, &v.reason]) {
+        assert_eq!(text.capacity(), text.len(), "{text:?}");
+    }
+}
+
 #[test]
 fn certificate_table() {
     for &(sans, cn, host, ok, matched) in CERT_CASES {
         let v = verify_name(&leaf(sans, cn), host);
+        assert_exact(&v);
         assert_eq!(v.ok, ok, "{sans:?} cn={cn:?} host={host}: {}", v.reason);
         assert_eq!(
             v.matched.as_deref(),
@@ -338,6 +348,19 @@ fn libpq_messages() {
         v.names,
         vec!["DNS:a.example", "IP:10.0.0.1", "CN:cn.example"]
     );
+    assert_exact(&v);
+    // An IP host: the IP SAN is shown as text, and the CN is skipped for it.
+    let v = verify_name(
+        &leaf(&["IP:10.0.0.1", "a.example"], Some("10.0.0.2")),
+        "10.0.0.2",
+    );
+    assert_eq!(
+        v.reason,
+        "server certificate for \"10.0.0.1\" (and 1 other name(s)) does not match host name \
+         \"10.0.0.2\"; the common name \"10.0.0.2\" was not consulted because the certificate \
+         has iPAddress entries"
+    );
+    assert_exact(&v);
     let v = verify_name(&leaf(&[], None), "db.example");
     assert_eq!(
         v.reason,
@@ -359,6 +382,13 @@ fn match_reason_names_the_entry() {
         v.reason,
         "the subjectAltName DNS:*.example.com matches host name \"db.example.com\""
     );
+    assert_exact(&v);
+    let v = verify_name(&leaf(&[], Some("db.example.com")), "DB.example.com");
+    assert_eq!(
+        v.reason,
+        "the subject common name CN:db.example.com matches host name \"DB.example.com\""
+    );
+    assert_exact(&v);
 }
 
 #[test]
@@ -396,6 +426,8 @@ fn bad_ip_san_length_is_an_error() {
             v.reason, "certificate contains IP address with invalid length 3",
             "{v:?}"
         );
+        assert_eq!(v.names, ["IP:<3 bytes>", "CN:rcgen self signed cert"]);
+        assert_exact(&v);
     }
 }
 
@@ -410,4 +442,5 @@ fn unparsable_certificate() {
         v.reason
     );
     assert!(v.names.is_empty());
+    assert_exact(&v);
 }

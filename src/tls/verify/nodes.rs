@@ -8,7 +8,7 @@
 //! failure needs (an anchor used as an intermediate whose own signature must be checked, its
 //! issuer's organisation, its caIssuers URL) are read by parsing that one anchor again.
 
-use std::borrow::Cow;
+use std::fmt;
 
 use rustls::pki_types::{CertificateDer, TrustAnchor};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -16,14 +16,7 @@ use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
-use crate::tls::cert::{is_self_signed, name_string};
-
-/// A certificate the server sent, known to parse.
-pub(super) struct Sent<'c> {
-    pub der: &'c [u8],
-    pub cert: &'c X509Certificate<'c>,
-    pub self_signed: bool,
-}
+use crate::tls::cert::{NameText, Parsed, is_self_signed, name_string};
 
 /// A trust anchor that parses, as judgements read it.
 #[derive(Debug, Clone)]
@@ -59,7 +52,7 @@ impl Anchor {
             not_after: validity.not_after.timestamp(),
             is_ca: cert.is_ca(),
             self_signed: is_self_signed(&cert),
-            organisation: organisation(cert.subject()),
+            organisation: organisation(cert.subject()).map(str::to_string),
         })
     }
 
@@ -101,59 +94,79 @@ impl Prepared {
     }
 }
 
-/// A certificate on the path, whichever side it came from.
+/// A certificate on the path, whichever side it came from. One the server sent is read from
+/// its [`Parsed`] (its x509-parser form alongside, as it is known to parse): the chain is
+/// judged in place, without a list of its certificates built per probe.
 #[derive(Clone, Copy)]
 pub(super) enum Cert<'c> {
-    Sent(&'c Sent<'c>),
+    Sent(&'c Parsed<'c>, &'c X509Certificate<'c>),
     Anchor(&'c Anchor),
+}
+
+/// A certificate's subject or issuer as text, written straight into the reason quoting it.
+#[derive(Clone, Copy)]
+pub(super) enum NameOf<'c> {
+    /// Read from a certificate the server sent.
+    Parsed(NameText<'c, 'c>),
+    /// Kept as text: an anchor's.
+    Text(&'c str),
+}
+
+impl fmt::Display for NameOf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameOf::Parsed(name) => name.fmt(f),
+            NameOf::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 impl<'c> Cert<'c> {
     pub fn der(self) -> &'c [u8] {
         match self {
-            Cert::Sent(s) => s.der,
+            Cert::Sent(p, _) => p.der,
             Cert::Anchor(a) => &a.der,
         }
     }
 
     pub fn subject(self) -> &'c [u8] {
         match self {
-            Cert::Sent(s) => s.cert.subject().as_raw(),
+            Cert::Sent(_, c) => c.subject().as_raw(),
             Cert::Anchor(a) => &a.subject,
         }
     }
 
     pub fn issuer(self) -> &'c [u8] {
         match self {
-            Cert::Sent(s) => s.cert.issuer().as_raw(),
+            Cert::Sent(_, c) => c.issuer().as_raw(),
             Cert::Anchor(a) => &a.issuer,
         }
     }
 
-    pub fn subject_text(self) -> Cow<'c, str> {
+    pub fn subject_text(self) -> NameOf<'c> {
         match self {
-            Cert::Sent(s) => Cow::Owned(name_string(s.cert.subject())),
-            Cert::Anchor(a) => Cow::Borrowed(&a.subject_text),
+            Cert::Sent(_, c) => NameOf::Parsed(NameText(c.subject())),
+            Cert::Anchor(a) => NameOf::Text(&a.subject_text),
         }
     }
 
-    pub fn issuer_text(self) -> Cow<'c, str> {
+    pub fn issuer_text(self) -> NameOf<'c> {
         match self {
-            Cert::Sent(s) => Cow::Owned(name_string(s.cert.issuer())),
-            Cert::Anchor(a) => Cow::Borrowed(&a.issuer_text),
+            Cert::Sent(_, c) => NameOf::Parsed(NameText(c.issuer())),
+            Cert::Anchor(a) => NameOf::Text(&a.issuer_text),
         }
     }
 
     pub fn self_signed(self) -> bool {
         match self {
-            Cert::Sent(s) => s.self_signed,
+            Cert::Sent(p, _) => p.self_signed(),
             Cert::Anchor(a) => a.self_signed,
         }
     }
 
     pub fn is_ca(self) -> bool {
         match self {
-            Cert::Sent(s) => s.cert.is_ca(),
+            Cert::Sent(_, c) => c.is_ca(),
             Cert::Anchor(a) => a.is_ca,
         }
     }
@@ -161,8 +174,8 @@ impl<'c> Cert<'c> {
     /// notBefore and notAfter, as Unix times.
     pub fn validity(self) -> (i64, i64) {
         match self {
-            Cert::Sent(s) => {
-                let v = s.cert.validity();
+            Cert::Sent(_, c) => {
+                let v = c.validity();
                 (v.not_before.timestamp(), v.not_after.timestamp())
             }
             Cert::Anchor(a) => (a.not_before, a.not_after),
@@ -172,7 +185,7 @@ impl<'c> Cert<'c> {
     /// Whether `issuer`'s key verifies this certificate's signature.
     pub fn signed_by(self, issuer: Cert<'_>) -> bool {
         match issuer {
-            Cert::Sent(s) => self.verifies_with(s.cert.public_key()),
+            Cert::Sent(_, c) => self.verifies_with(c.public_key()),
             Cert::Anchor(a) => SubjectPublicKeyInfo::from_der(&a.spki)
                 .is_ok_and(|(_, key)| self.verifies_with(&key)),
         }
@@ -180,38 +193,42 @@ impl<'c> Cert<'c> {
 
     fn verifies_with(self, key: &SubjectPublicKeyInfo<'_>) -> bool {
         match self {
-            Cert::Sent(s) => s.cert.verify_signature(Some(key)).is_ok(),
+            Cert::Sent(_, c) => c.verify_signature(Some(key)).is_ok(),
             Cert::Anchor(a) => a
                 .parse()
                 .is_some_and(|c| c.verify_signature(Some(key)).is_ok()),
         }
     }
 
-    /// The issuer's first organisation.
-    pub fn issuer_organisation(self) -> Option<String> {
+    /// The issuer's first organisation, borrowed from the DER (an anchor parsed again still
+    /// borrows from its own DER).
+    pub fn issuer_organisation(self) -> Option<&'c str> {
         match self {
-            Cert::Sent(s) => organisation(s.cert.issuer()),
-            Cert::Anchor(a) => a.parse().and_then(|c| organisation(c.issuer())),
+            Cert::Sent(_, c) => organisation(c.issuer()),
+            // The field, not `issuer()`, whose name borrows from the parsed form.
+            Cert::Anchor(a) => a
+                .parse()
+                .and_then(|c| organisation(&c.tbs_certificate.issuer)),
         }
     }
 
-    /// The caIssuers URL of the Authority Information Access extension, if any.
-    pub fn ca_issuers_url(self) -> Option<String> {
+    /// The caIssuers URL of the Authority Information Access extension, if any, borrowed from
+    /// the DER.
+    pub fn ca_issuers_url(self) -> Option<&'c str> {
         match self {
-            Cert::Sent(s) => ca_issuers_url(s.cert),
+            Cert::Sent(_, c) => ca_issuers_url(c),
             Cert::Anchor(a) => a.parse().and_then(|c| ca_issuers_url(&c)),
         }
     }
 }
 
-fn organisation(name: &X509Name<'_>) -> Option<String> {
+fn organisation<'a>(name: &X509Name<'a>) -> Option<&'a str> {
     name.iter_organization()
         .next()
         .and_then(|o| o.as_str().ok())
-        .map(str::to_string)
 }
 
-fn ca_issuers_url(cert: &X509Certificate<'_>) -> Option<String> {
+fn ca_issuers_url<'a>(cert: &X509Certificate<'a>) -> Option<&'a str> {
     cert.extensions()
         .iter()
         .find_map(|ext| match ext.parsed_extension() {
@@ -220,7 +237,7 @@ fn ca_issuers_url(cert: &X509Certificate<'_>) -> Option<String> {
                 .iter()
                 .filter(|d| d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS)
                 .find_map(|d| match &d.access_location {
-                    GeneralName::URI(uri) => Some((*uri).to_string()),
+                    GeneralName::URI(uri) => Some(*uri),
                     _ => None,
                 }),
             _ => None,

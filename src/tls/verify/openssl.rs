@@ -2,8 +2,11 @@
 //! judge wherever webpki is stricter than OpenSSL, and the diagnosis of every failure (which
 //! certificate, and why).
 
+use std::fmt;
+
 use super::nodes::Cert;
 use super::{Ctx, Node, fail, pass};
+use crate::exact;
 use crate::facts::ChainVerdict;
 
 /// OpenSSL's default maximum chain depth is 100; real chains have 2–4 certificates, and the
@@ -14,16 +17,15 @@ const MAX_DEPTH: usize = 16;
 /// self-signed anchors first, then among the certificates the server sent and the other
 /// anchors; check each certificate's dates, each issuer's CA flag and each signature.
 pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
-    let mut used_chain = vec![false; ctx.chain.len()];
-    let mut used_roots = vec![false; ctx.roots.len()];
     let mut current = Node::Chain(0);
-    if let Some(first) = used_chain.first_mut() {
-        *first = true;
-    }
+    // The certificates the path went through: the leaf and one more per step, so an array
+    // instead of a flag per certificate and per anchor (there can be ~140 system roots).
+    let mut used = [None; MAX_DEPTH + 1];
+    used[0] = Some(current);
     // A non-self-signed anchor the path went through: trusted by OpenSSL only with
     // X509_V_FLAG_PARTIAL_CHAIN, which libpq does not set.
     let mut partial_anchor: Option<Node> = None;
-    for _ in 0..MAX_DEPTH {
+    for step in 1..=MAX_DEPTH {
         let Some(cert) = ctx.get(current) else {
             break;
         };
@@ -33,7 +35,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
         if cert.self_signed() {
             if let Some(i) = ctx.roots.iter().position(|r| r.der.as_ref() == cert.der()) {
                 return ctx.time_problem(cert, current).unwrap_or_else(|| {
-                    pass(format!(
+                    pass(exact!(
                         "the chain leads to the trusted root {}",
                         ctx.describe(Node::Root(i))
                     ))
@@ -52,7 +54,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
                     return ctx
                         .time_problem(Cert::Anchor(root), Node::Root(i))
                         .unwrap_or_else(|| {
-                            pass(format!(
+                            pass(exact!(
                                 "the chain leads to the trusted root {}",
                                 ctx.describe(Node::Root(i))
                             ))
@@ -67,14 +69,12 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
             .roots
             .iter()
             .enumerate()
-            .filter(|(i, r)| !r.self_signed && !used_roots.get(*i).copied().unwrap_or(true))
+            .filter(|(i, r)| !r.self_signed && !used.contains(&Some(Node::Root(*i))))
             .map(|(i, p)| (Node::Root(i), Cert::Anchor(p)))
             .chain(
-                ctx.chain
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !used_chain.get(*i).copied().unwrap_or(true))
-                    .map(|(i, p)| (Node::Chain(i), Cert::Sent(p))),
+                ctx.sent()
+                    .filter(|(i, _)| !used.contains(&Some(Node::Chain(*i))))
+                    .map(|(i, p)| (Node::Chain(i), p)),
             )
             .filter(|(_, p)| p.subject() == cert.issuer());
         let mut next = None;
@@ -90,7 +90,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
                 return fail(
                     "bad_signature",
                     Ctx::index(current),
-                    format!(
+                    exact!(
                         "the signature of {} does not verify with the key of any certificate \
                          named \"{}\" (OpenSSL: \"certificate signature failure\")",
                         ctx.describe(current),
@@ -104,7 +104,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
             return fail(
                 "not_a_ca",
                 Ctx::index(node),
-                format!(
+                exact!(
                     "{} issued {} but is not a CA certificate (no basicConstraints CA:TRUE; \
                      OpenSSL: \"invalid CA certificate\")",
                     ctx.describe(node),
@@ -112,22 +112,18 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
                 ),
             );
         }
-        let used = match node {
-            Node::Chain(i) => used_chain.get_mut(i),
-            Node::Root(i) => {
-                partial_anchor = Some(node);
-                used_roots.get_mut(i)
-            }
-        };
-        if let Some(used) = used {
-            *used = true;
+        if let Node::Root(_) = node {
+            partial_anchor = Some(node);
+        }
+        if let Some(slot) = used.get_mut(step) {
+            *slot = Some(node);
         }
         current = node;
     }
     fail(
         "other",
         None,
-        format!("the chain is longer than {MAX_DEPTH} certificates"),
+        exact!("the chain is longer than {MAX_DEPTH} certificates"),
     )
 }
 
@@ -150,7 +146,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
             fail(
                 "self_signed",
                 Some(0),
-                format!(
+                exact!(
                     "the server certificate is self-signed and is not in {}{stale} (OpenSSL: \
                      \"self-signed certificate\")",
                     ctx.source()
@@ -160,7 +156,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
             fail(
                 "unknown_issuer",
                 Ctx::index(node),
-                format!(
+                exact!(
                     "the chain ends at the self-signed {}, which is not in {} (OpenSSL: \
                      \"self-signed certificate in certificate chain\")",
                     ctx.describe(node),
@@ -173,7 +169,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
         return fail(
             "unknown_issuer",
             None,
-            format!(
+            exact!(
                 "the chain reaches {}, which is not self-signed: libpq (OpenSSL without \
                  partial-chain trust) trusts only chains that end at a self-signed root, so the \
                  root \"{issuer}\" must be in the file too (OpenSSL: \"unable to get issuer \
@@ -186,7 +182,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
         return fail(
             "missing_intermediate",
             Ctx::index(node),
-            format!(
+            exact!(
                 "the server did not send the intermediate certificate \"{issuer}\" that issued \
                  {}{hint}; without it the chain cannot reach {} (OpenSSL: \"unable to get \
                  local issuer certificate\")",
@@ -198,7 +194,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
     fail(
         "unknown_issuer",
         Ctx::index(node),
-        format!(
+        exact!(
             "{} was issued by \"{issuer}\", which is neither in the chain the server sent nor \
              in {} (OpenSSL: \"unable to get local issuer certificate\")",
             ctx.describe(node),
@@ -211,18 +207,34 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
 /// than a CA the user does not trust at all. Nothing the server sent links the two, so this
 /// is a judgement: the certificate names where to download its issuer (Authority Information
 /// Access, as public CAs do), or one of the anchors belongs to the same organisation as the
-/// missing issuer. Returns the text to add to the reason.
-fn missing_intermediate_hint(ctx: &Ctx<'_>, cert: Cert<'_>) -> Option<String> {
+/// missing issuer. Returns what to add to the reason.
+fn missing_intermediate_hint<'c>(ctx: &Ctx<'c>, cert: Cert<'c>) -> Option<Hint<'c>> {
     if let Some(url) = cert.ca_issuers_url() {
-        return Some(format!(" (it can be downloaded from {url})"));
+        return Some(Hint::Download(url));
     }
     let org = cert.issuer_organisation()?;
     let root = ctx
         .roots
         .iter()
-        .find(|r| r.organisation.as_deref() == Some(org.as_str()))?;
-    Some(format!(
-        " (same organisation as the trusted \"{}\")",
-        root.subject_text
-    ))
+        .find(|r| r.organisation.as_deref() == Some(org))?;
+    Some(Hint::SameOrganisation(&root.subject_text))
+}
+
+/// [`missing_intermediate_hint`]'s addition, written into the reason.
+enum Hint<'c> {
+    /// The caIssuers URL.
+    Download(&'c str),
+    /// The subject of the anchor of the same organisation.
+    SameOrganisation(&'c str),
+}
+
+impl fmt::Display for Hint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hint::Download(url) => write!(f, " (it can be downloaded from {url})"),
+            Hint::SameOrganisation(root) => {
+                write!(f, " (same organisation as the trusted \"{root}\")")
+            }
+        }
+    }
 }

@@ -4,9 +4,10 @@
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, UnixTime};
 
-use super::verify_chain;
+use super::{verify_chain, verify_chain_parsed};
 use crate::facts::{ChainVerdict, TrustFacts};
 use crate::tls::anchors::TrustAnchors;
+use crate::tls::cert::Parsed;
 
 /// 2025-06-01T00:00:00Z: inside rcgen's default validity (1975–4096).
 fn now() -> UnixTime {
@@ -89,12 +90,23 @@ fn pki() -> Pki {
     Pki { root, int, leaf }
 }
 
+/// The verdict's strings were each built in one allocation of their size.
+#[track_caller]
+fn assert_exact(v: &ChainVerdict) {
+    for text in v.code.iter().chain([&v.reason]) {
+        assert_eq!(text.capacity(), text.len(), "{text:?}");
+    }
+}
+
 #[track_caller]
 fn assert_fails(v: &ChainVerdict, code: &str, index: Option<usize>) {
     assert!(!v.ok, "{v:?}");
     assert_eq!(v.code.as_deref(), Some(code), "{v:?}");
     assert_eq!(v.certificate_index, index, "{v:?}");
+    assert_exact(v);
 }
+
+const ROOT_FILE: &str = "the root file \"/home/app/.postgresql/root.crt\"";
 
 #[test]
 fn full_chain_verifies() {
@@ -106,7 +118,14 @@ fn full_chain_verifies() {
     );
     assert!(v.ok, "{v:?}");
     assert_eq!(v.code, None);
-    assert!(v.reason.contains("pgreach Test Root CA"), "{}", v.reason);
+    assert_eq!(
+        v.reason,
+        format!(
+            "the chain leads to the trusted root \"CN=pgreach Test Root CA, O=pgreach test\" \
+             from {ROOT_FILE}"
+        )
+    );
+    assert_exact(&v);
 
     // Sending the root as well changes nothing.
     let v = verify_chain(
@@ -118,6 +137,42 @@ fn full_chain_verifies() {
 }
 
 #[test]
+fn intermediates_as_sent_with_or_without_the_root_file_s() {
+    // webpki is handed the chain's own intermediates as they are, or joined with the anchors
+    // that are not self-signed; the verdict is the same either way.
+    let p = pki();
+    let chain = [p.leaf.clone(), p.int.der.clone()];
+    let parsed = Parsed::chain(&chain);
+    let want = format!(
+        "the chain leads to the trusted root \"CN=pgreach Test Root CA, O=pgreach test\" from \
+         {ROOT_FILE}"
+    );
+    for roots in [
+        vec![&p.root.der],
+        vec![&p.int.der, &p.root.der],
+        vec![&p.root.der, &p.int.der],
+    ] {
+        let a = anchors(&roots);
+        for v in [
+            verify_chain_parsed(&parsed, &chain[1..], &a, now()),
+            verify_chain(&chain, &a, now()),
+        ] {
+            assert!(v.ok, "{v:?}");
+            assert_eq!(v.reason, want);
+            assert_exact(&v);
+        }
+        // The leaf alone: only an intermediate in the root file completes the path.
+        let leaf = &parsed[..1];
+        let v = verify_chain_parsed(leaf, &[], &a, now());
+        if roots.len() == 1 {
+            assert_fails(&v, "missing_intermediate", Some(0));
+        } else {
+            assert_eq!(v.reason, want);
+        }
+    }
+}
+
+#[test]
 fn leaf_without_its_intermediate() {
     let p = pki();
     let v = verify_chain(
@@ -126,10 +181,15 @@ fn leaf_without_its_intermediate() {
         now(),
     );
     assert_fails(&v, "missing_intermediate", Some(0));
-    assert!(
-        v.reason.contains("pgreach Test Intermediate CA"),
-        "{}",
-        v.reason
+    assert_eq!(
+        v.reason,
+        format!(
+            "the server did not send the intermediate certificate \"CN=pgreach Test \
+             Intermediate CA, O=pgreach test\" that issued certificate 0 (\"CN=db.example.com\") \
+             (same organisation as the trusted \"CN=pgreach Test Root CA, O=pgreach test\"); \
+             without it the chain cannot reach {ROOT_FILE} (OpenSSL: \"unable to get local \
+             issuer certificate\")"
+        )
     );
 
     // With the intermediate in the root file, OpenSSL finds it there.
@@ -184,7 +244,11 @@ fn expired_and_not_yet_valid_leaf() {
         now(),
     );
     assert_fails(&v, "expired", Some(0));
-    assert!(v.reason.contains("2021-01-01T00:00:00Z"), "{}", v.reason);
+    assert_eq!(
+        v.reason,
+        "certificate 0 (\"CN=db.example.com\") expired on 2021-01-01T00:00:00Z (OpenSSL: \
+         \"certificate has expired\")"
+    );
 
     let future = p.int.leaf_with(|c| {
         c.not_before = rcgen::date_time_ymd(2030, 1, 1);
@@ -228,8 +292,13 @@ fn expired_root_in_the_file() {
     let root = Ca { params, key, der };
     let v = verify_chain(&[root.leaf()], &anchors(&[&root.der]), now());
     assert_fails(&v, "expired", None);
-    assert!(v.reason.contains("Old Root"), "{}", v.reason);
-    assert!(v.reason.contains("root.crt"), "{}", v.reason);
+    assert_eq!(
+        v.reason,
+        format!(
+            "\"CN=Old Root, O=pgreach test\" from {ROOT_FILE} expired on 2020-01-01T00:00:00Z \
+             (OpenSSL: \"certificate has expired\")"
+        )
+    );
 }
 
 fn self_signed_leaf(ca: bool) -> CertificateDer<'static> {
