@@ -328,13 +328,13 @@ impl StartupFacts {
 
 impl SslRequestFacts {
     /// An SSLRequest that was not sent, and why.
-    pub fn skipped(reason: &str) -> SslRequestFacts {
+    pub fn skipped(reason: impl Into<String>) -> SslRequestFacts {
         SslRequestFacts {
             answer: SslAnswer::Skipped,
             elapsed_ms: None,
             byte: None,
             error: None,
-            detail: Some(reason.to_owned()),
+            detail: Some(reason.into()),
             unencrypted_bytes_after_s: None,
             peer_bytes: None,
         }
@@ -343,13 +343,26 @@ impl SslRequestFacts {
 
 impl AddressFacts {
     /// The facts of an address whose connection phase ended as `tcp`, with every later phase
-    /// skipped: `ssl_reason` and `startup_reason` say why. Phases that do run overwrite these.
+    /// skipped: `ssl_reason` and `startup_reason` say why.
     pub fn unreached(
         place: AddressPlace,
         tcp: TcpFacts,
         ssl_reason: &str,
         startup_reason: &str,
     ) -> AddressFacts {
+        let phases = Phases {
+            ssl_request: SslRequestFacts::skipped(ssl_reason),
+            tls: None,
+            startup: StartupFacts::skipped(startup_reason),
+            startup_other: None,
+            login: None,
+        };
+        AddressFacts::new(place, tcp, phases)
+    }
+
+    /// The facts of an address whose connection phase ended as `tcp` and whose later phases
+    /// found `phases`; the optional questions and the judgements are filled in later.
+    pub fn new(place: AddressPlace, tcp: TcpFacts, phases: Phases) -> AddressFacts {
         AddressFacts {
             host: place.host,
             address: place.address,
@@ -357,19 +370,29 @@ impl AddressFacts {
             port: place.port,
             system_rank: place.system_rank,
             tcp,
-            ssl_request: SslRequestFacts::skipped(ssl_reason),
-            tls: None,
-            startup: StartupFacts::skipped(startup_reason),
-            startup_other: None,
+            ssl_request: phases.ssl_request,
+            tls: phases.tls,
+            startup: phases.startup,
+            startup_other: phases.startup_other,
             reached_auth: false,
             direct_tls: None,
             gssenc: None,
             tls_versions: Vec::new(),
             sslmodes: None,
-            login: None,
+            login: phases.login,
             elapsed_ms: 0.0,
         }
     }
+}
+
+/// What the phases after the connection found, each as [`AddressFacts`] keeps it: built by
+/// the probe as they run, so no phase is first filled in as skipped only to be overwritten.
+pub struct Phases {
+    pub ssl_request: SslRequestFacts,
+    pub tls: Option<TlsFacts>,
+    pub startup: StartupFacts,
+    pub startup_other: Option<StartupFacts>,
+    pub login: Option<crate::login::LoginFacts>,
 }
 
 /// Which address a set of facts is about.
@@ -393,18 +416,28 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// Escapes bytes for display: printable ASCII as is, the rest as `\xNN`.
+/// Escapes bytes for display: printable ASCII as is, the rest as `\xNN`. One allocation of
+/// the text's size, with no text of its own per escaped byte.
 pub fn escape_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b' '..=b'~' if b != b'\\' => out.push(b as char),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            _ => out.push_str(&format!("\\x{b:02x}")),
+    crate::exact!("{}", Escaped(bytes))
+}
+
+/// [`escape_bytes`]'s text, written straight into its one allocation.
+struct Escaped<'a>(&'a [u8]);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        for &b in self.0 {
+            match b {
+                b' '..=b'~' if b != b'\\' => f.write_char(char::from(b))?,
+                b'\n' => f.write_str("\\n")?,
+                b'\r' => f.write_str("\\r")?,
+                _ => write!(f, "\\x{b:02x}")?,
+            }
         }
+        Ok(())
     }
-    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -629,8 +662,9 @@ pub struct ServerError {
     pub fields: Vec<(String, String)>,
 }
 
-impl From<&crate::pgwire::backend::ErrorFields> for ServerError {
-    fn from(f: &crate::pgwire::backend::ErrorFields) -> Self {
+impl From<crate::pgwire::backend::ErrorFields> for ServerError {
+    /// Takes the decoded fields: their text moves into `fields`, not copied.
+    fn from(f: crate::pgwire::backend::ErrorFields) -> Self {
         let own = |c: u8| f.get(c).map(str::to_owned);
         ServerError {
             severity: f.severity().map(str::to_owned),
@@ -641,8 +675,8 @@ impl From<&crate::pgwire::backend::ErrorFields> for ServerError {
             routine: own(b'R'),
             fields: f
                 .fields
-                .iter()
-                .map(|(c, v)| (crate::pgwire::backend::printable(*c), v.clone()))
+                .into_iter()
+                .map(|(c, v)| (crate::pgwire::backend::printable(c), v))
                 .collect(),
         }
     }
@@ -688,6 +722,8 @@ mod tests {
 
     #[test]
     fn escape_bytes_keeps_text_and_escapes_the_rest() {
-        assert_eq!(escape_bytes(b"SSH-2.0\r\n\x1b"), "SSH-2.0\\r\\n\\x1b");
+        let escaped = escape_bytes(b"SSH-2.0\r\n\x1b\\");
+        assert_eq!(escaped, "SSH-2.0\\r\\n\\x1b\\x5c");
+        assert_eq!(escaped.capacity(), escaped.len());
     }
 }

@@ -667,8 +667,7 @@ mod tests {
 
     #[test]
     fn ssl_request_answer_and_client_hello() {
-        let mut ssl = BytesMut::new();
-        frontend::ssl_request(&mut ssl);
+        let ssl = frontend::SSL_REQUEST;
         // A ClientHello record header and the start of its handshake header, split over two
         // chunks.
         let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0x08, 0x01, 0x00, 0x00, 0x04];
@@ -702,8 +701,7 @@ mod tests {
 
     #[test]
     fn n_then_startup_then_sasl_and_error_fields() {
-        let mut ssl = BytesMut::new();
-        frontend::ssl_request(&mut ssl);
+        let ssl = frontend::SSL_REQUEST;
         let mut sasl = 10u32.to_be_bytes().to_vec();
         sasl.extend_from_slice(b"SCRAM-SHA-256\0\0");
         let err = typed(b'E', b"SFATAL\0C28000\0Mno pg_hba.conf entry\0\0");

@@ -256,7 +256,7 @@ fn unexpected(
 ) -> bool {
     match got {
         Ok(SessionMessage::Backend(Message::ErrorResponse(fields))) => {
-            facts.error = Some(ServerError::from(&fields));
+            facts.error = Some(ServerError::from(fields));
             facts.status = LoginStatus::AuthFailed;
             false
         }

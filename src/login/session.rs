@@ -112,7 +112,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(SessionMessage::Backend(Message::ErrorResponse(fields))) => {
                 // The transaction is aborted; ReadyForQuery follows, then we leave.
-                facts.error = Some(ServerError::from(&fields));
+                facts.error = Some(ServerError::from(fields));
                 facts.status = LoginStatus::QueryFailed;
             }
             Ok(SessionMessage::Backend(Message::ReadyForQuery { .. })) => break,
@@ -127,10 +127,8 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     } else if facts.status == LoginStatus::Ok {
         stop(facts, LoginStatus::QueryFailed, "the query returned no row");
     }
-    let mut bye = BytesMut::new();
-    frontend::terminate(&mut bye);
     // Best effort: everything is recorded.
-    let _ = conn.send(&bye).await;
+    let _ = conn.send(&frontend::TERMINATE).await;
 }
 
 /// ParameterStatus, BackendKeyData and notices until ReadyForQuery (true) or an error.
@@ -159,7 +157,7 @@ async fn until_ready<S: AsyncRead + AsyncWrite + Unpin>(
             )) => {}
             Ok(SessionMessage::Backend(Message::ReadyForQuery { .. })) => return true,
             Ok(SessionMessage::Backend(Message::ErrorResponse(fields))) => {
-                facts.error = Some(ServerError::from(&fields));
+                facts.error = Some(ServerError::from(fields));
                 facts.status = on_error;
                 return false;
             }

@@ -6,6 +6,8 @@
 //! allocate without bound. Every read of the body is bounds-checked and leftover bytes are an
 //! error: a peer's bytes can never cause a panic.
 
+use std::fmt::{self, Write as _};
+
 use super::reader::{Reader, frame};
 use bytes::BytesMut;
 
@@ -128,20 +130,30 @@ impl ErrorFields {
 /// Why bytes from the server could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("message '{}' announces {len} bytes, over the limit of {max}", printable(*tag))]
+    #[error("message '{}' announces {len} bytes, over the limit of {max}", Printable(*tag))]
     TooLong { tag: u8, len: usize, max: usize },
-    #[error("message '{}' announces an impossible length {len}", printable(*tag))]
+    #[error("message '{}' announces an impossible length {len}", Printable(*tag))]
     BadLength { tag: u8, len: i64 },
-    #[error("malformed '{}' message: {what}", printable(*tag))]
+    #[error("malformed '{}' message: {what}", Printable(*tag))]
     Malformed { tag: u8, what: &'static str },
 }
 
 /// Shows a type byte as a character when printable, else as hex.
 pub fn printable(tag: u8) -> String {
-    if tag.is_ascii_graphic() {
-        (tag as char).to_string()
-    } else {
-        format!("0x{tag:02x}")
+    crate::exact!("{}", Printable(tag))
+}
+
+/// A type byte shown as [`printable`] shows it, for text that embeds it without a String of
+/// its own.
+pub struct Printable(pub u8);
+
+impl fmt::Display for Printable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_ascii_graphic() {
+            f.write_char(char::from(self.0))
+        } else {
+            write!(f, "0x{:02x}", self.0)
+        }
     }
 }
 
@@ -150,9 +162,7 @@ pub fn printable(tag: u8) -> String {
 /// `Ok(None)` means "not enough bytes yet"; `buf` is then left untouched. `max` caps the
 /// announced length (including the length word); see [`super::MAX_PREAUTH_MESSAGE`].
 pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Message>, DecodeError> {
-    frame(buf, max)?
-        .map(|(tag, body)| decode_body(tag, &body))
-        .transpose()
+    frame(buf, max, decode_body)
 }
 
 fn decode_body(tag: u8, body: &[u8]) -> Result<Message, DecodeError> {
@@ -220,7 +230,8 @@ fn decode_auth(r: &mut Reader<'_>) -> Result<AuthRequest, DecodeError> {
         }
         9 => AuthRequest::Sspi,
         10 => {
-            let mut mechanisms = Vec::new();
+            // Counted first: the report keeps the list, in one allocation of its size.
+            let mut mechanisms = Vec::with_capacity(r.strings_before_empty());
             loop {
                 let mech = r.cstr()?;
                 if mech.is_empty() {
@@ -246,7 +257,8 @@ fn decode_auth(r: &mut Reader<'_>) -> Result<AuthRequest, DecodeError> {
 }
 
 fn decode_fields(r: &mut Reader<'_>) -> Result<ErrorFields, DecodeError> {
-    let mut fields = Vec::new();
+    // Counted first: one allocation of the list's size, however many fields there are.
+    let mut fields = Vec::with_capacity(r.strings_before_empty());
     loop {
         let code = r.u8()?;
         if code == 0 {
@@ -454,6 +466,50 @@ mod tests {
             Ok(Some(Message::Authentication(AuthRequest::Sasl { .. })))
         ));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_message_is_decoded_where_it_lies_and_consumed_whole() {
+        // Refused (the last string has no terminator), then a good one.
+        let mut b = msg(b'E', b"SFATAL\0Mhello");
+        let refused = b.len();
+        b.extend_from_slice(&msg(b'Z', b"I"));
+        let (next, capacity) = (b.as_ptr().wrapping_add(refused), b.capacity());
+        assert!(matches!(
+            one(&mut b),
+            Err(DecodeError::Malformed { tag: b'E', .. })
+        ));
+        // A refused body is consumed like an accepted one, and the next message stays where it
+        // was, in the same storage.
+        assert_eq!((b.as_ptr(), b.capacity()), (next, capacity - refused));
+        assert_eq!(
+            one(&mut b),
+            Ok(Some(Message::ReadyForQuery { status: b'I' }))
+        );
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn lists_are_allocated_at_their_size() {
+        let mut b = msg(
+            b'R',
+            b"\x00\x00\x00\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0",
+        );
+        let Ok(Some(Message::Authentication(AuthRequest::Sasl { mechanisms }))) = one(&mut b)
+        else {
+            panic!("not a SASL request")
+        };
+        assert_eq!((mechanisms.len(), mechanisms.capacity()), (2, 2));
+        let mut b = msg(b'E', b"SFATAL\0C28000\0Mno\0\0");
+        let Ok(Some(Message::ErrorResponse(f))) = one(&mut b) else {
+            panic!("not an error")
+        };
+        assert_eq!((f.fields.len(), f.fields.capacity()), (3, 3));
+        let mut b = msg(b'N', b"\0");
+        let Ok(Some(Message::NoticeResponse(f))) = one(&mut b) else {
+            panic!("not a notice")
+        };
+        assert_eq!(f.fields.capacity(), 0);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Messages pgreach sends: SSLRequest, StartupMessage and Terminate.
+//! Messages pgreach sends: SSLRequest, GSSENCRequest, StartupMessage and Terminate.
 
 use bytes::{BufMut, BytesMut};
 
@@ -20,16 +20,20 @@ pub enum EncodeError {
 /// The server's `MAX_STARTUP_PACKET_LENGTH`, counting the length word.
 const MAX_STARTUP_PACKET: usize = 10_000 + 4;
 
-/// SSLRequest: `Int32(8) Int32(80877103)`; no type byte, like every pre-startup packet.
-pub fn ssl_request(buf: &mut BytesMut) {
-    buf.put_u32(8);
-    buf.put_u32(NEGOTIATE_SSL_CODE);
-}
+/// SSLRequest: `Int32(8) Int32(80877103)`; no type byte, like every pre-startup packet. Fixed
+/// bytes, so a probe sends them as they are, with no buffer to build.
+pub const SSL_REQUEST: [u8; 8] = request_code(NEGOTIATE_SSL_CODE);
 
 /// GSSENCRequest: `Int32(8) Int32(80877104)`.
-pub fn gssenc_request(buf: &mut BytesMut) {
-    buf.put_u32(8);
-    buf.put_u32(NEGOTIATE_GSS_CODE);
+pub const GSSENC_REQUEST: [u8; 8] = request_code(NEGOTIATE_GSS_CODE);
+
+/// Terminate: `'X' Int32(4)`, the polite goodbye after ReadyForQuery.
+pub const TERMINATE: [u8; 5] = [b'X', 0, 0, 0, 4];
+
+/// A pre-startup request: its length (8) and its code, big-endian.
+const fn request_code(code: u32) -> [u8; 8] {
+    let c = code.to_be_bytes();
+    [0, 0, 0, 8, c[0], c[1], c[2], c[3]]
 }
 
 /// StartupMessage for protocol 3.0: `Int32 len, Int32 196608, {String name, String value}*, 0`.
@@ -62,12 +66,6 @@ pub fn startup_message(buf: &mut BytesMut, params: &[(&str, &str)]) -> Result<()
     Ok(())
 }
 
-/// Terminate: `'X' Int32(4)`, the polite goodbye after ReadyForQuery.
-pub fn terminate(buf: &mut BytesMut) {
-    buf.put_u8(b'X');
-    buf.put_u32(4);
-}
-
 pub(super) fn put_cstr(buf: &mut BytesMut, s: &str) {
     buf.put_slice(s.as_bytes());
     buf.put_u8(0);
@@ -79,16 +77,18 @@ mod tests {
 
     #[test]
     fn ssl_request_is_the_eight_documented_bytes() {
-        let mut buf = BytesMut::new();
-        ssl_request(&mut buf);
-        assert_eq!(&buf[..], &[0x00, 0x00, 0x00, 0x08, 0x04, 0xD2, 0x16, 0x2F]);
+        assert_eq!(
+            SSL_REQUEST,
+            [0x00, 0x00, 0x00, 0x08, 0x04, 0xD2, 0x16, 0x2F]
+        );
     }
 
     #[test]
     fn gssenc_request_is_the_eight_documented_bytes() {
-        let mut buf = BytesMut::new();
-        gssenc_request(&mut buf);
-        assert_eq!(&buf[..], &[0x00, 0x00, 0x00, 0x08, 0x04, 0xD2, 0x16, 0x30]);
+        assert_eq!(
+            GSSENC_REQUEST,
+            [0x00, 0x00, 0x00, 0x08, 0x04, 0xD2, 0x16, 0x30]
+        );
     }
 
     #[test]
@@ -126,8 +126,6 @@ mod tests {
 
     #[test]
     fn terminate_bytes() {
-        let mut buf = BytesMut::new();
-        terminate(&mut buf);
-        assert_eq!(&buf[..], b"X\x00\x00\x00\x04");
+        assert_eq!(&TERMINATE, b"X\x00\x00\x00\x04");
     }
 }

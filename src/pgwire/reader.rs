@@ -68,6 +68,18 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// How many non-empty C strings come before an empty one, counted without consuming or
+    /// decoding them: the length of a list that ends with an empty string, such as SASL
+    /// mechanisms, or error fields (a code byte and its text make one C string; the zero byte
+    /// that ends the list is an empty one). Exact for a well-formed body; a malformed one is an
+    /// error anyway.
+    pub(super) fn strings_before_empty(&self) -> usize {
+        self.rest
+            .split(|&b| b == 0)
+            .take_while(|s| !s.is_empty())
+            .count()
+    }
+
     pub(super) fn finish(&self) -> Result<(), DecodeError> {
         if self.rest.is_empty() {
             Ok(())
@@ -77,12 +89,18 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Splits one message off the front of `buf`: `Byte1 type, Int32 length, body`.
+/// Decodes the message at the front of `buf` (`Byte1 type, Int32 length, body`) with `decode`,
+/// then consumes it, whether `decode` accepted it or not.
 ///
 /// `Ok(None)` means "not enough bytes yet" and leaves `buf` untouched. A length over `max`
 /// (counting the length word) is an error *before* the body is buffered, which is what keeps a
-/// hostile peer from making a decoder allocate without bound.
-pub(super) fn frame(buf: &mut BytesMut, max: usize) -> Result<Option<(u8, BytesMut)>, DecodeError> {
+/// hostile peer from making a decoder allocate without bound. The body is decoded where it
+/// lies: splitting it off would turn `buf` into a shared buffer, an allocation per message.
+pub(super) fn frame<T>(
+    buf: &mut BytesMut,
+    max: usize,
+    decode: impl FnOnce(u8, &[u8]) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
     let Some(header) = buf.get(..5) else {
         return Ok(None);
     };
@@ -99,11 +117,13 @@ pub(super) fn frame(buf: &mut BytesMut, max: usize) -> Result<Option<(u8, BytesM
     if len > max {
         return Err(DecodeError::TooLong { tag, len, max });
     }
-    if buf.len() < 1 + len {
+    let end = 1 + len;
+    let Some(body) = buf.get(5..end) else {
         return Ok(None);
-    }
-    buf.advance(5);
-    Ok(Some((tag, buf.split_to(len - 4))))
+    };
+    let decoded = decode(tag, body);
+    buf.advance(end);
+    decoded.map(Some)
 }
 
 /// A framed message with this type byte and body, for the decoders' tests.

@@ -100,9 +100,7 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<SessionMessage>, 
     if !ours {
         return Ok(backend::decode(buf, max)?.map(SessionMessage::Backend));
     }
-    frame(buf, max)?
-        .map(|(tag, body)| decode_body(tag, &body))
-        .transpose()
+    frame(buf, max, decode_body)
 }
 
 fn decode_body(tag: u8, body: &[u8]) -> Result<SessionMessage, DecodeError> {

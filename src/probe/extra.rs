@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
@@ -28,7 +27,7 @@ pub(super) async fn direct_tls(
             supported: false,
             tls: None,
             alpn_echoed: false,
-            detail: Some(format!(
+            detail: Some(crate::exact!(
                 "connection failed: {}",
                 tcp.error.unwrap_or_default()
             )),
@@ -70,17 +69,15 @@ pub(super) async fn gssenc(
         return GssEncFacts {
             answer: "error".into(),
             elapsed_ms: None,
-            detail: Some(format!(
+            detail: Some(crate::exact!(
                 "connection failed: {}",
                 tcp.error.unwrap_or_default()
             )),
         };
     };
-    let mut request = BytesMut::new();
-    frontend::gssenc_request(&mut request);
     let mut byte = [0u8; 1];
     let exchange = async {
-        stream.write_all(&request).await?;
+        stream.write_all(&frontend::GSSENC_REQUEST).await?;
         stream.read(&mut byte).await
     };
     let outcome = timeout_at(deadline, exchange).await;
@@ -99,7 +96,10 @@ pub(super) async fn gssenc(
                 "E".to_owned(),
                 Some("an error: servers before PostgreSQL 12 do not know GSSENCRequest".into()),
             ),
-            other => ("other".to_owned(), Some(format!("byte 0x{other:02x}"))),
+            other => (
+                "other".to_owned(),
+                Some(crate::exact!("byte 0x{other:02x}")),
+            ),
         },
     };
     GssEncFacts {
@@ -115,7 +115,7 @@ pub(super) async fn tls_versions(
     settings: &ProbeSettings,
     deadline: Instant,
 ) -> Vec<TlsVersionFacts> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(settings.tls_versions.len());
     let recorder = settings.recorder.as_ref();
     for (name, base) in settings.tls_versions.iter() {
         let purpose = Purpose::TlsVersionProbe;

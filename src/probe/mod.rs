@@ -22,7 +22,7 @@ use tracing::Instrument;
 use crate::config::SslMode;
 use crate::evidence::{self, Purpose, Recorded, Recorder};
 use crate::facts::{
-    AddressFacts, AddressPlace, Channel, Family, SslAnswer, SslRequestFacts, StartupFacts,
+    AddressFacts, AddressPlace, Channel, Family, Phases, SslAnswer, SslRequestFacts, StartupFacts,
     TcpFacts, TlsFacts, millis,
 };
 use crate::tls::TlsBase;
@@ -36,18 +36,16 @@ pub trait Wire: AsyncRead + AsyncWrite + Unpin + Send {
 }
 
 fn peek_socket(sock: socket2::SockRef<'_>, buf: &mut [u8]) -> usize {
+    // A peek of zero bytes would say nothing: with an empty `buf`, one byte is peeked into a
+    // byte of our own, so the answer still tells whether anything waits.
+    let mut one = [0u8; 1];
+    let into = if buf.is_empty() { &mut one[..] } else { buf };
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `peek` (recv with
+    // MSG_PEEK) only ever writes received, initialised bytes into the slice, so every byte of
+    // `into` is still initialised when it is read as `u8` again.
+    let raw = unsafe { &mut *(std::ptr::from_mut::<[u8]>(into) as *mut [MaybeUninit<u8>]) };
     // The socket is non-blocking (tokio set it so), so an empty queue is WouldBlock, not a wait.
-    let mut raw = vec![MaybeUninit::<u8>::uninit(); buf.len().max(1)];
-    match sock.peek(&mut raw) {
-        Ok(n) => {
-            for (dst, src) in buf.iter_mut().zip(&raw[..n]) {
-                // SAFETY: `peek` initialised the first `n` bytes.
-                *dst = unsafe { src.assume_init() };
-            }
-            n
-        }
-        Err(_) => 0,
-    }
+    sock.peek(raw).unwrap_or(0)
 }
 
 impl Wire for TcpStream {
@@ -95,8 +93,8 @@ pub struct ProbeSettings {
 }
 
 impl ProbeSettings {
-    fn startup_params(&self) -> Vec<(&str, &str)> {
-        vec![
+    fn startup_params(&self) -> [(&str, &str); 3] {
+        [
             ("user", self.user.as_str()),
             ("database", self.dbname.as_str()),
             ("application_name", self.application_name.as_str()),
@@ -132,7 +130,7 @@ async fn connect(
     let stream = register(
         recorder.zip(started),
         (purpose, family, local),
-        || addr.to_string(),
+        || crate::exact!("{addr}"),
         &facts,
         stream,
     );
@@ -256,7 +254,7 @@ async fn probe_tcp(
     tracing::debug!(status = ?tcp.status, elapsed_ms = tcp.elapsed_ms, "tcp");
     let place = AddressPlace {
         host: host.to_owned(),
-        address: addr.ip().to_string(),
+        address: crate::exact!("{}", addr.ip()),
         family: match addr.ip() {
             IpAddr::V4(_) => Family::Ipv4,
             IpAddr::V6(_) => Family::Ipv6,
@@ -264,12 +262,16 @@ async fn probe_tcp(
         port: addr.port(),
         system_rank,
     };
-    let mut facts =
-        AddressFacts::unreached(place, tcp, "TCP connection failed", "TCP connection failed");
     let Some(stream) = stream else {
-        return facts;
+        return AddressFacts::unreached(
+            place,
+            tcp,
+            "TCP connection failed",
+            "TCP connection failed",
+        );
     };
-    main_channels(stream, target, settings, deadline, &mut facts).await;
+    let phases = main_channels(stream, target, settings, deadline).await;
+    let mut facts = AddressFacts::new(place, tcp, phases);
     extra_questions(target, settings, &mut facts).await;
     facts
 }
@@ -300,13 +302,12 @@ async fn main_channels(
     target: &TcpTarget<'_>,
     settings: &ProbeSettings,
     deadline: Instant,
-    facts: &mut AddressFacts,
-) {
+) -> Phases {
     let addr = target.addr;
     if settings.plaintext_first() {
         let mut stream = stream;
         let login = LoginAt::tcp(settings, target);
-        (facts.startup, facts.login) = startup_and_login(
+        let (startup, login) = startup_and_login(
             &mut stream,
             settings,
             Channel::Plaintext,
@@ -317,47 +318,64 @@ async fn main_channels(
         .await;
         drop(stream);
         if settings.quiet_server {
-            facts.ssl_request = SslRequestFacts::skipped(&format!(
+            let reason = crate::exact!(
                 "sslmode={} starts without SSL, and --quiet-server allows one connection",
                 settings.sslmode.as_str()
-            ));
-            return;
+            );
+            return Phases {
+                ssl_request: SslRequestFacts::skipped(reason),
+                tls: None,
+                startup,
+                startup_other: None,
+                login,
+            };
         }
         // The other channel on a connection of its own, with a budget of its own: it is a
         // separate question, not a retry that eats into the first answer's time.
         let deadline = Instant::now() + settings.timeout;
         let recorder = settings.recorder.as_ref();
-        match reconnect(addr, deadline, recorder, Purpose::SslRequest).await {
-            Ok(stream) => {
-                // The other channel's connection never logs in.
-                let attempt = ssl_attempt(stream, target, settings, None, deadline).await;
-                facts.ssl_request = attempt.ssl_request;
-                facts.tls = attempt.tls;
-                // After `N` the "other" startup went over plaintext again: nothing new.
-                if attempt.startup.channel == Some(Channel::Tls) {
-                    facts.startup_other = Some(attempt.startup);
+        let (ssl_request, tls, startup_other) =
+            match reconnect(addr, deadline, recorder, Purpose::SslRequest).await {
+                Ok(stream) => {
+                    // The other channel's connection never logs in.
+                    let attempt = ssl_attempt(stream, target, settings, None, deadline).await;
+                    // After `N` the "other" startup went over plaintext again: nothing new.
+                    let over_tls = attempt.startup.channel == Some(Channel::Tls);
+                    let other = over_tls.then_some(attempt.startup);
+                    (attempt.ssl_request, attempt.tls, other)
                 }
-            }
-            Err(reason) => facts.ssl_request = SslRequestFacts::skipped(&reason),
+                Err(reason) => (SslRequestFacts::skipped(reason), None, None),
+            };
+        Phases {
+            ssl_request,
+            tls,
+            startup,
+            startup_other,
+            login,
         }
     } else {
         let login = LoginAt::tcp(settings, target);
         let attempt = ssl_attempt(stream, target, settings, login.as_ref(), deadline).await;
-        facts.ssl_request = attempt.ssl_request;
-        facts.tls = attempt.tls;
-        facts.startup = attempt.startup;
-        facts.login = attempt.login;
-        let plaintext_seen = facts.startup.channel == Some(Channel::Plaintext);
-        if !settings.quiet_server && !plaintext_seen {
+        let plaintext_seen = attempt.startup.channel == Some(Channel::Plaintext);
+        let startup_other = if !settings.quiet_server && !plaintext_seen {
             let deadline = Instant::now() + settings.timeout;
             let recorder = settings.recorder.as_ref();
             let second = reconnect(addr, deadline, recorder, Purpose::PlaintextStartup).await;
-            facts.startup_other = Some(match second {
+            Some(match second {
                 Ok(mut stream) => {
                     run_startup(&mut stream, settings, Channel::Plaintext, deadline).await
                 }
                 Err(reason) => StartupFacts::skipped(reason),
-            });
+            })
+        } else {
+            None
+        };
+        Phases {
+            ssl_request: attempt.ssl_request,
+            tls: attempt.tls,
+            startup: attempt.startup,
+            startup_other,
+            login: attempt.login,
         }
     }
 }
@@ -379,7 +397,7 @@ async fn reconnect(
             return Ok(stream);
         }
         if !tcp.out_of_descriptors() || Instant::now() + pause >= deadline {
-            return Err(format!(
+            return Err(crate::exact!(
                 "second connection failed: {}",
                 tcp.error.unwrap_or_else(|| "unknown error".into())
             ));
@@ -481,40 +499,47 @@ async fn probe_unix(
     let stream = register(
         recorder.zip(started),
         (Purpose::PlaintextStartup, evidence::Family::Unix, None),
-        || path.display().to_string(),
+        || crate::exact!("{}", path.display()),
         &tcp,
         stream,
     );
     let place = AddressPlace {
         host: host.to_owned(),
-        address: path.display().to_string(),
+        address: crate::exact!("{}", path.display()),
         family: Family::Unix,
         port,
         system_rank: None,
     };
-    let mut facts = AddressFacts::unreached(
-        place,
-        tcp,
-        "Unix socket: libpq never asks for SSL here",
-        "connection to the socket failed",
-    );
-    if let Some(mut stream) = stream {
-        let login = settings.login.as_deref().map(|settings| LoginAt {
-            settings,
-            host: host.to_owned(),
-            port,
-        });
-        (facts.startup, facts.login) = startup_and_login(
-            &mut stream,
-            settings,
-            Channel::Plaintext,
-            deadline,
-            login.as_ref(),
+    let (startup, login) = match stream {
+        Some(mut stream) => {
+            let login = settings.login.as_deref().map(|settings| LoginAt {
+                settings,
+                host: host.to_owned(),
+                port,
+            });
+            startup_and_login(
+                &mut stream,
+                settings,
+                Channel::Plaintext,
+                deadline,
+                login.as_ref(),
+                None,
+            )
+            .await
+        }
+        None => (
+            StartupFacts::skipped("connection to the socket failed"),
             None,
-        )
-        .await;
-    }
-    facts
+        ),
+    };
+    let phases = Phases {
+        ssl_request: SslRequestFacts::skipped("Unix socket: libpq never asks for SSL here"),
+        tls: None,
+        startup,
+        startup_other: None,
+        login,
+    };
+    AddressFacts::new(place, tcp, phases)
 }
 
 /// `--login` on one connection: its settings, and the host and port libpq matches in the
@@ -532,7 +557,7 @@ impl<'a> LoginAt<'a> {
         let login = settings.login.as_deref()?;
         let host = match target.names.verify_host {
             Some(h) => h.to_owned(),
-            None => target.addr.ip().to_string(),
+            None => crate::exact!("{}", target.addr.ip()),
         };
         Some(LoginAt {
             settings: login,
@@ -599,4 +624,52 @@ async fn run_startup<S: AsyncRead + AsyncWrite + Unpin>(
         .await;
     tracing::debug!(status = ?facts.status, auth = ?facts.auth, "startup");
     facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// Peeks as `Wire` does, and checks that nothing was consumed.
+    async fn peeks<S: Wire>(mut reader: S, mut writer: impl AsyncWrite + Unpin) {
+        let mut empty = [0u8; 0];
+        assert_eq!(reader.waiting_bytes(&mut empty), 0, "nothing sent yet");
+        writer.write_all(b"hello").await.unwrap();
+        writer.flush().await.unwrap();
+        // Wait for the bytes without reading them.
+        let mut all = [0u8; 8];
+        let arrived = async {
+            while reader.waiting_bytes(&mut all) < 5 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), arrived)
+            .await
+            .expect("the bytes arrive");
+        assert_eq!(&all[..5], b"hello");
+        // An empty buffer still tells that something waits.
+        assert_eq!(reader.waiting_bytes(&mut empty), 1);
+        let mut three = [0u8; 3];
+        assert_eq!(reader.waiting_bytes(&mut three), 3);
+        assert_eq!(&three, b"hel");
+        let mut read = [0u8; 5];
+        reader.read_exact(&mut read).await.unwrap();
+        assert_eq!(&read, b"hello", "peeking consumed nothing");
+        assert_eq!(reader.waiting_bytes(&mut all), 0);
+    }
+
+    #[tokio::test]
+    async fn tcp_peek_into_any_buffer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let ((server, _), client) = tokio::try_join!(listener.accept(), client).unwrap();
+        peeks(client, server).await;
+    }
+
+    #[tokio::test]
+    async fn unix_peek_into_any_buffer() {
+        let (a, b) = UnixStream::pair().unwrap();
+        peeks(a, b).await;
+    }
 }

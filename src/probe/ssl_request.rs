@@ -33,11 +33,9 @@ pub async fn negotiate<S: Wire>(stream: &mut S, deadline: Instant) -> SslRequest
         unencrypted_bytes_after_s: None,
         peer_bytes: None,
     };
-    let mut request = BytesMut::new();
-    frontend::ssl_request(&mut request);
     let mut byte = [0u8; 1];
     let exchange = async {
-        stream.write_all(&request).await?;
+        stream.write_all(&frontend::SSL_REQUEST).await?;
         stream.flush().await?;
         stream.read(&mut byte).await
     };
@@ -72,18 +70,18 @@ async fn classify_byte<S: Wire>(
     facts.answer = classify_answer_byte(b);
     match b {
         b'S' => {
-            let mut peeked = [0u8; 64];
-            let waiting = stream.waiting_bytes(&mut peeked);
+            // The answer byte, then up to 64 bytes peeked after it (63 of them shown).
+            let mut seen = [0u8; 65];
+            seen[0] = b'S';
+            let waiting = stream.waiting_bytes(&mut seen[1..]);
             facts.unencrypted_bytes_after_s = Some(waiting);
             if waiting > 0 {
-                let shown = &peeked[..waiting.min(peeked.len() - 1)];
-                facts.detail = Some(format!(
+                let seen = &seen[..1 + waiting.min(63)];
+                facts.detail = Some(crate::exact!(
                     "{waiting} unencrypted byte(s) arrived after 'S' before the TLS handshake: {}",
-                    hex(shown)
+                    Hex(&seen[1..])
                 ));
-                let mut all = vec![b'S'];
-                all.extend_from_slice(shown);
-                facts.peer_bytes = Some(escape_bytes(&all));
+                facts.peer_bytes = Some(escape_bytes(seen));
             }
         }
         b'N' => {}
@@ -93,11 +91,13 @@ async fn classify_byte<S: Wire>(
                 EAnswer::Error(e) => facts.error = Some(e),
                 EAnswer::Garbage(why) => {
                     // Not a server error: keep what came, escaped, and say why it is not one.
-                    let mut seen = vec![b'E'];
-                    seen.extend(body.iter().take(63));
-                    facts.peer_bytes = Some(escape_bytes(&seen));
+                    let mut seen = [0u8; 64];
+                    seen[0] = b'E';
+                    let shown = body.len().min(63);
+                    seen[1..=shown].copy_from_slice(&body[..shown]);
+                    facts.peer_bytes = Some(escape_bytes(&seen[..=shown]));
                     let sep = if stop.is_empty() { "" } else { ", " };
-                    facts.detail = Some(format!("'E' followed by {why}{sep}{stop}"));
+                    facts.detail = Some(crate::exact!("'E' followed by {why}{sep}{stop}"));
                 }
             }
         }
@@ -106,10 +106,11 @@ async fn classify_byte<S: Wire>(
             // Whatever else the peer volunteers names the service (an HTTP status line, an SSH
             // banner); wait only briefly, since many services say nothing more.
             let until = deadline.min(Instant::now() + BANNER_GRACE);
-            let mut seen = vec![other];
-            seen.extend(read_up_to(stream, until, 63).await);
-            facts.peer_bytes = Some(escape_bytes(&seen));
-            facts.detail = Some(format!(
+            let mut seen = [0u8; 64];
+            seen[0] = other;
+            let n = read_up_to(stream, until, &mut seen[1..]).await;
+            facts.peer_bytes = Some(escape_bytes(&seen[..=n]));
+            facts.detail = Some(crate::exact!(
                 "byte 0x{other:02x} ({}) is not a PostgreSQL answer to SSLRequest",
                 describe_byte(other)
             ));
@@ -117,18 +118,17 @@ async fn classify_byte<S: Wire>(
     }
 }
 
-/// Reads up to `max` bytes, stopping at EOF, an error or `until`.
-async fn read_up_to<S: Wire>(stream: &mut S, until: Instant, max: usize) -> Vec<u8> {
-    let mut got = vec![0u8; max];
+/// Fills `got` as far as the peer goes, stopping at EOF, an error or `until`; returns how many
+/// bytes arrived.
+async fn read_up_to<S: Wire>(stream: &mut S, until: Instant, got: &mut [u8]) -> usize {
     let mut n = 0;
-    while n < max {
+    while n < got.len() {
         match timeout_at(until, stream.read(&mut got[n..])).await {
             Ok(Ok(k)) if k > 0 => n += k,
             _ => break,
         }
     }
-    got.truncate(n);
-    got
+    n
 }
 
 /// Reads what follows an `E`, up to the pre-auth cap, until it is complete, EOF or `until`;
@@ -185,7 +185,7 @@ pub fn decode_e_answer(body: &[u8]) -> EAnswer {
         framed.extend_from_slice(b"E");
         framed.extend_from_slice(body);
         return match backend::decode(&mut framed, pgwire::MAX_PREAUTH_MESSAGE) {
-            Ok(Some(backend::Message::ErrorResponse(f))) => EAnswer::Error(ServerError::from(&f)),
+            Ok(Some(backend::Message::ErrorResponse(f))) => EAnswer::Error(ServerError::from(f)),
             Ok(Some(_)) => EAnswer::Garbage("an unexpected message".into()),
             Ok(None) => EAnswer::Garbage(format!(
                 "an ErrorResponse cut short after {} bytes",
@@ -250,12 +250,17 @@ pub fn describe_byte(b: u8) -> &'static str {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Bytes as hex pairs separated by spaces, written straight into the text that shows them.
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{b:02x}")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +297,43 @@ mod tests {
         let f = answer_with(b"HTTP/1.1 400").await;
         assert_eq!(f.answer, SslAnswer::Other);
         assert_eq!(f.byte, Some(b'H'));
+        assert_eq!(f.peer_bytes.as_deref(), Some("HTTP/1.1 400"));
+        // At most 64 bytes are kept, the answer byte included.
+        let f = answer_with(&[1; 100]).await;
+        assert_eq!(f.peer_bytes, Some("\\x01".repeat(64)));
+    }
+
+    #[tokio::test]
+    async fn bytes_waiting_after_s_are_counted_and_shown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let ((mut server, _), mut client) = tokio::try_join!(listener.accept(), client).unwrap();
+        let peer = tokio::spawn(async move {
+            let mut req = [0u8; 8];
+            server.read_exact(&mut req).await.unwrap();
+            // `S` and 70 injected bytes in one write: they arrive together.
+            let mut answer = vec![b'S'];
+            answer.extend((0..70).map(|i| b'a' + i % 26));
+            server.write_all(&answer).await.unwrap();
+            server
+        });
+        let f = negotiate(&mut client, soon()).await;
+        drop(peer.await.unwrap());
+        assert_eq!(f.answer, SslAnswer::S);
+        // 64 of the 70 are peeked, and 63 shown.
+        assert_eq!(f.unencrypted_bytes_after_s, Some(64));
+        let shown: Vec<u8> = (0..63).map(|i| b'a' + i % 26).collect();
+        let hex: Vec<String> = shown.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            f.detail.unwrap(),
+            format!(
+                "64 unencrypted byte(s) arrived after 'S' before the TLS handshake: {}",
+                hex.join(" ")
+            )
+        );
+        let mut seen = vec![b'S'];
+        seen.extend_from_slice(&shown);
+        assert_eq!(f.peer_bytes, Some(String::from_utf8(seen).unwrap()));
     }
 
     #[tokio::test]

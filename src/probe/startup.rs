@@ -2,7 +2,7 @@
 //! asks for, or the error it refuses with. The connection is closed at the authentication
 //! request, before any password: PostgreSQL logs nothing for a client that leaves there.
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
@@ -44,13 +44,15 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
         detail: None,
         ..StartupFacts::skipped("")
     };
-    let mut out = BytesMut::new();
-    if let Err(e) = frontend::startup_message(&mut out, params) {
+    // One buffer for the whole exchange: the StartupMessage goes out of it, the answer comes
+    // into it.
+    let mut buf = BytesMut::with_capacity(BUF_CAPACITY);
+    if let Err(e) = frontend::startup_message(&mut buf, params) {
         facts.status = StartupStatus::ProtocolViolation;
         facts.detail = Some(e.to_string());
         return facts;
     }
-    let result = timeout_at(deadline, converse(stream, &out, &mut facts, hold)).await;
+    let result = timeout_at(deadline, converse(stream, buf, &mut facts, hold)).await;
     facts.elapsed_ms = Some(millis(start.elapsed()));
     match result {
         Err(_) => {
@@ -69,22 +71,22 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
     facts
 }
 
+/// Sends the StartupMessage that `buf` holds, then reads the answer into the same `buf`.
 async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    startup: &[u8],
+    mut buf: BytesMut,
     facts: &mut StartupFacts,
     mut hold: Option<&mut Option<Pending>>,
 ) -> std::io::Result<()> {
-    stream.write_all(startup).await?;
+    stream.write_all(&buf).await?;
     stream.flush().await?;
-    let mut buf = BytesMut::with_capacity(1024);
-    let mut chunk = vec![0u8; READ_CHUNK];
+    buf.clear();
     let mut messages = 0usize;
     loop {
         match backend::decode(&mut buf, pgwire::MAX_PREAUTH_MESSAGE) {
             Ok(Some(_)) if messages >= MAX_PREAUTH_MESSAGES => {
                 facts.status = StartupStatus::ProtocolViolation;
-                facts.detail = Some(format!(
+                facts.detail = Some(crate::exact!(
                     "more than {MAX_PREAUTH_MESSAGES} messages without reaching an answer"
                 ));
                 return Ok(());
@@ -96,16 +98,15 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 {
                     let request = req.clone();
                     absorb(msg, facts);
-                    let buffered = buf.split();
+                    // The whole buffer, not a split-off part: splitting would share it.
+                    let buffered = std::mem::take(&mut buf);
                     *hold = Some(Pending { request, buffered });
                     return Ok(());
                 }
                 if absorb(msg, facts) {
                     if facts.auth == Some("trust") && facts.error.is_none() {
-                        let mut bye = BytesMut::new();
-                        frontend::terminate(&mut bye);
                         // Best effort: the answer is already recorded.
-                        let _ = stream.write_all(&bye).await;
+                        let _ = stream.write_all(&frontend::TERMINATE).await;
                     }
                     return Ok(());
                 }
@@ -120,18 +121,19 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         }
         // `decode` refuses a length over the cap before the body is buffered, and a read adds
         // at most READ_CHUNK bytes, so `buf` never holds more than one capped message and one
-        // chunk.
-        let n = match stream.read(&mut chunk).await {
+        // chunk. Every read gets at least READ_ROOM bytes of room: `reserve` does nothing while
+        // there is that much, else first takes back the space of messages already decoded.
+        buf.reserve(READ_ROOM);
+        let n = match stream.read_buf(&mut (&mut buf).limit(READ_CHUNK)).await {
             Ok(n) => n,
             Err(e) => return Err(mid_message(e, buf.len())),
         };
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         if n == 0 {
             facts.status = StartupStatus::Eof;
             facts.detail = Some(if buf.is_empty() {
                 "the server closed the connection without answering".into()
             } else {
-                format!(
+                crate::exact!(
                     "the server closed the connection mid-message ({} bytes)",
                     buf.len()
                 )
@@ -147,8 +149,15 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
 /// protocol violation long before it could fill memory.
 pub const MAX_PREAUTH_MESSAGES: usize = 256;
 
-/// How much is read from the socket at once.
+/// The most read from the socket at once.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// The least room a read gets, so that a message that does not fit is not read in dribbles.
+const READ_ROOM: usize = 1024;
+
+/// The exchange's one buffer starts with room for the StartupMessage, and then for the usual
+/// answer (an authentication request, or trust's run of ParameterStatus) in a single read.
+const BUF_CAPACITY: usize = 1024;
 
 /// Says where a read error struck: a reset with part of a message buffered is "mid-message".
 fn mid_message(e: std::io::Error, buffered: usize) -> std::io::Error {
@@ -188,7 +197,7 @@ fn absorb(msg: Message, facts: &mut StartupFacts) -> bool {
         }
         Message::ErrorResponse(fields) => {
             facts.status = StartupStatus::Error;
-            facts.error = Some(ServerError::from(&fields));
+            facts.error = Some(ServerError::from(fields));
             true
         }
         Message::NegotiateProtocolVersion {
@@ -210,21 +219,15 @@ fn absorb(msg: Message, facts: &mut StartupFacts) -> bool {
         Message::ReadyForQuery { .. } if authenticated => true,
         other => {
             facts.status = StartupStatus::ProtocolViolation;
-            facts.detail = Some(format!(
-                "unexpected message at this point: {}",
-                describe(&other)
-            ));
+            facts.detail = Some(match other {
+                Message::Other { tag, len } => crate::exact!(
+                    "unexpected message at this point: type '{}' ({len} bytes)",
+                    backend::Printable(tag)
+                ),
+                other => crate::exact!("unexpected message at this point: {other:?}"),
+            });
             true
         }
-    }
-}
-
-fn describe(m: &Message) -> String {
-    match m {
-        Message::Other { tag, len } => {
-            format!("type '{}' ({len} bytes)", backend::printable(*tag))
-        }
-        other => format!("{other:?}"),
     }
 }
 
@@ -320,5 +323,159 @@ mod tests {
     async fn unexpected_type_is_a_protocol_violation() {
         let (f, _) = run(b"D\x00\x00\x00\x06\x00\x00").await;
         assert_eq!(f.status, StartupStatus::ProtocolViolation);
+    }
+
+    /// A peer whose answer arrives in `segments`: a read takes at most what is left of the
+    /// next one, as from a socket, then EOF. It keeps what was written and each read's room.
+    #[derive(Default)]
+    struct Scripted {
+        segments: std::collections::VecDeque<Vec<u8>>,
+        written: Vec<u8>,
+        rooms: Vec<usize>,
+    }
+
+    impl AsyncRead for Scripted {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            self.rooms.push(buf.remaining());
+            if let Some(mut segment) = self.segments.pop_front() {
+                let n = segment.len().min(buf.remaining());
+                buf.put_slice(&segment[..n]);
+                segment.drain(..n);
+                if !segment.is_empty() {
+                    self.segments.push_front(segment);
+                }
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Scripted {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn scripted(segments: Vec<Vec<u8>>) -> (StartupFacts, Scripted) {
+        let mut peer = Scripted {
+            segments: segments.into(),
+            ..Scripted::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let params = [("user", "app")];
+        let facts = exchange(&mut peer, &params, Channel::Plaintext, deadline).await;
+        let mut startup = BytesMut::new();
+        frontend::startup_message(&mut startup, &params).unwrap();
+        assert!(
+            peer.written.starts_with(&startup),
+            "the StartupMessage went out"
+        );
+        // No read is a dribble, and none adds more than a chunk.
+        for &room in &peer.rooms {
+            assert!((READ_ROOM..=READ_CHUNK).contains(&room), "{:?}", peer.rooms);
+        }
+        (facts, peer)
+    }
+
+    /// An ErrorResponse whose message is `message_len` bytes; its length word counts 14 more.
+    fn long_error(message_len: usize) -> Vec<u8> {
+        let mut body = b"SFATAL\0M".to_vec();
+        body.resize(body.len() + message_len, b'm');
+        body.extend_from_slice(b"\0\0");
+        let mut out = vec![b'E'];
+        out.extend_from_slice(&u32::try_from(body.len() + 4).unwrap().to_be_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[tokio::test]
+    async fn a_message_split_across_reads() {
+        let sasl = b"R\x00\x00\x00\x17\x00\x00\x00\x0aSCRAM-SHA-256\0\0";
+        let (f, peer) = scripted(vec![
+            sasl[..3].to_vec(),
+            sasl[3..9].to_vec(),
+            sasl[9..].to_vec(),
+        ])
+        .await;
+        assert_eq!(f.auth, Some("sasl"));
+        assert_eq!(f.sasl_mechanisms, vec!["SCRAM-SHA-256".to_string()]);
+        assert_eq!(peer.rooms.len(), 3, "one read per segment");
+    }
+
+    #[tokio::test]
+    async fn messages_larger_than_the_buffer_and_a_chunk() {
+        // Up to the pre-auth cap, in one segment and in many small ones.
+        for len in [
+            BUF_CAPACITY,
+            3 * READ_CHUNK,
+            pgwire::MAX_PREAUTH_MESSAGE - 14,
+        ] {
+            let bytes = long_error(len);
+            let small = bytes.chunks(100).map(<[u8]>::to_vec).collect();
+            for segments in [vec![bytes.clone()], small] {
+                let (f, peer) = scripted(segments).await;
+                assert_eq!(f.status, StartupStatus::Error, "{len}");
+                let message = f.error.unwrap().message.unwrap();
+                assert!(message.len() == len && message.bytes().all(|b| b == b'm'));
+                assert!(peer.segments.is_empty(), "read to the end");
+            }
+        }
+        // One byte more is over the cap: refused from the header.
+        let (f, _) = scripted(vec![long_error(pgwire::MAX_PREAUTH_MESSAGE - 13)]).await;
+        assert_eq!(f.status, StartupStatus::ProtocolViolation);
+    }
+
+    #[tokio::test]
+    async fn eof_after_part_of_a_message_says_how_much() {
+        let bytes = long_error(2000);
+        let (f, _) = scripted(vec![bytes[..1500].to_vec()]).await;
+        assert_eq!(f.status, StartupStatus::Eof);
+        assert_eq!(
+            f.detail.as_deref(),
+            Some("the server closed the connection mid-message (1500 bytes)")
+        );
+    }
+
+    #[tokio::test]
+    async fn held_at_the_request_with_what_follows() {
+        let ok = b"R\x00\x00\x00\x08\x00\x00\x00\x00";
+        let after = b"S\x00\x00\x00\x08a\0b\0Z\x00\x00\x00\x05I";
+        let mut peer = Scripted {
+            segments: vec![[&ok[..], &after[..]].concat()].into(),
+            ..Scripted::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut hold = None;
+        let params = [("user", "app")];
+        let channel = Channel::Plaintext;
+        let f = exchange_holding(&mut peer, &params, channel, deadline, Some(&mut hold)).await;
+        assert_eq!(f.auth, Some("trust"));
+        let Pending { request, buffered } = hold.unwrap();
+        assert_eq!(request, AuthRequest::Ok);
+        assert_eq!(
+            &buffered[..],
+            after,
+            "the bytes read past the request are handed on"
+        );
     }
 }

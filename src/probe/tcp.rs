@@ -19,7 +19,7 @@ pub async fn connect(addr: SocketAddr, deadline: Instant) -> (TcpFacts, Option<T
     let elapsed_ms = millis(start.elapsed());
     match result {
         Ok(stream) => {
-            let local_address = stream.local_addr().ok().map(|a| a.to_string());
+            let local_address = stream.local_addr().ok().map(|a| crate::exact!("{a}"));
             let facts = TcpFacts {
                 status: TcpStatus::Ok,
                 elapsed_ms,
@@ -112,6 +112,21 @@ mod tests {
         assert_eq!(
             classify(&io::Error::from_raw_os_error(101)),
             TcpStatus::Unreachable
+        );
+    }
+
+    #[tokio::test]
+    async fn connected_with_the_local_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let (facts, stream) = connect(listener.local_addr().unwrap(), deadline).await;
+        assert_eq!(facts.status, TcpStatus::Ok);
+        let local = facts.local_address.unwrap();
+        assert_eq!(local, stream.unwrap().local_addr().unwrap().to_string());
+        assert_eq!(
+            local.capacity(),
+            local.len(),
+            "kept in one allocation of its size"
         );
     }
 
