@@ -469,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn a_message_is_decoded_where_it_lies_and_consumed_whole() {
+    fn a_refused_message_is_consumed_and_the_next_stays_in_place() {
         // Refused (the last string has no terminator), then a good one.
         let mut b = msg(b'E', b"SFATAL\0Mhello");
         let refused = b.len();

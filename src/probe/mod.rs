@@ -23,7 +23,7 @@ use crate::config::SslMode;
 use crate::evidence::{self, Purpose, Recorded, Recorder};
 use crate::facts::{
     AddressFacts, AddressPlace, Channel, Family, Phases, SslAnswer, SslRequestFacts, StartupFacts,
-    TcpFacts, TlsFacts, millis,
+    TcpFacts, millis,
 };
 use crate::tls::TlsBase;
 
@@ -40,9 +40,10 @@ fn peek_socket(sock: socket2::SockRef<'_>, buf: &mut [u8]) -> usize {
     // byte of our own, so the answer still tells whether anything waits.
     let mut one = [0u8; 1];
     let into = if buf.is_empty() { &mut one[..] } else { buf };
-    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `peek` (recv with
-    // MSG_PEEK) only ever writes received, initialised bytes into the slice, so every byte of
-    // `into` is still initialised when it is read as `u8` again.
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and socket2 documents that
+    // `peek`, like `recv`, hands the slice straight to recv(2) and never writes uninitialised
+    // bytes into it; nothing else writes through `raw`. So every byte of `into` is still
+    // initialised when it is read as `u8` again.
     let raw = unsafe { &mut *(std::ptr::from_mut::<[u8]>(into) as *mut [MaybeUninit<u8>]) };
     // The socket is non-blocking (tokio set it so), so an empty queue is WouldBlock, not a wait.
     sock.peek(raw).unwrap_or(0)
@@ -224,17 +225,6 @@ struct TcpTarget<'a> {
     addr: SocketAddr,
 }
 
-/// What one connection that starts with SSLRequest found.
-struct SslAttempt {
-    ssl_request: SslRequestFacts,
-    tls: Option<TlsFacts>,
-    /// Over TLS after `S`; over plaintext on the same connection after `N` (as libpq's
-    /// `prefer` continues); skipped otherwise.
-    startup: StartupFacts,
-    /// `--login` on this connection (after `S` or `N`).
-    login: Option<crate::login::LoginFacts>,
-}
-
 async fn probe_tcp(
     host: &str,
     target: &TcpTarget<'_>,
@@ -355,9 +345,9 @@ async fn main_channels(
         }
     } else {
         let login = LoginAt::tcp(settings, target);
-        let attempt = ssl_attempt(stream, target, settings, login.as_ref(), deadline).await;
-        let plaintext_seen = attempt.startup.channel == Some(Channel::Plaintext);
-        let startup_other = if !settings.quiet_server && !plaintext_seen {
+        let mut phases = ssl_attempt(stream, target, settings, login.as_ref(), deadline).await;
+        let plaintext_seen = phases.startup.channel == Some(Channel::Plaintext);
+        phases.startup_other = if !settings.quiet_server && !plaintext_seen {
             let deadline = Instant::now() + settings.timeout;
             let recorder = settings.recorder.as_ref();
             let second = reconnect(addr, deadline, recorder, Purpose::PlaintextStartup).await;
@@ -370,13 +360,7 @@ async fn main_channels(
         } else {
             None
         };
-        Phases {
-            ssl_request: attempt.ssl_request,
-            tls: attempt.tls,
-            startup: attempt.startup,
-            startup_other,
-            login: attempt.login,
-        }
+        phases
     }
 }
 
@@ -408,14 +392,15 @@ async fn reconnect(
 }
 
 /// SSLRequest, then TLS after `S` and the startup over it, or the startup over plaintext after
-/// `N`, all on one connection; with `login`, logs in after the startup.
+/// `N` (as libpq's `prefer` continues), all on one connection; with `login`, logs in after the
+/// startup. `startup_other` is left for a second connection to fill.
 async fn ssl_attempt(
     mut stream: Conn,
     target: &TcpTarget<'_>,
     settings: &ProbeSettings,
     login: Option<&LoginAt<'_>>,
     deadline: Instant,
-) -> SslAttempt {
+) -> Phases {
     let ssl_request = ssl_request::negotiate(&mut stream, deadline)
         .instrument(tracing::info_span!("ssl_request"))
         .await;
@@ -478,10 +463,11 @@ async fn ssl_attempt(
             None,
         ),
     };
-    SslAttempt {
+    Phases {
         ssl_request,
         tls: tls_facts,
         startup,
+        startup_other: None,
         login,
     }
 }

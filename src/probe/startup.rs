@@ -122,7 +122,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         // `decode` refuses a length over the cap before the body is buffered, and a read adds
         // at most READ_CHUNK bytes, so `buf` never holds more than one capped message and one
         // chunk. Every read gets at least READ_ROOM bytes of room: `reserve` does nothing while
-        // there is that much, else first takes back the space of messages already decoded.
+        // there is that much, else moves the undecoded bytes back over the messages already
+        // decoded when that frees enough (and they are no fewer than the bytes to move), and
+        // only otherwise grows the buffer, so many small messages do not grow it.
         buf.reserve(READ_ROOM);
         let n = match stream.read_buf(&mut (&mut buf).limit(READ_CHUNK)).await {
             Ok(n) => n,
@@ -443,6 +445,25 @@ mod tests {
         // One byte more is over the cap: refused from the header.
         let (f, _) = scripted(vec![long_error(pgwire::MAX_PREAUTH_MESSAGE - 13)]).await;
         assert_eq!(f.status, StartupStatus::ProtocolViolation);
+    }
+
+    #[tokio::test]
+    async fn many_small_messages_reuse_the_buffer() {
+        // 255 notices of 101 bytes (25 KiB in all), then the request: the space of decoded
+        // messages is taken back, so the buffer stays near its first size. Were it not, it
+        // would grow past 16 KiB and reads would get a whole chunk of room.
+        let mut notice = b"N\x00\x00\x00\x64SNOTICE\0M".to_vec();
+        notice.resize(99, b'n');
+        notice.extend_from_slice(b"\0\0");
+        let mut bytes = notice.repeat(MAX_PREAUTH_MESSAGES - 1);
+        bytes.extend_from_slice(b"R\x00\x00\x00\x0c\x00\x00\x00\x05abcd");
+        let small = bytes.chunks(100).map(<[u8]>::to_vec).collect();
+        for segments in [vec![bytes.clone()], small] {
+            let (f, peer) = scripted(segments).await;
+            assert_eq!(f.auth, Some("md5"));
+            let most = peer.rooms.iter().max().copied().unwrap_or_default();
+            assert!(most <= 2 * BUF_CAPACITY, "{most}");
+        }
     }
 
     #[tokio::test]
