@@ -3,18 +3,15 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::Wire;
-use crate::facts::{TlsFacts, TlsFailure, TlsStatus, millis};
-use crate::tls::danger::ChainLimit;
-use rustls::pki_types::{CertificateDer, UnixTime};
-
-use crate::facts::NameVerdict;
+use crate::facts::{NameVerdict, TlsFacts, TlsFailure, TlsStatus, millis};
 use crate::tls::current::{Handshake, OnChain, Scoped};
+use crate::tls::danger::ChainLimit;
 use crate::tls::{TlsBase, cert, hostname, verify};
 
 /// Runs the handshake. `sni` is the host name the user typed (never the resolved IP: libpq
@@ -48,8 +45,9 @@ pub async fn handshake<S: Wire>(
         return (facts, None);
     };
     let connector = TlsConnector::from(Arc::clone(base.config()));
-    // The chain is judged the moment the Certificate message arrives, so its facts are there
-    // even when the handshake fails later.
+    // The chain is judged when rustls verifies it (TLS 1.3: on CertificateVerify; TLS 1.2: on
+    // ServerHelloDone), inside the handshake, so its facts are there even when the handshake
+    // fails after that.
     let mut judge = Judge {
         facts: &mut facts,
         base,

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, UnixTime};
 
-/// What a connection does with the chain its server presents, the moment it arrives.
+/// What a connection does with the chain its server presents, when rustls verifies it (on
+/// the CertificateVerify message in TLS 1.3, on ServerHelloDone in TLS 1.2).
 pub trait OnChain {
     /// `leaf` and `intermediates` are the certificates within pgreach's limits, as the server
     /// sent them (`leaf` is `None` when not even the first fits). Returns where the leaf's
@@ -36,9 +37,10 @@ pub struct Handshake<'a> {
     on_chain: &'a mut (dyn OnChain + Send),
     /// The server asked for a client certificate.
     pub cert_requested: bool,
-    /// The leaf's length and where its public key lies (`None`: it does not parse), for the
-    /// handshake signature check, which would otherwise parse the leaf again.
-    leaf_key: Option<(usize, Option<Range<usize>>)>,
+    /// The judged leaf, by address and length (rustls hands the signature check the very
+    /// certificate it handed the verifier), and where its public key lies (`None`: it does not
+    /// parse), for the handshake signature check, which would otherwise parse the leaf again.
+    leaf_key: Option<(usize, usize, Option<Range<usize>>)>,
     /// Time spent judging the chain inside the handshake, which is not the server's.
     pub judging: Duration,
 }
@@ -69,25 +71,27 @@ impl<'a> Handshake<'a> {
     ) {
         let start = std::time::Instant::now();
         let spki = self.on_chain.chain(leaf, intermediates, now);
-        self.leaf_key = leaf.map(|l| (l.len(), spki));
+        self.leaf_key = leaf.map(|l| (l.as_ptr().addr(), l.len(), spki));
         self.judging += start.elapsed();
     }
 
-    /// The public key of `cert` when it is the leaf this handshake judged; `None` when it is
-    /// another certificate or none was judged.
+    /// The public key of `cert` when it is the leaf this handshake judged (the same bytes in
+    /// the same place); `None` when it is another certificate or none was judged.
     pub fn leaf_key<'c>(&self, cert: &'c [u8]) -> Option<LeafKey<'c>> {
-        match &self.leaf_key {
-            Some((len, Some(range))) if *len == cert.len() => {
-                cert.get(range.clone()).map(LeafKey::Spki)
-            }
-            Some((len, None)) if *len == cert.len() => Some(LeafKey::Unparsable),
-            _ => None,
+        let (addr, len, spki) = self.leaf_key.as_ref()?;
+        if (*addr, *len) != (cert.as_ptr().addr(), cert.len()) {
+            return None;
+        }
+        match spki {
+            Some(range) => cert.get(range.clone()).map(LeafKey::Spki),
+            None => Some(LeafKey::Unparsable),
         }
     }
 }
 
 thread_local! {
-    /// Set only by [`Enter`], for the length of one poll.
+    /// Set by [`Enter`] for the length of one poll (and emptied by [`with`] while its closure
+    /// runs).
     static CURRENT: Cell<Option<NonNull<Handshake<'static>>>> = const { Cell::new(None) };
 }
 
@@ -199,11 +203,12 @@ mod tests {
         assert!(seen);
         assert!(with(|_| ()).is_none(), "cleared after the poll");
         assert!(hs.cert_requested);
-        assert!(matches!(
-            hs.leaf_key(&[9, 8, 7, 6]),
-            Some(LeafKey::Spki(&[8, 7]))
-        ));
+        assert!(matches!(hs.leaf_key(&leaf), Some(LeafKey::Spki(&[8, 7]))));
         assert!(hs.leaf_key(&[1, 2, 3]).is_none(), "another certificate");
+        assert!(
+            hs.leaf_key(&[9, 8, 7, 6]).is_none(),
+            "the same length and bytes elsewhere: not the certificate judged"
+        );
         assert_eq!(judge.0, 1);
     }
 

@@ -1,18 +1,20 @@
 //! The one place pgreach relaxes TLS verification, and exactly how.
 //!
-//! [`RecordingVerifier`] accepts any certificate chain during the handshake and records it, so
-//! that pgreach can report what the server presents even when it would not be trusted; trust in
-//! the chain and the host name are judged afterwards, from the recorded chain, as libpq would
-//! judge them. It does **not** skip the handshake signatures: those are checked with the crypto
-//! provider's algorithms, so a peer that cannot prove possession of the certificate's key still
-//! fails the handshake. Nothing pgreach sends over such a connection is secret: it closes the
-//! connection at the authentication request, before any password.
+//! [`RecordingVerifier`] accepts any certificate chain during the handshake, so that pgreach
+//! can report what the server presents even when it would not be trusted: it hands the chain to
+//! the connection whose handshake is being polled ([`super::current`]), which summarises it and
+//! judges trust in the chain and the host name there and then, as libpq would; the handshake
+//! goes on whatever the verdict. It does **not** skip the handshake signatures: those are
+//! checked with the crypto provider's algorithms, so a peer that cannot prove possession of the
+//! certificate's key still fails the handshake. Nothing pgreach sends over such a connection is
+//! secret: it closes the connection at the authentication request, before any password.
 //!
 //! It is also where the chain's size is capped: a chain of more than
 //! [`MAX_CHAIN_CERTS`](super::cert::MAX_CHAIN_CERTS) certificates or
 //! [`MAX_CHAIN_BYTES`](super::cert::MAX_CHAIN_BYTES) bytes fails the handshake with a
 //! [`ChainLimit`] error (classified `chain_too_long` / `chain_too_large`); the certificates
-//! within the limits are still recorded, so the report shows what the server began with.
+//! within the limits are still handed over and judged, so the report shows what the server
+//! began with.
 
 use std::sync::Arc;
 

@@ -57,8 +57,8 @@ fn provider() -> rustls::crypto::CryptoProvider {
 }
 
 /// The configuration shared by every connection of a run. What differs per connection (the
-/// chain it records, whether a client certificate was asked for) reaches the shared callbacks
-/// through [`current`].
+/// facts its chain is judged into, whether a client certificate was asked for) reaches the
+/// shared callbacks through [`current`].
 pub struct TlsBase {
     config: Arc<ClientConfig>,
     /// What recorded chains are judged against (libpq's sslrootcert).

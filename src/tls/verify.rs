@@ -49,6 +49,16 @@ pub fn verify_chain_parsed(
     anchors: &TrustAnchors,
     now: UnixTime,
 ) -> ChainVerdict {
+    // The chain comes twice, parsed (for the OpenSSL model and the texts) and as DER (for
+    // webpki); a mismatch would judge one chain and describe another.
+    debug_assert!(
+        intermediates.len() == chain.len().saturating_sub(1)
+            && intermediates
+                .iter()
+                .zip(chain.iter().skip(1))
+                .all(|(der, p)| der.as_ref() == p.der),
+        "`intermediates` must be the DER of `chain[1..]`"
+    );
     if anchors.is_empty() {
         return no_roots(anchors);
     }
