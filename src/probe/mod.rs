@@ -3,6 +3,7 @@
 //! measured is kept.
 
 mod extra;
+mod spare;
 pub mod ssl_request;
 pub mod startup;
 pub mod tcp;

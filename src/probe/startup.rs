@@ -6,6 +6,7 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
+use super::spare;
 use crate::facts::{Channel, NegotiateProtocol, ServerError, StartupFacts, StartupStatus, millis};
 use crate::pgwire::backend::{AuthRequest, Message};
 use crate::pgwire::{self, backend, frontend};
@@ -46,13 +47,17 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
     };
     // One buffer for the whole exchange: the StartupMessage goes out of it, the answer comes
     // into it.
-    let mut buf = BytesMut::with_capacity(BUF_CAPACITY);
+    // It is taken from and given back to this thread's spares, so a sweep does not allocate
+    // one per probe.
+    let mut buf = spare::take(BUF_CAPACITY);
     if let Err(e) = frontend::startup_message(&mut buf, params) {
         facts.status = StartupStatus::ProtocolViolation;
         facts.detail = Some(e.to_string());
+        spare::give(buf);
         return facts;
     }
-    let result = timeout_at(deadline, converse(stream, buf, &mut facts, hold)).await;
+    let result = timeout_at(deadline, converse(stream, &mut buf, &mut facts, hold)).await;
+    spare::give(buf);
     facts.elapsed_ms = Some(millis(start.elapsed()));
     match result {
         Err(_) => {
@@ -74,16 +79,16 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
 /// Sends the StartupMessage that `buf` holds, then reads the answer into the same `buf`.
 async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    mut buf: BytesMut,
+    buf: &mut BytesMut,
     facts: &mut StartupFacts,
     mut hold: Option<&mut Option<Pending>>,
 ) -> std::io::Result<()> {
-    stream.write_all(&buf).await?;
+    stream.write_all(buf).await?;
     stream.flush().await?;
     buf.clear();
     let mut messages = 0usize;
     loop {
-        match backend::decode(&mut buf, pgwire::MAX_PREAUTH_MESSAGE) {
+        match backend::decode(buf, pgwire::MAX_PREAUTH_MESSAGE) {
             Ok(Some(_)) if messages >= MAX_PREAUTH_MESSAGES => {
                 facts.status = StartupStatus::ProtocolViolation;
                 facts.detail = Some(crate::exact!(
@@ -98,8 +103,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 {
                     let request = req.clone();
                     absorb(msg, facts);
-                    // The whole buffer, not a split-off part: splitting would share it.
-                    let buffered = std::mem::take(&mut buf);
+                    // The whole buffer, not a split-off part: splitting would share it. (It is
+                    // then not given back to the spares; login is one connection per run.)
+                    let buffered = std::mem::take(buf);
                     *hold = Some(Pending { request, buffered });
                     return Ok(());
                 }
@@ -126,7 +132,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         // decoded when that frees enough (and they are no fewer than the bytes to move), and
         // only otherwise grows the buffer, so many small messages do not grow it.
         buf.reserve(READ_ROOM);
-        let n = match stream.read_buf(&mut (&mut buf).limit(READ_CHUNK)).await {
+        let n = match stream.read_buf(&mut (&mut *buf).limit(READ_CHUNK)).await {
             Ok(n) => n,
             Err(e) => return Err(mid_message(e, buf.len())),
         };

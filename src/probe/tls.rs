@@ -175,9 +175,9 @@ impl OnChain for Judge<'_, '_> {
         now: UnixTime,
     ) -> Option<Range<usize>> {
         // Each certificate is parsed once, for all four judgements and the leaf's key.
-        let mut parsed = Vec::with_capacity(usize::from(leaf.is_some()) + intermediates.len());
-        parsed.extend(leaf.map(|der| cert::Parsed::new(der)));
-        parsed.extend(intermediates.iter().map(|der| cert::Parsed::new(der)));
+        let parsed: cert::ParsedChain = (leaf.into_iter().chain(intermediates))
+            .map(|der| cert::Parsed::new(der))
+            .collect();
         let facts = &mut *self.facts;
         facts.chain = cert::summarize_chain_parsed(&parsed, now);
         facts.chain_shape = Some(cert::chain_shape_parsed(&parsed));

@@ -21,6 +21,7 @@ use std::fmt::{self, Write as _};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use x509_parser::asn1_rs::{Any, Tag};
 use x509_parser::extensions::GeneralName;
 use x509_parser::oid_registry::Oid;
@@ -37,6 +38,11 @@ pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
 
 /// Why x509-parser refused a certificate.
 pub type ParseError = x509_parser::nom::Err<x509_parser::error::X509Error>;
+
+/// A parsed chain. Up to four certificates (leaf, one or two intermediates, perhaps the root:
+/// nearly every chain) it lives on the stack of the one call that judges it, so judging a
+/// chain allocates nothing beyond x509-parser's own working space.
+pub type ParsedChain<'a> = SmallVec<[Parsed<'a>; 4]>;
 
 /// One certificate parsed once and shared by everything that judges it: the summary, the
 /// chain shape, verify-ca and verify-full. Each used to parse the DER again, several parses
@@ -58,7 +64,7 @@ impl<'a> Parsed<'a> {
     }
 
     /// Every certificate of `chain`, in order.
-    pub fn chain(chain: &'a [CertificateDer<'_>]) -> Vec<Parsed<'a>> {
+    pub fn chain(chain: &'a [CertificateDer<'_>]) -> ParsedChain<'a> {
         chain.iter().map(|der| Parsed::new(der)).collect()
     }
 
