@@ -46,9 +46,8 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
         ..StartupFacts::skipped("")
     };
     // One buffer for the whole exchange: the StartupMessage goes out of it, the answer comes
-    // into it.
-    // It is taken from and given back to this thread's spares, so a sweep does not allocate
-    // one per probe.
+    // into it. It is taken from and given back to this thread's spares, so a sweep does not
+    // allocate one per probe.
     let mut buf = spare::take(BUF_CAPACITY);
     if let Err(e) = frontend::startup_message(&mut buf, params) {
         facts.status = StartupStatus::ProtocolViolation;
