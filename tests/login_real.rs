@@ -1,8 +1,9 @@
-//! `--login` (issue 5) against real PostgreSQL 15 clusters in network namespaces: SCRAM with
-//! and without channel binding, MD5, cleartext over TLS and (refused) over plaintext, wrong
-//! passwords, missing roles and databases under trust and SCRAM, the password file (right entry;
-//! mode 0644 ignored with a warning), read-only servers, connection slots nearly used up. A
-//! hand-scripted fake server only for what no real server does: a wrong SCRAM server signature.
+//! `--login` (issue 5) against real PostgreSQL 15 clusters in network namespaces: SCRAM with and
+//! without channel binding (and with a non-ASCII password, SASLprepped like libpq's), MD5,
+//! cleartext over TLS and (refused) over plaintext, wrong passwords, missing roles and databases
+//! under trust and SCRAM, the password file (right entry; mode 0644 ignored with a warning),
+//! read-only servers, connection slots nearly used up. A hand-scripted fake server only for what no
+//! real server does: a wrong SCRAM server signature.
 //!
 //! Every test also checks that the password appears nowhere in pgreach's output.
 
@@ -19,7 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::{
     Cluster, ClusterSpec, Netns, PgreachRun, StandbyKind, replication_primary, run_pgreach,
-    start_standby,
+    run_with_timeout, start_standby,
 };
 
 /// A password no output may contain.
@@ -182,6 +183,57 @@ fn wrong_password_missing_role_and_database_under_scram() {
     assert_eq!(l["status"], "session_refused", "{l:#}");
     assert_eq!(l["error"]["sqlstate"], "3D000");
     finding(&report, "database_missing", "error");
+}
+
+/// A non-ASCII password, which the server stored SASLprepped (Ⅸ becomes IX, the soft hyphen
+/// goes): libpq logs in with it as typed, and so must pgreach, over TLS (SCRAM-SHA-256-PLUS)
+/// and plaintext (SCRAM-SHA-256).
+#[test]
+fn non_ascii_password_is_prepared_like_libpq() {
+    const TYPED: &str = "\u{2168}-na\u{EF}ve\u{AD}-Pw7";
+    const PREPARED: &str = "IX-na\u{EF}ve-Pw7";
+    let ns = Netns::new();
+    let c = Cluster::start(
+        &ns,
+        ClusterSpec::new()
+            .listen("127.0.0.1")
+            .ssl(true)
+            .password_encryption("scram-sha-256")
+            .role("intl", TYPED)
+            .hba(&[
+                "hostssl all all 127.0.0.1/32 scram-sha-256",
+                "hostnossl all all 127.0.0.1/32 scram-sha-256",
+            ]),
+    );
+    for sslmode in ["require", "disable"] {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=intl dbname=postgres sslmode={sslmode}",
+            c.port()
+        );
+        // libpq itself, the reference.
+        let mut psql = c.pg_cmd("psql");
+        psql.args(["-X", "-w", "-Atc", "SELECT current_user", &conninfo])
+            .env("PGPASSWORD", TYPED);
+        let out = run_with_timeout(&mut psql, Duration::from_secs(30)).expect("psql runs");
+        assert!(out.success(), "psql, sslmode={sslmode}: {}", out.describe());
+        assert_eq!(out.stdout_str().trim(), "intl");
+
+        let (run, _, l) = login(&ns, &[&conninfo], &[("PGPASSWORD", TYPED)]);
+        assert_eq!(l["status"], "ok", "sslmode={sslmode}: {l:#}\n{run}");
+        let method = if sslmode == "require" {
+            "scram-sha-256-plus"
+        } else {
+            "scram-sha-256"
+        };
+        assert_eq!(l["method"], method);
+        assert_eq!(l["session"]["current_user"], "intl");
+        for secret in [TYPED, PREPARED] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{run}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -3,8 +3,11 @@
 //! messages out; the caller does the IO.
 //!
 //! Like libpq, the client-first-message carries an empty user name (`n=,`): the server uses the
-//! user of the StartupMessage. The password is used as given (libpq applies SASLprep, which
-//! changes only passwords with non-ASCII or control characters).
+//! user of the StartupMessage. The password goes through SASLprep first, as libpq and the
+//! server prepare it ([`saslprep`]), so a non-ASCII password that libpq logs in with works here
+//! too.
+
+use std::borrow::Cow;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -59,6 +62,22 @@ pub struct ScramClient {
     client_first_bare: String,
 }
 
+/// The password as libpq's `pg_saslprep` prepares it for SCRAM (RFC 4013: non-ASCII spaces
+/// mapped to a space, soft hyphens and the like removed, NFKC), and as the server prepared it
+/// when it stored the role's verifier. Like libpq, a password that is not UTF-8, that SASLprep
+/// prohibits (control characters, unassigned code points, mixed directions) or that maps to
+/// nothing is used as given. ASCII passwords come back unchanged. The error stringprep returns
+/// names the offending character, so it is dropped here, never shown.
+pub fn saslprep(password: &[u8]) -> Cow<'_, [u8]> {
+    let Ok(text) = std::str::from_utf8(password) else {
+        return Cow::Borrowed(password);
+    };
+    match stringprep::saslprep(text) {
+        Ok(Cow::Owned(prepared)) if !prepared.is_empty() => Cow::Owned(prepared.into_bytes()),
+        _ => Cow::Borrowed(password),
+    }
+}
+
 /// The state after the client-final-message: what the server must prove.
 pub struct ScramFinal {
     server_signature: [u8; 32],
@@ -70,7 +89,7 @@ impl ScramClient {
     pub fn new(user: &str, password: &[u8], nonce: String, binding: Binding) -> ScramClient {
         let client_first_bare = format!("n={},r={nonce}", escape_name(user));
         ScramClient {
-            password: password.to_vec(),
+            password: saslprep(password).into_owned(),
             nonce,
             binding,
             client_first_bare,
@@ -238,6 +257,44 @@ mod tests {
             fin.verify(b"e=invalid-proof"),
             Err(ScramError::Server(_))
         ));
+    }
+
+    /// RFC 4013 §3's examples, and libpq's rules where it departs from plain SASLprep.
+    #[test]
+    fn saslprep_as_libpq_prepares_passwords() {
+        let prepared = |pw: &str| saslprep(pw.as_bytes()).into_owned();
+        // RFC 4013 §3.
+        assert_eq!(prepared("I\u{AD}X"), b"IX", "soft hyphen mapped to nothing");
+        assert_eq!(prepared("user"), b"user");
+        assert_eq!(prepared("USER"), b"USER", "case is kept");
+        assert_eq!(prepared("\u{AA}"), b"a", "NFKC");
+        assert_eq!(prepared("\u{2168}"), b"IX", "NFKC");
+        // Prohibited: used as given, as libpq does.
+        assert_eq!(prepared("\u{7}"), b"\x07", "control character");
+        assert_eq!(
+            prepared("\u{627}\u{31}"),
+            "\u{627}\u{31}".as_bytes(),
+            "RandALCat not at both ends"
+        );
+        // pg_saslprep refuses what maps to nothing (an empty password); libpq then uses it
+        // as given.
+        assert_eq!(prepared("\u{AD}"), "\u{AD}".as_bytes());
+        // Not UTF-8: as given.
+        assert_eq!(saslprep(b"\xffA").as_ref(), b"\xffA");
+        // A non-ASCII space becomes a space; composed letters stay composed.
+        assert_eq!(prepared("na\u{EF}ve\u{3000}pw"), "na\u{EF}ve pw".as_bytes());
+    }
+
+    /// The exchange uses the prepared password: two spellings SASLprep makes equal give the
+    /// same proof.
+    #[test]
+    fn the_proof_is_computed_from_the_prepared_password() {
+        let proof = |pw: &str| {
+            let c = ScramClient::new("", pw.as_bytes(), "abc".into(), Binding::NotSupported);
+            c.client_final(b"r=abcdef,s=c2FsdA==,i=1").unwrap().1
+        };
+        assert_eq!(proof("\u{2168}-pw\u{AD}"), proof("IX-pw"));
+        assert_ne!(proof("IX-pw"), proof("IX-pw2"));
     }
 
     #[test]
