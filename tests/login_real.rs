@@ -1,9 +1,9 @@
 //! `--login` (issue 5) against real PostgreSQL 15 clusters in network namespaces: SCRAM with and
-//! without channel binding (and with a non-ASCII password, SASLprepped like libpq's), MD5,
-//! cleartext over TLS and (refused) over plaintext, wrong passwords, missing roles and databases
-//! under trust and SCRAM, the password file (right entry; mode 0644 ignored with a warning),
-//! read-only servers, connection slots nearly used up. A hand-scripted fake server only for what no
-//! real server does: a wrong SCRAM server signature.
+//! without channel binding (and with a non-ASCII password, SASLprepped like libpq's), the `-W`
+//! prompt on a terminal, MD5, cleartext over TLS and (refused) over plaintext, wrong passwords,
+//! missing roles and databases under trust and SCRAM, the password file (right entry; mode 0644
+//! ignored with a warning), read-only servers, connection slots nearly used up. A hand-scripted
+//! fake server only for what no real server does: a wrong SCRAM server signature.
 //!
 //! Every test also checks that the password appears nowhere in pgreach's output.
 
@@ -234,6 +234,73 @@ fn non_ascii_password_is_prepared_like_libpq() {
             );
         }
     }
+}
+
+/// `-W` asks on the terminal, like psql -W: the prompt appears there, echo is off while the
+/// password is typed, and the login uses what was typed.
+#[test]
+fn w_prompts_on_the_terminal_without_echo() {
+    let ns = Netns::new();
+    let _c = scram_cluster(&ns);
+    let home = tempfile::tempdir().expect("temp HOME");
+    let (mut master, slave) = support::pty::openpty();
+    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
+    cmd.args([
+        "--json",
+        "--login",
+        "-W",
+        "--connect-timeout",
+        "5",
+        "host=127.0.0.1 user=app dbname=postgres sslmode=require",
+    ])
+    .env_clear()
+    .env("PATH", support::process::CLEAN_PATH)
+    .env("HOME", home.path());
+    support::pty::controlling_terminal(&mut cmd, &slave);
+
+    // The terminal's side: wait for the prompt and for echo to go off, type the password,
+    // then keep reading until pgreach is gone (every wait bounded).
+    let typist = thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !String::from_utf8_lossy(&seen).contains("Password for user app: ") {
+            assert!(std::time::Instant::now() < deadline, "no prompt: {seen:?}");
+            match master.read(&mut chunk) {
+                Ok(0) | Err(_) => panic!("the terminal closed before the prompt: {seen:?}"),
+                Ok(n) => seen.extend_from_slice(&chunk[..n]),
+            }
+        }
+        while support::pty::echoes(&master) {
+            assert!(std::time::Instant::now() < deadline, "echo stays on");
+            thread::sleep(Duration::from_millis(5));
+        }
+        master
+            .write_all(format!("{PASSWORD}\n").as_bytes())
+            .unwrap();
+        // Ends with EIO once pgreach and our copy of the slave are closed.
+        while let Ok(n @ 1..) = master.read(&mut chunk) {
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(40)).expect("pgreach starts");
+    drop(slave);
+    let terminal = typist.join().expect("the terminal side");
+
+    let run = PgreachRun {
+        status: out.code(),
+        stdout: out.stdout_str(),
+        stderr: out.stderr_str(),
+        elapsed: out.elapsed,
+    };
+    no_password_in(&run);
+    assert!(!terminal.contains(PASSWORD), "echoed: {terminal:?}");
+    let report = run.json();
+    let l = &address(&report, "127.0.0.1")["login"];
+    assert_eq!(l["status"], "ok", "{l:#}\n{run}");
+    assert_eq!(l["password_source"], "prompt (-W)");
+    assert_eq!(l["method"], "scram-sha-256-plus");
 }
 
 #[test]

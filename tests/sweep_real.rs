@@ -714,37 +714,6 @@ impl Live {
     }
 }
 
-/// A pseudo-terminal pair: (master, slave).
-fn openpty() -> (std::fs::File, std::os::fd::OwnedFd) {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (-1, -1);
-    // 24 rows of 100 columns, so the bar has a width to draw in.
-    let size = libc::winsize {
-        ws_row: 24,
-        ws_col: 100,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: openpty writes two descriptors it opened; name and termios may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            &size,
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(master),
-            std::os::fd::OwnedFd::from_raw_fd(slave),
-        )
-    }
-}
-
 /// The counts in indicatif's "{pos} targets done" frames.
 fn progress_counts(text: &str) -> Vec<u64> {
     text.match_indices(" targets done")
@@ -779,7 +748,7 @@ fn progress_bar_only_when_stderr_is_a_terminal() {
     ];
 
     // stderr on a terminal, stdout still a pipe (as in `pgreach sweep … > out.jsonl`).
-    let (mut master, slave) = openpty();
+    let (mut master, slave) = support::pty::openpty();
     // indicatif also hides the bar when TERM is unset or `dumb`, as on a real terminal it is not.
     let term = [("TERM", "xterm")];
     let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));

@@ -21,6 +21,7 @@ pub mod netns;
 pub mod pgbouncer;
 pub mod pgreach;
 pub mod process;
+pub mod pty;
 pub mod replay;
 pub mod report;
 pub mod standby;
