@@ -179,9 +179,10 @@ impl Args {
 }
 
 // The whole command line: `pgreach [TARGET] [flags]` for one target, or a subcommand that
-// takes the same probe flags (`sweep`, `watch`). Flags given before a subcommand are an error,
-// so `pgreach -U app sweep` is never silently half-applied. (Plain comments: a doc comment
-// here would replace the help text `Args` declares.)
+// takes the same probe flags (`sweep`, `watch`). After a flag, a subcommand's name is read as
+// the TARGET (`pgreach -U app sweep` probes a host named "sweep" and reports it missing from
+// DNS), so a sweep never runs with flags half-applied. (Plain comments: a doc comment here
+// would replace the help text `Args` declares.)
 #[derive(Debug, Parser)]
 #[command(
     name = "pgreach",
@@ -198,11 +199,43 @@ pub struct Cli {
 }
 
 // Modes besides probing one target (a plain comment, for the same reason as on `Cli`).
+// Each subcommand's flags (which repeat the thirty probe flags) are built only when it is the
+// one used (`defer`): building them for every run was most of clap's work before the first
+// probe byte. Their help text is the doc comments of `SweepArgs` and `WatchArgs`, deferred
+// with them; [`Cli::parse_args`] sets the one-line summaries the top-level help lists.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum Command {
-    // Help text: the doc comments of `SweepArgs` and `WatchArgs`.
     Sweep(crate::sweep::SweepArgs),
     Watch(crate::sweep::WatchArgs),
+}
+
+/// The summaries `pgreach --help` lists, the first lines of the subcommands' doc comments
+/// (a test keeps them equal).
+const SUBCOMMAND_SUMMARIES: [(&str, &str); 2] = [
+    (
+        "sweep",
+        "Probe many targets from a file or stdin: one JSON line per target, then a summary",
+    ),
+    (
+        "watch",
+        "Probe one target again and again: each change of outcome, then latency percentiles",
+    ),
+];
+
+impl Cli {
+    /// Parses the process's arguments (clap's `try_parse`, with the subcommands' summaries in
+    /// place although their definitions are deferred).
+    pub fn parse_args() -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut cmd = SUBCOMMAND_SUMMARIES
+            .iter()
+            .fold(Cli::command(), |cmd, &(name, summary)| {
+                cmd.mut_subcommand(name, |sub| sub.about(summary))
+            });
+        let mut matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+    }
 }
 
 /// Which application configuration source is read in addition to libpq's `PG*` variables.
@@ -316,6 +349,23 @@ mod tests {
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Args::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn subcommand_summaries_are_the_doc_comments_first_lines() {
+        use clap::{Args as _, Command};
+        let built = [
+            crate::sweep::SweepArgs::augment_args(Command::new("sweep")),
+            crate::sweep::WatchArgs::augment_args(Command::new("watch")),
+        ];
+        for (cmd, (name, summary)) in built.iter().zip(SUBCOMMAND_SUMMARIES) {
+            assert_eq!(cmd.get_name(), name);
+            assert_eq!(
+                cmd.get_about().map(|a| a.to_string()).as_deref(),
+                Some(summary)
+            );
+        }
     }
 
     #[test]

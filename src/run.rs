@@ -7,7 +7,6 @@
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
 use futures_util::future::join_all;
 use tokio::task::JoinSet;
 
@@ -27,7 +26,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INTERNAL: u8 = 3;
 
 pub fn main() -> ExitCode {
-    let cli = match crate::cli::Cli::try_parse() {
+    let cli = match crate::cli::Cli::parse_args() {
         Ok(c) => c,
         Err(e) => {
             // --help and --version are "errors" to clap but successes to the user.
