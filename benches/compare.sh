@@ -14,8 +14,11 @@
 # loopback), and is torn down on exit. Needs root (runuser, ip netns), PostgreSQL 15 under
 # /usr/lib/postgresql/15/bin, openssl, python3 and hyperfine (`apt-get install -y hyperfine`).
 #
-# Usage: benches/compare.sh [RUNS]      (default 60 runs per command, 5 warm-up)
-# Environment: PORT (default 25433), PGREACH_BIN (default: build target/release/pgreach),
+# Usage: benches/compare.sh [RUNS]      (default 60 runs per command and round, 5 warm-up)
+# Environment: ROUNDS (default 3: hyperfine runs every command in turn, ROUNDS times; each
+#   figure is the median over the rounds, so a burst of load elsewhere during one command's
+#   runs does not decide its figure), PORT (default 25433), PGREACH_BIN (default: build
+#   target/release/pgreach),
 #   PGREACH_BASELINE_BIN (an older pgreach build timed beside the current one),
 #   KEY=rsa|ec (server key, default rsa: RSA 2048 like Debian's snakeoil certificate),
 #   OUT (directory for the JSON exports; default: a temporary directory, kept).
@@ -24,6 +27,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_BIN=/usr/lib/postgresql/15/bin
 RUNS=${1:-60}
+ROUNDS=${ROUNDS:-3}
 WARMUP=5
 PORT=${PORT:-25433}
 KEY=${KEY:-rsa}
@@ -139,24 +143,37 @@ done
 
 # --- timing -----------------------------------------------------------------------------------
 echo "load before timing: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
-hf=(hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --ignore-failure --style basic
-    --export-json "$OUT/hyperfine.json")
-for i in "${!cmds[@]}"; do hf+=(-n "${names[$i]}" "${cmds[$i]}"); done
-run "${hf[@]}" >"$OUT/hyperfine.txt" 2>&1 || die "hyperfine failed: $(tail -5 "$OUT/hyperfine.txt")"
+rm -f "$OUT"/hyperfine-*.json  # an OUT given again must not mix in an earlier run's rounds
+for round in $(seq 1 "$ROUNDS"); do
+    hf=(hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --ignore-failure --style basic
+        --export-json "$OUT/hyperfine-$round.json")
+    for i in "${!cmds[@]}"; do hf+=(-n "${names[$i]}" "${cmds[$i]}"); done
+    run "${hf[@]}" >"$OUT/hyperfine-$round.txt" 2>&1 ||
+        die "hyperfine failed: $(tail -5 "$OUT/hyperfine-$round.txt")"
+done
 echo "load after timing:  $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$OUT/hyperfine.json" <<'EOF'
-import json, sys
-res = json.load(open(sys.argv[1]))["results"]
-ref = res[0]
+python3 - "$OUT"/hyperfine-*.json <<'EOF'
+import json, statistics, sys
+rounds = [json.load(open(path))["results"] for path in sys.argv[1:]]
 cpu = lambda r: (r["user"] + r["system"]) * 1e3
+rows = []
+for i, first in enumerate(rounds[0]):
+    per_round = [res[i] for res in rounds]
+    walls = [r["median"] * 1e3 for r in per_round]
+    rows.append((first["command"], statistics.median(walls),
+                 statistics.median(cpu(r) for r in per_round), walls))
+ref = rows[0]
 print()
+print(f"median over {len(rounds)} rounds of each round's median wall time and mean CPU time")
 print("| command | median wall ms | user+sys CPU ms (mean) | pgreach/other wall | pgreach/other CPU |")
 print("|---|---:|---:|---:|---:|")
-for r in res:
-    print("| %s | %.2f | %.2f | %.2f | %.2f |" % (
-        r["command"], r["median"] * 1e3, cpu(r),
-        ref["median"] / r["median"], cpu(ref) / cpu(r)))
+for name, wall, c, _ in rows:
+    print("| %s | %.2f | %.2f | %.2f | %.2f |" % (name, wall, c, ref[1] / wall, ref[2] / c))
+print()
+print("wall medians per round, ms:")
+for name, _, _, walls in rows:
+    print("  %-32s %s" % (name, "  ".join("%.2f" % w for w in walls)))
 EOF
 
 # --- spawn to first byte ----------------------------------------------------------------------
