@@ -45,13 +45,18 @@ fn login(ns: &Netns, args: &[&str], env: &[(&str, &str)]) -> (PgreachRun, Value,
 }
 
 fn scram_cluster(ns: &Netns) -> Cluster {
+    scram_cluster_with_role(ns, "app", PASSWORD)
+}
+
+/// SSL on, SCRAM required over TLS and plaintext, one role `name` with `password`.
+fn scram_cluster_with_role(ns: &Netns, name: &str, password: &str) -> Cluster {
     Cluster::start(
         ns,
         ClusterSpec::new()
             .listen("127.0.0.1")
             .ssl(true)
             .password_encryption("scram-sha-256")
-            .role("app", PASSWORD)
+            .role(name, password)
             .hba(&[
                 "hostssl all all 127.0.0.1/32 scram-sha-256",
                 "hostnossl all all 127.0.0.1/32 scram-sha-256",
@@ -193,18 +198,7 @@ fn non_ascii_password_is_prepared_like_libpq() {
     const TYPED: &str = "\u{2168}-na\u{EF}ve\u{AD}-Pw7";
     const PREPARED: &str = "IX-na\u{EF}ve-Pw7";
     let ns = Netns::new();
-    let c = Cluster::start(
-        &ns,
-        ClusterSpec::new()
-            .listen("127.0.0.1")
-            .ssl(true)
-            .password_encryption("scram-sha-256")
-            .role("intl", TYPED)
-            .hba(&[
-                "hostssl all all 127.0.0.1/32 scram-sha-256",
-                "hostnossl all all 127.0.0.1/32 scram-sha-256",
-            ]),
-    );
+    let c = scram_cluster_with_role(&ns, "intl", TYPED);
     for sslmode in ["require", "disable"] {
         let conninfo = format!(
             "host=127.0.0.1 port={} user=intl dbname=postgres sslmode={sslmode}",
