@@ -20,12 +20,17 @@ thread_local! {
 /// An empty buffer with room for at least `capacity` bytes: a kept one when this thread has
 /// one, else a new one.
 pub fn take(capacity: usize) -> BytesMut {
+    reuse(capacity).unwrap_or_else(|| BytesMut::with_capacity(capacity))
+}
+
+/// A kept buffer with room for `capacity` bytes, if this thread has one; a kept buffer too
+/// small for it is freed.
+fn reuse(capacity: usize) -> Option<BytesMut> {
     // `try_reclaim` moves the start back over bytes consumed from the front and never
     // allocates; a kept buffer is as large as the exchange's first, so it succeeds.
     SPARE
         .with_borrow_mut(Vec::pop)
         .and_then(|mut buf| buf.try_reclaim(capacity).then_some(buf))
-        .unwrap_or_else(|| BytesMut::with_capacity(capacity))
 }
 
 /// Keeps `buf` for a later [`take`] on this thread, unless the thread keeps enough already or
@@ -60,7 +65,7 @@ mod tests {
         let ptr = buf.as_ptr();
         give(buf);
         assert_eq!(kept(), 1);
-        let again = take(1024);
+        let again = reuse(1024).expect("the kept buffer");
         assert_eq!(again.as_ptr(), ptr, "the same allocation");
         assert!(again.is_empty(), "and empty");
         assert!(again.capacity() >= 1024);
@@ -72,10 +77,14 @@ mod tests {
         // The exchange consumes decoded messages from the front; the buffer it gives back must
         // still have its whole capacity.
         let mut buf = take(1024);
+        let start = buf.as_ptr();
         buf.extend_from_slice(&[7; 600]);
         bytes::Buf::advance(&mut buf, 500);
         give(buf);
-        assert!(take(1024).capacity() >= 1024);
+        // Not a new buffer of that size: the same allocation, from its start again.
+        let again = reuse(1024).expect("the kept buffer, reclaimed");
+        assert_eq!(again.as_ptr(), start);
+        assert!(again.capacity() >= 1024);
     }
 
     #[test]
@@ -92,7 +101,9 @@ mod tests {
         let many: Vec<BytesMut> = (0..KEPT + 5).map(|_| take(64)).collect();
         many.into_iter().for_each(give);
         assert_eq!(kept(), KEPT);
-        // A larger request than a kept buffer's room gets a new buffer of its own.
-        assert!(take(1024).capacity() >= 1024);
+        // A request larger than a kept buffer's room does not get it (take then allocates);
+        // the kept one it could not use is freed, not put back.
+        assert!(reuse(1024).is_none());
+        assert_eq!(kept(), KEPT - 1);
     }
 }
