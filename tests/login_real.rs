@@ -236,20 +236,19 @@ fn non_ascii_password_is_prepared_like_libpq() {
 fn w_prompts_on_the_terminal_without_echo() {
     let ns = Netns::new();
     let _c = scram_cluster(&ns);
-    let home = tempfile::tempdir().expect("temp HOME");
     let (mut master, slave) = support::pty::openpty();
-    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
-    cmd.args([
-        "--json",
-        "--login",
-        "-W",
-        "--connect-timeout",
-        "5",
-        "host=127.0.0.1 user=app dbname=postgres sslmode=require",
-    ])
-    .env_clear()
-    .env("PATH", support::process::CLEAN_PATH)
-    .env("HOME", home.path());
+    let (mut cmd, _home) = support::pgreach_command(
+        Some(&ns),
+        &[
+            "--json",
+            "--login",
+            "-W",
+            "--connect-timeout",
+            "5",
+            "host=127.0.0.1 user=app dbname=postgres sslmode=require",
+        ],
+        &[],
+    );
     support::pty::controlling_terminal(&mut cmd, &slave);
 
     // The terminal's side: wait for the prompt and for echo to go off, type the password,
@@ -282,12 +281,7 @@ fn w_prompts_on_the_terminal_without_echo() {
     drop(slave);
     let terminal = typist.join().expect("the terminal side");
 
-    let run = PgreachRun {
-        status: out.code(),
-        stdout: out.stdout_str(),
-        stderr: out.stderr_str(),
-        elapsed: out.elapsed,
-    };
+    let run = PgreachRun::from(out);
     no_password_in(&run);
     assert!(!terminal.contains(PASSWORD), "echoed: {terminal:?}");
     let report = run.json();

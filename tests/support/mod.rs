@@ -36,7 +36,9 @@ pub use fake::{FakeOptions, FakeServer, Step};
 pub use held::HeldSessions;
 pub use netns::Netns;
 pub use pgbouncer::{PgBouncer, PgBouncerSpec};
-pub use pgreach::{PGREACH_TIMEOUT, PgreachRun, run_pgreach, run_pgreach_with_timeout};
+pub use pgreach::{
+    PGREACH_TIMEOUT, PgreachRun, pgreach_command, run_pgreach, run_pgreach_with_timeout,
+};
 pub use process::{Captured, run_with_timeout};
 pub use replay::{ReplayOutcome, ReplayServer};
 pub use report::{

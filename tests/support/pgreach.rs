@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::netns::Netns;
-use super::process::{CLEAN_PATH, run};
+use super::process::{CLEAN_PATH, Captured, run};
 
 /// Hard limit for one pgreach run; past it the run is killed and the test panics.
 pub const PGREACH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -59,6 +59,24 @@ pub fn run_pgreach_with_timeout(
     env: &[(&str, &str)],
     timeout: Duration,
 ) -> PgreachRun {
+    let (mut cmd, _home) = pgreach_command(ns, args, env);
+    let out = run(&mut cmd, timeout);
+    if out.timed_out {
+        panic!(
+            "pgreach did not finish within {timeout:?}\n{}",
+            out.describe()
+        );
+    }
+    PgreachRun::from(out)
+}
+
+/// The hermetic command [`run_pgreach`] runs, for a test that must set it up further (a
+/// terminal, say) before running it; keep the returned HOME until the run is over.
+pub fn pgreach_command(
+    ns: Option<&Netns>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Command, tempfile::TempDir) {
     super::netns::cleanup_stale_once();
     let bin = env!("CARGO_BIN_EXE_pgreach");
     let home = tempfile::Builder::new()
@@ -77,17 +95,16 @@ pub fn run_pgreach_with_timeout(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = run(&mut cmd, timeout);
-    if out.timed_out {
-        panic!(
-            "pgreach did not finish within {timeout:?}\n{}",
-            out.describe()
-        );
-    }
-    PgreachRun {
-        status: out.code(),
-        stdout: out.stdout_str(),
-        stderr: out.stderr_str(),
-        elapsed: out.elapsed,
+    (cmd, home)
+}
+
+impl From<Captured> for PgreachRun {
+    fn from(out: Captured) -> PgreachRun {
+        PgreachRun {
+            status: out.code(),
+            stdout: out.stdout_str(),
+            stderr: out.stderr_str(),
+            elapsed: out.elapsed,
+        }
     }
 }
