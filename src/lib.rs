@@ -28,5 +28,4 @@ pub mod resolve;
 pub mod run;
 pub mod setup;
 pub mod sweep;
-pub mod text;
 pub mod tls;

@@ -140,7 +140,7 @@ pub enum DecodeError {
 
 /// Shows a type byte as a character when printable, else as hex.
 pub fn printable(tag: u8) -> String {
-    crate::exact!("{}", Printable(tag))
+    format!("{}", Printable(tag))
 }
 
 /// A type byte shown as [`printable`] shows it, for text that embeds it without a String of

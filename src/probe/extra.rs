@@ -27,7 +27,7 @@ pub(super) async fn direct_tls(
             supported: false,
             tls: None,
             alpn_echoed: false,
-            detail: Some(crate::exact!(
+            detail: Some(format!(
                 "connection failed: {}",
                 tcp.error.unwrap_or_default()
             )),
@@ -69,7 +69,7 @@ pub(super) async fn gssenc(
         return GssEncFacts {
             answer: "error".into(),
             elapsed_ms: None,
-            detail: Some(crate::exact!(
+            detail: Some(format!(
                 "connection failed: {}",
                 tcp.error.unwrap_or_default()
             )),
@@ -96,10 +96,7 @@ pub(super) async fn gssenc(
                 "E".to_owned(),
                 Some("an error: servers before PostgreSQL 12 do not know GSSENCRequest".into()),
             ),
-            other => (
-                "other".to_owned(),
-                Some(crate::exact!("byte 0x{other:02x}")),
-            ),
+            other => ("other".to_owned(), Some(format!("byte 0x{other:02x}"))),
         },
     };
     GssEncFacts {

@@ -132,7 +132,7 @@ async fn connect(
     let stream = register(
         recorder.zip(started),
         (purpose, family, local),
-        || crate::exact!("{addr}"),
+        || format!("{addr}"),
         &facts,
         stream,
     );
@@ -245,7 +245,7 @@ async fn probe_tcp(
     tracing::debug!(status = ?tcp.status, elapsed_ms = tcp.elapsed_ms, "tcp");
     let place = AddressPlace {
         host: host.to_owned(),
-        address: crate::exact!("{}", addr.ip()),
+        address: format!("{}", addr.ip()),
         family: match addr.ip() {
             IpAddr::V4(_) => Family::Ipv4,
             IpAddr::V6(_) => Family::Ipv6,
@@ -309,7 +309,7 @@ async fn main_channels(
         .await;
         drop(stream);
         if settings.quiet_server {
-            let reason = crate::exact!(
+            let reason = format!(
                 "sslmode={} starts without SSL, and --quiet-server allows one connection",
                 settings.sslmode.as_str()
             );
@@ -382,7 +382,7 @@ async fn reconnect(
             return Ok(stream);
         }
         if !tcp.out_of_descriptors() || Instant::now() + pause >= deadline {
-            return Err(crate::exact!(
+            return Err(format!(
                 "second connection failed: {}",
                 tcp.error.unwrap_or_else(|| "unknown error".into())
             ));
@@ -486,13 +486,13 @@ async fn probe_unix(
     let stream = register(
         recorder.zip(started),
         (Purpose::PlaintextStartup, evidence::Family::Unix, None),
-        || crate::exact!("{}", path.display()),
+        || format!("{}", path.display()),
         &tcp,
         stream,
     );
     let place = AddressPlace {
         host: host.to_owned(),
-        address: crate::exact!("{}", path.display()),
+        address: format!("{}", path.display()),
         family: Family::Unix,
         port,
         system_rank: None,
@@ -544,7 +544,7 @@ impl<'a> LoginAt<'a> {
         let login = settings.login.as_deref()?;
         let host = match target.names.verify_host {
             Some(h) => h.to_owned(),
-            None => crate::exact!("{}", target.addr.ip()),
+            None => format!("{}", target.addr.ip()),
         };
         Some(LoginAt {
             settings: login,

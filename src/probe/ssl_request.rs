@@ -77,7 +77,7 @@ async fn classify_byte<S: Wire>(
             facts.unencrypted_bytes_after_s = Some(waiting);
             if waiting > 0 {
                 let seen = &seen[..1 + waiting.min(63)];
-                facts.detail = Some(crate::exact!(
+                facts.detail = Some(format!(
                     "{waiting} unencrypted byte(s) arrived after 'S' before the TLS handshake: {}",
                     Hex(&seen[1..])
                 ));
@@ -97,7 +97,7 @@ async fn classify_byte<S: Wire>(
                     seen[1..=shown].copy_from_slice(&body[..shown]);
                     facts.peer_bytes = Some(escape_bytes(&seen[..=shown]));
                     let sep = if stop.is_empty() { "" } else { ", " };
-                    facts.detail = Some(crate::exact!("'E' followed by {why}{sep}{stop}"));
+                    facts.detail = Some(format!("'E' followed by {why}{sep}{stop}"));
                 }
             }
         }
@@ -110,7 +110,7 @@ async fn classify_byte<S: Wire>(
             seen[0] = other;
             let n = read_up_to(stream, until, &mut seen[1..]).await;
             facts.peer_bytes = Some(escape_bytes(&seen[..=n]));
-            facts.detail = Some(crate::exact!(
+            facts.detail = Some(format!(
                 "byte 0x{other:02x} ({}) is not a PostgreSQL answer to SSLRequest",
                 describe_byte(other)
             ));

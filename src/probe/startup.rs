@@ -90,7 +90,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         match backend::decode(buf, pgwire::MAX_PREAUTH_MESSAGE) {
             Ok(Some(_)) if messages >= MAX_PREAUTH_MESSAGES => {
                 facts.status = StartupStatus::ProtocolViolation;
-                facts.detail = Some(crate::exact!(
+                facts.detail = Some(format!(
                     "more than {MAX_PREAUTH_MESSAGES} messages without reaching an answer"
                 ));
                 return Ok(());
@@ -140,7 +140,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             facts.detail = Some(if buf.is_empty() {
                 "the server closed the connection without answering".into()
             } else {
-                crate::exact!(
+                format!(
                     "the server closed the connection mid-message ({} bytes)",
                     buf.len()
                 )
@@ -227,11 +227,11 @@ fn absorb(msg: Message, facts: &mut StartupFacts) -> bool {
         other => {
             facts.status = StartupStatus::ProtocolViolation;
             facts.detail = Some(match other {
-                Message::Other { tag, len } => crate::exact!(
+                Message::Other { tag, len } => format!(
                     "unexpected message at this point: type '{}' ({len} bytes)",
                     backend::Printable(tag)
                 ),
-                other => crate::exact!("unexpected message at this point: {other:?}"),
+                other => format!("unexpected message at this point: {other:?}"),
             });
             true
         }

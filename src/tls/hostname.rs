@@ -14,7 +14,6 @@ use x509_parser::prelude::X509Certificate;
 use x509_parser::x509::X509Name;
 
 use super::cert::{Parsed, san_ip};
-use crate::exact;
 
 pub use crate::facts::NameVerdict;
 
@@ -175,7 +174,7 @@ fn check_ip(bytes: &[u8], host: &str) -> Check {
             Ok(a) if a.octets() == bytes => Check::Match,
             _ => Check::NoMatch,
         },
-        n => Check::Error(exact!(
+        n => Check::Error(format!(
             "certificate contains IP address with invalid length {n}"
         )),
     }
@@ -266,7 +265,7 @@ pub fn verify_name_parsed(leaf: &Parsed<'_>, host: &str) -> NameVerdict {
     let cert = match &leaf.cert {
         Ok(cert) => cert,
         Err(e) => {
-            verdict.reason = exact!("the server certificate could not be parsed: {e}");
+            verdict.reason = format!("the server certificate could not be parsed: {e}");
             return verdict;
         }
     };
@@ -292,7 +291,7 @@ pub fn verify_name_parsed(leaf: &Parsed<'_>, host: &str) -> NameVerdict {
         names
             .sans()
             .chain(names.cns())
-            .map(|c| exact!("{}", Label(c))),
+            .map(|c| format!("{}", Label(c))),
     );
     verdict.names = labels;
     verdict
@@ -358,8 +357,8 @@ fn matched(c: Candidate<'_>, host: &str) -> Outcome {
         _ => "the subjectAltName",
     };
     Outcome {
-        matched: Some(exact!("{}", Label(c))),
-        reason: exact!("{what} {} matches host name \"{host}\"", Label(c)),
+        matched: Some(format!("{}", Label(c))),
+        reason: format!("{what} {} matches host name \"{host}\"", Label(c)),
     }
 }
 
@@ -417,13 +416,13 @@ fn mismatch_message(
                 HostKind::Dns => "dNSName",
                 HostKind::Ip => "iPAddress",
             };
-            exact!(
+            format!(
                 "{examined}; the common name \"{}\" was not consulted because the certificate has \
                  {san_type} entries",
                 NameText(cn.raw)
             )
         }
-        None => exact!("{examined}"),
+        None => format!("{examined}"),
     }
 }
 
@@ -465,7 +464,7 @@ fn names_of<'a>(cert: &'a X509Certificate<'_>) -> Result<Names<'a>, String> {
     let sans = match cert.subject_alternative_name() {
         Ok(Some(ext)) => ext.value.general_names.as_slice(),
         Ok(None) => &[],
-        Err(e) => return Err(exact!("the subjectAltName extension is invalid: {e}")),
+        Err(e) => return Err(format!("the subjectAltName extension is invalid: {e}")),
     };
     Ok(Names {
         sans,

@@ -24,7 +24,6 @@ use self::openssl::walk;
 
 use super::anchors::TrustAnchors;
 use super::cert::{Parsed, Rfc3339};
-use crate::exact;
 pub use crate::facts::ChainVerdict;
 use crate::facts::TrustFacts;
 pub use handshake::{verify_tls12_signature, verify_tls13_signature};
@@ -71,7 +70,7 @@ pub fn verify_chain_parsed(
             return fail(
                 "bad_encoding",
                 Some(i),
-                exact!("certificate {i} of the chain could not be parsed: {e}"),
+                format!("certificate {i} of the chain could not be parsed: {e}"),
             );
         }
     }
@@ -91,7 +90,7 @@ pub fn verify_chain_parsed(
     match webpki_path(leaf, intermediates, prepared, now) {
         Ok(root) => match ctx.get(Node::Root(root)) {
             Some(r) => ctx.time_problem(r, Node::Root(root)).unwrap_or_else(|| {
-                pass(exact!(
+                pass(format!(
                     "the chain leads to the trusted root {}",
                     ctx.describe(Node::Root(root))
                 ))
@@ -158,7 +157,7 @@ impl<'c> Ctx<'c> {
             Some(fail(
                 "expired",
                 Self::index(node),
-                exact!(
+                format!(
                     "{} expired on {} (OpenSSL: \"certificate has expired\")",
                     self.describe(node),
                     Rfc3339(not_after)
@@ -168,7 +167,7 @@ impl<'c> Ctx<'c> {
             Some(fail(
                 "not_yet_valid",
                 Self::index(node),
-                exact!(
+                format!(
                     "{} is not valid before {} (OpenSSL: \"certificate is not yet valid\")",
                     self.describe(node),
                     Rfc3339(not_before)
@@ -357,7 +356,7 @@ fn describe(e: &webpki::Error) -> String {
                 .to_string()
         }
         E::UnsupportedSignatureAlgorithmContext(_)
-        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => exact!(
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => format!(
             "a certificate is signed with an algorithm pgreach cannot check (webpki: {e}); \
              OpenSSL may accept it depending on its security level"
         ),
@@ -376,7 +375,7 @@ fn describe(e: &webpki::Error) -> String {
              violation\")"
                 .to_string()
         }
-        _ => exact!("the chain does not verify: {e}"),
+        _ => format!("the chain does not verify: {e}"),
     }
 }
 
@@ -392,7 +391,7 @@ fn no_roots(anchors: &TrustAnchors) -> ChainVerdict {
              for ~/.postgresql/root.crt"
                 .to_string()
         }
-        _ => exact!(
+        _ => format!(
             "root certificate file \"{path}\" does not exist; either provide the file, use the \
              system's trusted roots with sslrootcert=system, or change sslmode to disable server \
              certificate verification"

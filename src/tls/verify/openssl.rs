@@ -6,7 +6,6 @@ use std::fmt;
 
 use super::nodes::Cert;
 use super::{Ctx, Node, fail, pass};
-use crate::exact;
 use crate::facts::ChainVerdict;
 
 /// OpenSSL's default maximum chain depth is 100; real chains have 2–4 certificates, and the
@@ -35,7 +34,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
         if cert.self_signed() {
             if let Some(i) = ctx.roots.iter().position(|r| r.der.as_ref() == cert.der()) {
                 return ctx.time_problem(cert, current).unwrap_or_else(|| {
-                    pass(exact!(
+                    pass(format!(
                         "the chain leads to the trusted root {}",
                         ctx.describe(Node::Root(i))
                     ))
@@ -54,7 +53,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
                     return ctx
                         .time_problem(Cert::Anchor(root), Node::Root(i))
                         .unwrap_or_else(|| {
-                            pass(exact!(
+                            pass(format!(
                                 "the chain leads to the trusted root {}",
                                 ctx.describe(Node::Root(i))
                             ))
@@ -90,7 +89,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
                 return fail(
                     "bad_signature",
                     Ctx::index(current),
-                    exact!(
+                    format!(
                         "the signature of {} does not verify with the key of any certificate \
                          named \"{}\" (OpenSSL: \"certificate signature failure\")",
                         ctx.describe(current),
@@ -104,7 +103,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
             return fail(
                 "not_a_ca",
                 Ctx::index(node),
-                exact!(
+                format!(
                     "{} issued {} but is not a CA certificate (no basicConstraints CA:TRUE; \
                      OpenSSL: \"invalid CA certificate\")",
                     ctx.describe(node),
@@ -123,7 +122,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
     fail(
         "other",
         None,
-        exact!("the chain is longer than {MAX_DEPTH} certificates"),
+        format!("the chain is longer than {MAX_DEPTH} certificates"),
     )
 }
 
@@ -146,7 +145,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
             fail(
                 "self_signed",
                 Some(0),
-                exact!(
+                format!(
                     "the server certificate is self-signed and is not in {}{stale} (OpenSSL: \
                      \"self-signed certificate\")",
                     ctx.source()
@@ -156,7 +155,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
             fail(
                 "unknown_issuer",
                 Ctx::index(node),
-                exact!(
+                format!(
                     "the chain ends at the self-signed {}, which is not in {} (OpenSSL: \
                      \"self-signed certificate in certificate chain\")",
                     ctx.describe(node),
@@ -169,7 +168,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
         return fail(
             "unknown_issuer",
             None,
-            exact!(
+            format!(
                 "the chain reaches {}, which is not self-signed: libpq (OpenSSL without \
                  partial-chain trust) trusts only chains that end at a self-signed root, so the \
                  root \"{issuer}\" must be in the file too (OpenSSL: \"unable to get issuer \
@@ -182,7 +181,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
         return fail(
             "missing_intermediate",
             Ctx::index(node),
-            exact!(
+            format!(
                 "the server did not send the intermediate certificate \"{issuer}\" that issued \
                  {}{hint}; without it the chain cannot reach {} (OpenSSL: \"unable to get \
                  local issuer certificate\")",
@@ -194,7 +193,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
     fail(
         "unknown_issuer",
         Ctx::index(node),
-        exact!(
+        format!(
             "{} was issued by \"{issuer}\", which is neither in the chain the server sent nor \
              in {} (OpenSSL: \"unable to get local issuer certificate\")",
             ctx.describe(node),
