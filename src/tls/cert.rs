@@ -544,7 +544,7 @@ mod tests {
     #[test]
     fn garbage_is_reported_not_panicked_on() {
         let s = summarize(b"\x30\x03\x02\x01");
-        let error = s.parse_error.expect("a parse error");
+        assert!(s.parse_error.is_some(), "a parse error");
         assert_eq!(s.sha256.len(), 64);
         assert_eq!(s.days_left, None);
         assert_eq!(s.key_bits, None);
@@ -575,17 +575,6 @@ mod tests {
         assert_eq!(s.signature_algorithm, "ecdsa-with-SHA256");
         assert!(!s.is_ca);
         assert!(s.self_signed);
-        // Each string held in the report was built at its size, the list of names too.
-        for text in s.subject_alt_names.iter().chain([
-            &s.subject,
-            &s.issuer,
-            &s.serial,
-            &s.not_before,
-            &s.not_after,
-            &s.key_type,
-            &s.signature_algorithm,
-            &s.sha256,
-        ]) {}
     }
 
     #[test]
@@ -623,7 +612,6 @@ mod tests {
             summarize(&bad).subject_alt_names,
             ["IP:<invalid length 3: 0a00ab>"]
         );
-        for name in &names {}
     }
 
     #[test]

@@ -90,18 +90,11 @@ fn pki() -> Pki {
     Pki { root, int, leaf }
 }
 
-/// The verdict's strings were each built in one allocation of their size.
-#[track_caller]
-fn assert_exact(v: &ChainVerdict) {
-    for text in v.code.iter().chain([&v.reason]) {}
-}
-
 #[track_caller]
 fn assert_fails(v: &ChainVerdict, code: &str, index: Option<usize>) {
     assert!(!v.ok, "{v:?}");
     assert_eq!(v.code.as_deref(), Some(code), "{v:?}");
     assert_eq!(v.certificate_index, index, "{v:?}");
-    assert_exact(v);
 }
 
 const ROOT_FILE: &str = "the root file \"/home/app/.postgresql/root.crt\"";
@@ -123,7 +116,6 @@ fn full_chain_verifies() {
              from {ROOT_FILE}"
         )
     );
-    assert_exact(&v);
 
     // Sending the root as well changes nothing.
     let v = verify_chain(
@@ -157,7 +149,6 @@ fn intermediates_as_sent_with_or_without_the_root_file_s() {
         ] {
             assert!(v.ok, "{v:?}");
             assert_eq!(v.reason, want);
-            assert_exact(&v);
         }
         // The leaf alone: only an intermediate in the root file completes the path.
         let leaf = &parsed[..1];
