@@ -3,7 +3,7 @@
 
 use super::ConfigError;
 use super::keywords;
-use super::target::{Pairs, from_suffix, push_nonempty};
+use super::pairs::{Pairs, from_suffix, push_nonempty};
 use super::uri;
 
 /// Parses a conninfo string like libpq's `conninfo_parse`.

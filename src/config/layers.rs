@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::Source;
-use super::target::Pairs;
+use super::pairs::Pairs;
 
 /// A value not yet validated, and where it came from.
 ///

@@ -30,6 +30,7 @@ mod endpoints;
 mod env;
 mod keywords;
 mod layers;
+mod pairs;
 mod target;
 #[cfg(test)]
 mod tests;

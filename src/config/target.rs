@@ -12,10 +12,8 @@
 use std::path::Path;
 
 use super::ConfigError;
+use super::pairs::{Pairs, from_suffix};
 use super::{conninfo, uri};
-
-/// Keyword/value pairs in the order written; a later pair overrides an earlier one.
-pub(crate) type Pairs = Vec<(&'static str, String)>;
 
 /// A parsed target, and how it was written (used as the origin of its settings).
 #[derive(Debug)]
@@ -79,10 +77,6 @@ fn foreign_scheme(s: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     plausible.then_some(scheme)
-}
-
-pub(super) fn from_suffix(from: Option<&str>) -> String {
-    from.map(|f| format!(" (from {f})")).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,21 +178,6 @@ fn parse_host_port(item: &str) -> Result<(String, Option<String>), String> {
 fn is_ipv6_literal(s: &str) -> bool {
     let addr = s.split_once('%').map_or(s, |(addr, _)| addr);
     addr.parse::<std::net::Ipv6Addr>().is_ok()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers shared with `uri` and `conninfo`
-// ---------------------------------------------------------------------------------------------
-
-pub(super) fn push_nonempty(pairs: &mut Pairs, key: &'static str, value: String) {
-    if !value.is_empty() {
-        pairs.push((key, value));
-    }
-}
-
-/// Byte index of the first of `stops` at or after `from`, or the end.
-pub(super) fn find_any(s: &str, from: usize, stops: &[char]) -> usize {
-    s[from..].find(stops).map_or(s.len(), |i| i + from)
 }
 
 /// A connection string (URI, conninfo) or plain value, safe to log.

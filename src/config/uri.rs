@@ -6,7 +6,7 @@
 
 use super::ConfigError;
 use super::keywords;
-use super::target::{Pairs, find_any, from_suffix, push_nonempty};
+use super::pairs::{Pairs, find_any, from_suffix, push_nonempty};
 
 /// libpq compares these case-sensitively (`uri_prefix_length` in fe-connect.c).
 const PREFIXES: [&str; 2] = ["postgresql://", "postgres://"];

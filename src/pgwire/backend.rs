@@ -6,8 +6,8 @@
 //! allocate without bound. Every read of the body is bounds-checked and leftover bytes are an
 //! error: a peer's bytes can never cause a panic.
 
-use std::fmt::{self, Write as _};
 
+pub use super::reader::{DecodeError, Printable, peer_text, printable};
 use super::reader::{Reader, frame};
 use bytes::BytesMut;
 
@@ -127,36 +127,6 @@ impl ErrorFields {
     }
 }
 
-/// Why bytes from the server could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("message '{}' announces {len} bytes, over the limit of {max}", Printable(*tag))]
-    TooLong { tag: u8, len: usize, max: usize },
-    #[error("message '{}' announces an impossible length {len}", Printable(*tag))]
-    BadLength { tag: u8, len: i64 },
-    #[error("malformed '{}' message: {what}", Printable(*tag))]
-    Malformed { tag: u8, what: &'static str },
-}
-
-/// Shows a type byte as a character when printable, else as hex.
-pub fn printable(tag: u8) -> String {
-    format!("{}", Printable(tag))
-}
-
-/// A type byte shown as [`printable`] shows it, for text that embeds it without a String of
-/// its own.
-pub struct Printable(pub u8);
-
-impl fmt::Display for Printable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_ascii_graphic() {
-            f.write_char(char::from(self.0))
-        } else {
-            write!(f, "0x{:02x}", self.0)
-        }
-    }
-}
-
 /// Decodes one message from the front of `buf`, consuming it.
 ///
 /// `Ok(None)` means "not enough bytes yet"; `buf` is then left untouched. `max` caps the
@@ -266,31 +236,6 @@ fn decode_fields(r: &mut Reader<'_>) -> Result<ErrorFields, DecodeError> {
         }
         fields.push((code, r.cstr()?));
     }
-}
-
-/// Peer text made safe to keep and show: valid UTF-8 is kept as is; every byte that is not
-/// part of valid UTF-8, and every control character but tab and line feed (an escape sequence
-/// could rewrite a terminal), becomes `\xNN`. Nothing is dropped, so `caf\xe9` still tells a
-/// reader the server speaks LATIN1.
-pub fn peer_text(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_control() && c != '\t' && c != '\n' {
-                let mut utf8 = [0u8; 4];
-                for b in c.encode_utf8(&mut utf8).bytes() {
-                    let _ = write!(out, "\\x{b:02x}");
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]

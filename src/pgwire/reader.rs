@@ -1,9 +1,65 @@
-//! A bounds-checked cursor over one message body, shared by the decoders: every read checks
-//! the remaining length first, so a peer's bytes can never index out of range.
+//! A bounds-checked cursor over one message body, shared by the decoders, with the error it
+//! reports and the helpers that make peer bytes safe to show: every read checks the remaining
+//! length first, so a peer's bytes can never index out of range.
 
 use bytes::{Buf, BytesMut};
 
-use super::backend::{DecodeError, peer_text};
+use std::fmt::{self, Write as _};
+
+/// Why bytes from the server could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message '{}' announces {len} bytes, over the limit of {max}", Printable(*tag))]
+    TooLong { tag: u8, len: usize, max: usize },
+    #[error("message '{}' announces an impossible length {len}", Printable(*tag))]
+    BadLength { tag: u8, len: i64 },
+    #[error("malformed '{}' message: {what}", Printable(*tag))]
+    Malformed { tag: u8, what: &'static str },
+}
+
+/// Shows a type byte as a character when printable, else as hex.
+pub fn printable(tag: u8) -> String {
+    format!("{}", Printable(tag))
+}
+
+/// A type byte shown as [`printable`] shows it, for text that embeds it without a String of
+/// its own.
+pub struct Printable(pub u8);
+
+impl fmt::Display for Printable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_ascii_graphic() {
+            f.write_char(char::from(self.0))
+        } else {
+            write!(f, "0x{:02x}", self.0)
+        }
+    }
+}
+
+/// Peer text made safe to keep and show: valid UTF-8 is kept as is; every byte that is not
+/// part of valid UTF-8, and every control character but tab and line feed (an escape sequence
+/// could rewrite a terminal), becomes `\xNN`. Nothing is dropped, so `caf\xe9` still tells a
+/// reader the server speaks LATIN1.
+pub fn peer_text(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() && c != '\t' && c != '\n' {
+                let mut utf8 = [0u8; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
 
 pub(super) struct Reader<'a> {
     pub(super) tag: u8,
