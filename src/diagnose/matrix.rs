@@ -52,10 +52,10 @@ mod attempt;
 mod tls;
 
 use crate::config::SslMode;
+use crate::facts::ClientIdentityFacts;
 use crate::facts::{
     AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, TcpStatus, TrustFacts,
 };
-use crate::tls::anchors::ClientIdentityFacts;
 
 use super::{address_label, channel_words};
 use attempt::{Failure, Step, plaintext, tcp_failure};

@@ -413,7 +413,7 @@ pub(crate) fn report(mode: &'static str, addresses: Vec<AddressFacts>) -> Report
         },
         addresses,
         trust: trust(false),
-        client_certificate: crate::tls::anchors::ClientIdentityFacts {
+        client_certificate: ClientIdentityFacts {
             source: "none",
             cert_path: None,
             key_path: None,

@@ -23,12 +23,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, timeout_at};
 
 use crate::config::{Config, Secret};
-use crate::facts::{Channel, Millis, ServerError, millis};
+use crate::facts::{Channel, millis};
+pub use crate::facts::{LoginFacts, LoginStatus, SessionFacts, StateCount};
 use crate::pgwire::backend::AuthRequest;
 
 pub use passfile::Passfile;
@@ -121,102 +121,6 @@ impl LoginSettings {
         Some((secret, format!("passfile {} line {line}", path.display())))
     }
 }
-
-/// Where a login attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoginStatus {
-    /// Authenticated, the session started and the queries ran.
-    Ok,
-    /// The startup never reached an authentication request: nothing to log in to.
-    Skipped,
-    /// The server asked for a password and no source supplied one.
-    NoPassword,
-    /// A cleartext password was requested over an unencrypted connection: not sent.
-    RefusedCleartext,
-    /// `channel_binding` or `require_auth` refused what the server offered (as libpq would).
-    PolicyRefused,
-    /// A method pgreach does not implement (GSSAPI, SSPI, OAUTHBEARER, …).
-    UnsupportedMethod,
-    /// The server refused the credentials (an ErrorResponse during authentication).
-    AuthFailed,
-    /// SCRAM: the server could not prove it knows the password.
-    ServerSignatureInvalid,
-    /// Authenticated, but the session did not start (role or database missing, no slots, …).
-    SessionRefused,
-    /// The session started but the queries failed.
-    QueryFailed,
-    Timeout,
-    IoError,
-    ProtocolViolation,
-    /// `channel_binding` or `require_auth` has a value libpq would refuse.
-    ConfigError,
-}
-
-/// What `--login` found at one address.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoginFacts {
-    pub status: LoginStatus,
-    pub channel: Channel,
-    /// `trust`, `password`, `md5`, `scram-sha-256` or `scram-sha-256-plus`; null when the
-    /// attempt stopped before one was chosen.
-    pub method: Option<&'static str>,
-    /// `tls-server-end-point` when SCRAM bound the exchange to the TLS channel.
-    pub channel_binding: Option<&'static str>,
-    /// Where the password came from (`uri`, `conninfo`, `PGPASSWORD`, `DB_PASSWORD`,
-    /// `passfile PATH line N`, `prompt (-W)`); never the password itself.
-    pub password_source: Option<String>,
-    /// libpq's warnings about the password file (e.g. group- or world-readable: ignored).
-    pub password_warnings: Vec<String>,
-    /// SCRAM only: whether the server proved it knows the password.
-    pub server_signature_verified: Option<bool>,
-    /// The server's ErrorResponse, when it sent one.
-    pub error: Option<ServerError>,
-    /// Our own explanation when the attempt stopped without a server error.
-    pub detail: Option<String>,
-    /// ParameterStatus messages after AuthenticationOk, in order.
-    pub parameters: Vec<(String, String)>,
-    /// BackendKeyData: the backend's process id …
-    pub backend_pid: Option<u32>,
-    /// … and its cancel key: hex with `--show-secrets`, else `***`.
-    pub backend_key: Option<String>,
-    pub backend_key_length: Option<usize>,
-    /// The answers of the read-only queries.
-    pub session: Option<session::SessionFacts>,
-    /// From the authentication request to Terminate.
-    pub elapsed_ms: Millis,
-}
-
-impl LoginFacts {
-    fn new(status: LoginStatus, channel: Channel) -> LoginFacts {
-        LoginFacts {
-            status,
-            channel,
-            method: None,
-            channel_binding: None,
-            password_source: None,
-            password_warnings: Vec::new(),
-            server_signature_verified: None,
-            error: None,
-            detail: None,
-            parameters: Vec::new(),
-            backend_pid: None,
-            backend_key: None,
-            backend_key_length: None,
-            session: None,
-            elapsed_ms: 0.0,
-        }
-    }
-
-    /// Facts for a startup that never reached authentication.
-    pub fn skipped(channel: Channel, reason: impl Into<String>) -> LoginFacts {
-        let mut f = LoginFacts::new(LoginStatus::Skipped, channel);
-        f.detail = Some(reason.into());
-        f
-    }
-}
-
-pub use session::{SessionFacts, StateCount};
 
 /// Where this connection is, for the password lookup and channel binding.
 pub struct Peer<'a> {

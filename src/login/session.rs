@@ -3,12 +3,11 @@
 //! Terminate.
 
 use bytes::BytesMut;
-use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::auth::{describe, stop};
 use super::wire::{Conn, RecvError};
-use super::{LoginFacts, LoginStatus};
+use super::{LoginFacts, LoginStatus, SessionFacts, StateCount};
 use crate::facts::ServerError;
 use crate::pgwire::backend::Message;
 use crate::pgwire::frontend;
@@ -37,49 +36,6 @@ r.rolconnlimit, \
 (SELECT string_agg(st || '=' || n, ',' ORDER BY st) FROM (SELECT coalesce(state, 'unknown') AS st, count(*) AS n FROM pg_stat_activity WHERE backend_type = 'client backend' OR (backend_type IS NULL AND usesysid IS NOT NULL AND datid IS NOT NULL) GROUP BY 1) c) \
 FROM pg_roles r LEFT JOIN pg_stat_ssl s ON s.pid = pg_backend_pid() WHERE r.rolname = current_user; \
 COMMIT";
-
-/// The answers of the session's questions.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SessionFacts {
-    pub current_database: Option<String>,
-    pub current_user: Option<String>,
-    /// `inet_server_addr()`: the address the server accepted on (null over a Unix socket).
-    pub server_address: Option<String>,
-    /// `inet_client_addr()`: the client address as the server sees it (NAT, proxies).
-    pub client_address: Option<String>,
-    pub in_recovery: Option<bool>,
-    pub transaction_read_only: Option<bool>,
-    pub default_transaction_read_only: Option<bool>,
-    /// This session's row of `pg_stat_ssl`.
-    pub ssl: Option<bool>,
-    pub ssl_version: Option<String>,
-    pub ssl_cipher: Option<String>,
-    pub ssl_bits: Option<u32>,
-    pub max_connections: Option<u32>,
-    pub superuser_reserved_connections: Option<u32>,
-    /// PostgreSQL 16+; null before.
-    pub reserved_connections: Option<u32>,
-    pub is_superuser: Option<bool>,
-    /// Member of `pg_use_reserved_connections` (PostgreSQL 16+; null before).
-    pub uses_reserved_connections: Option<bool>,
-    /// `rolconnlimit` of the session's role: -1 is no limit.
-    pub role_connection_limit: Option<i32>,
-    /// Client backends of this role, this session included.
-    pub role_connections: Option<u32>,
-    /// Client backends in all, this session included.
-    pub connections_in_use: Option<u32>,
-    /// Client backends by `pg_stat_activity.state`; `unknown` for sessions of other roles
-    /// whose state this role may not see.
-    pub connections_by_state: Vec<StateCount>,
-    /// The slots this role can get: max_connections minus the reserved ones it may not use.
-    pub connections_available_to_role: Option<u32>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct StateCount {
-    pub state: String,
-    pub count: u32,
-}
 
 /// Reads the session's start, asks the questions, says Terminate.
 pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(

@@ -6,7 +6,6 @@
 //! allocate without bound. Every read of the body is bounds-checked and leftover bytes are an
 //! error: a peer's bytes can never cause a panic.
 
-
 pub use super::reader::{DecodeError, Printable, peer_text, printable};
 use super::reader::{Reader, frame};
 use bytes::BytesMut;

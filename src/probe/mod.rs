@@ -23,8 +23,8 @@ use tracing::Instrument;
 use crate::config::SslMode;
 use crate::evidence::{self, Purpose, Recorded, Recorder};
 use crate::facts::{
-    AddressFacts, AddressPlace, Channel, Family, Phases, SslAnswer, SslRequestFacts, StartupFacts,
-    TcpFacts, millis,
+    AddressFacts, AddressPlace, Channel, Family, LoginFacts, LoginStatus, Phases, SslAnswer,
+    SslRequestFacts, StartupFacts, TcpFacts, millis,
 };
 use crate::tls::TlsBase;
 
@@ -562,7 +562,7 @@ async fn startup_and_login<S: AsyncRead + AsyncWrite + Unpin>(
     deadline: Instant,
     login: Option<&LoginAt<'_>>,
     leaf_cert: Option<&[u8]>,
-) -> (StartupFacts, Option<crate::login::LoginFacts>) {
+) -> (StartupFacts, Option<LoginFacts>) {
     let Some(login) = login else {
         return (run_startup(stream, settings, channel, deadline).await, None);
     };
@@ -574,10 +574,7 @@ async fn startup_and_login<S: AsyncRead + AsyncWrite + Unpin>(
             .await;
     let Some(startup::Pending { request, buffered }) = pending else {
         let reason = "the startup did not reach an authentication request";
-        return (
-            facts,
-            Some(crate::login::LoginFacts::skipped(channel, reason)),
-        );
+        return (facts, Some(LoginFacts::skipped(channel, reason)));
     };
     let peer = crate::login::Peer {
         host: &login.host,
@@ -592,7 +589,7 @@ async fn startup_and_login<S: AsyncRead + AsyncWrite + Unpin>(
     // same with and without --login.
     if facts.auth == Some("trust") {
         facts.parameters = facts_login.parameters.clone();
-        if facts_login.status == crate::login::LoginStatus::SessionRefused {
+        if facts_login.status == LoginStatus::SessionRefused {
             facts.status = crate::facts::StartupStatus::Error;
             facts.error = facts_login.error.clone();
         }

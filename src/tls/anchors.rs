@@ -7,9 +7,8 @@ use std::sync::OnceLock;
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Serialize;
 
-pub use crate::facts::TrustFacts;
+pub use crate::facts::{ClientIdentityFacts, TrustFacts};
 
 /// libpq's `ROOT_CERT_FILE`, `USER_CERT_FILE` and `USER_KEY_FILE`, under the home directory.
 const ROOT_CERT_FILE: &str = ".postgresql/root.crt";
@@ -139,25 +138,6 @@ fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, St
     CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, pem::Error>>()
         .map_err(|e| e.to_string())
-}
-
-/// Where the client certificate and key came from, and whether libpq could load them.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClientIdentityFacts {
-    /// `file` (sslcert given), `default_file` (~/.postgresql/postgresql.crt) or `none` (no
-    /// sslcert and no home directory).
-    pub source: &'static str,
-    pub cert_path: Option<String>,
-    /// Null when the key was never looked for (no certificate).
-    pub key_path: Option<String>,
-    pub cert_exists: bool,
-    pub key_exists: bool,
-    /// Certificates in the certificate file (leaf first).
-    pub certificates: usize,
-    /// libpq's message when it would refuse to start TLS at all because of these files (a
-    /// certificate without its key, a key readable by others, a key that does not match).
-    /// Null both when all is well and when there is simply no certificate.
-    pub error: Option<String>,
 }
 
 /// The client certificate offered when the server asks, if libpq would offer one.

@@ -19,7 +19,6 @@ use std::cell::OnceCell;
 use std::fmt::{self, Write as _};
 
 use rustls::pki_types::{CertificateDer, UnixTime};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 use x509_parser::asn1_rs::{Any, Tag};
@@ -30,6 +29,7 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::x509::X509Name;
 
 use crate::facts::CertificateFacts;
+pub use crate::facts::ChainShape;
 
 /// The most certificates pgreach reads from one chain.
 pub const MAX_CHAIN_CERTS: usize = 16;
@@ -144,21 +144,6 @@ pub fn summarize_chain_parsed(chain: &[Parsed<'_>], now: UnixTime) -> Vec<Certif
         .take(MAX_CHAIN_CERTS)
         .map(|c| summarize_parsed(c, now))
         .collect()
-}
-
-/// How the server arranged the chain it sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainShape {
-    pub certificates: usize,
-    /// Each certificate is issued (by name) by the one after it, as TLS requires; true for a
-    /// single certificate.
-    pub in_order: bool,
-    /// The server sent at least one certificate besides the leaf that is not a self-signed
-    /// root: an intermediate.
-    pub includes_intermediates: bool,
-    /// The server sent more than the leaf, and the last certificate is self-signed. Harmless
-    /// (clients use their own copy of the root) but a sign of how the chain file was built.
-    pub ends_with_root: bool,
 }
 
 /// Describes the chain's order and contents. Unparsable certificates count, but never as

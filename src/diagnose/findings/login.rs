@@ -4,7 +4,7 @@
 use crate::config::SslMode;
 use crate::diagnose::server_error::quote;
 use crate::facts::{Family, Severity};
-use crate::login::{LoginFacts, LoginStatus, SessionFacts};
+use crate::facts::{LoginFacts, LoginStatus, SessionFacts};
 
 use super::{At, Draft, Layer, Text};
 

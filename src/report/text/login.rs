@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use super::layout::{Tone, phase};
 use super::{Style, serde_plain};
 use crate::facts::AddressFacts;
-use crate::login::{LoginFacts, LoginStatus, SessionFacts};
+use crate::facts::{LoginFacts, LoginStatus, SessionFacts};
 
 pub(super) fn write_login(out: &mut dyn Write, a: &AddressFacts, style: Style) -> io::Result<()> {
     let Some(l) = &a.login else {

@@ -1,0 +1,189 @@
+//! The facts a probe collects, as plain data: the JSON report is these types serialised, and
+//! the text report reads them. Nothing here does IO or judges anything.
+//!
+//! Field names are a public contract (documented in the README under "JSON output"): add
+//! fields freely, never rename or remove one without bumping [`SCHEMA_VERSION`].
+
+mod address;
+mod login;
+mod tls;
+
+use serde::Serialize;
+
+use crate::config::Setting;
+
+pub use address::*;
+pub use login::*;
+pub use tls::*;
+
+/// Version of the JSON document's shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Milliseconds as reported: a float with microsecond resolution.
+pub type Millis = f64;
+
+/// Converts a duration to reported milliseconds, rounded to the microsecond.
+pub fn millis(d: std::time::Duration) -> Millis {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// The whole report for one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub pgreach_version: &'static str,
+    /// Every effective setting with where it came from; passwords already shown as `***`.
+    pub config: ConfigFacts,
+    /// One entry per host in the target (multi-host lists give several), in the order given.
+    pub hosts: Vec<HostFacts>,
+    /// One entry per probed address (and per Unix socket), host by host.
+    pub addresses: Vec<AddressFacts>,
+    /// The trust anchors verify-ca/verify-full were judged against.
+    pub trust: TrustFacts,
+    /// The client certificate offered when a server asks (sslcert/sslkey or libpq's defaults).
+    pub client_certificate: ClientIdentityFacts,
+    /// What libpq would do under each sslmode, walking the addresses in its own order.
+    pub sslmodes: Option<SslModes>,
+    /// What is wrong and what to change, most fundamental layer first.
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// One diagnosis: a stable `code` (public vocabulary: never renamed), what is wrong, and the
+/// concrete next step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    /// The addresses concerned, as `127.0.0.1:5432`, `[::1]:5432` or a socket path; empty when
+    /// the finding is about the configuration or a name.
+    pub addresses: Vec<String>,
+    /// The host (as typed) the finding concerns, when it concerns one.
+    pub host: Option<String>,
+    /// One sentence: what is wrong.
+    pub summary: String,
+    /// The concrete next step: which setting, file or rule to change, and how to check.
+    pub next_step: String,
+    /// Quoted facts behind the finding: server messages, names, bytes.
+    pub evidence: Vec<String>,
+}
+
+/// libpq's outcome for one sslmode.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeOutcome {
+    /// libpq would get as far as authentication (the server asks for credentials or trusts).
+    pub reaches_auth: bool,
+    /// Where it stops: `dns`, `tcp`, `ssl_negotiation`, `tls_handshake`, `certificate`,
+    /// `hostname`, `server_error` (an ErrorResponse before authentication), `startup` (EOF,
+    /// reset or garbage after the StartupMessage), `config` (libpq refuses the settings),
+    /// `unknown` (with `uncertain`), or `auth` when it reaches authentication.
+    pub stage: &'static str,
+    /// libpq's own words for the failure, or how it gets through (e.g. "retries without SSL").
+    pub reason: String,
+    /// The address that decided the outcome, when one did.
+    pub address: Option<String>,
+    /// True when the outcome could not be predicted from the facts (e.g. `--quiet-server`
+    /// skipped the channel this mode would fall back to).
+    pub uncertain: bool,
+}
+
+/// One [`ModeOutcome`] per sslmode, in libpq's order from weakest to strictest.
+#[derive(Debug, Clone, Serialize)]
+pub struct SslModes {
+    pub disable: ModeOutcome,
+    pub allow: ModeOutcome,
+    pub prefer: ModeOutcome,
+    pub require: ModeOutcome,
+    #[serde(rename = "verify-ca")]
+    pub verify_ca: ModeOutcome,
+    #[serde(rename = "verify-full")]
+    pub verify_full: ModeOutcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigFacts {
+    pub settings: Vec<Setting>,
+    pub sslmode: &'static str,
+    pub user: String,
+    pub dbname: String,
+    pub connect_timeout_ms: Millis,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub addresses: usize,
+    /// Addresses where the configured sslmode reaches authentication.
+    pub reached_auth: usize,
+    /// Whether libpq, walking the addresses in its order, reaches authentication with the
+    /// configured sslmode: will the app's connection get as far as the password?
+    pub libpq_reaches_auth: bool,
+    pub errors: usize,
+    pub warnings: usize,
+    /// `ok` (no error or warning findings), `warning` or `error`.
+    pub verdict: &'static str,
+}
+
+impl Summary {
+    /// The summary of a report not yet judged.
+    pub fn pending(addresses: usize) -> Summary {
+        Summary {
+            addresses,
+            reached_auth: 0,
+            libpq_reaches_auth: false,
+            errors: 0,
+            warnings: 0,
+            verdict: "pending",
+        }
+    }
+}
+
+/// Lower-case hex without separators (fingerprints, key-log secrets). One allocation: this runs
+/// for every certificate of every probe.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// Escapes bytes for display: printable ASCII as is, the rest as `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b' '..=b'~' if b != b'\\' => out.push(char::from(b)),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex(&[]), "");
+    }
+
+    #[test]
+    fn escape_bytes_keeps_text_and_escapes_the_rest() {
+        let escaped = escape_bytes(b"SSH-2.0\r\n\x1b\\");
+        assert_eq!(escaped, "SSH-2.0\\r\\n\\x1b\\x5c");
+    }
+}
