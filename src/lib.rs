@@ -16,6 +16,7 @@
 //! recorded.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod diagnose;
 pub mod evidence;
@@ -25,7 +26,5 @@ pub mod pgwire;
 pub mod probe;
 pub mod report;
 pub mod resolve;
-pub mod run;
-pub mod setup;
-pub mod sweep;
+pub mod session;
 pub mod tls;

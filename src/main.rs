@@ -3,5 +3,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    pgreach::run::main()
+    pgreach::cli::main()
 }

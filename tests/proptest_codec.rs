@@ -3,8 +3,8 @@
 //! yield a message over the cap; arbitrary strings never panic the target parser.
 
 use bytes::BytesMut;
-use pgreach::cli::Args;
 use pgreach::config;
+use pgreach::config::Input;
 use pgreach::pgwire::backend::{self, AuthRequest, DecodeError, ErrorFields, Message};
 use pgreach::pgwire::{MAX_PREAUTH_MESSAGE, frontend};
 use pgreach::probe::ssl_request::{EAnswer, decode_e_answer};
@@ -259,9 +259,9 @@ proptest! {
 }
 
 fn load(target: String, env_value: Option<String>) {
-    let args = Args {
+    let args = Input {
         target: Some(target),
-        ..Args::default()
+        ..Input::default()
     };
     let env = |key: &str| match key {
         "PGHOST" | "PGPORT" | "PGSSLMODE" | "PGHOSTADDR" | "PGCONNECT_TIMEOUT" => env_value.clone(),

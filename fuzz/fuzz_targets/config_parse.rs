@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pgreach::cli::Args;
+use pgreach::config::Input;
 use pgreach::config;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,9 +12,9 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = text.splitn(2, '\0');
     let target = parts.next().unwrap_or_default().to_owned();
     let env_value = parts.next().map(str::to_owned);
-    let args = Args {
+    let args = Input {
         target: Some(target),
-        ..Args::default()
+        ..Input::default()
     };
     let env = |key: &str| match key {
         "PGHOST" | "PGPORT" | "PGSSLMODE" | "PGHOSTADDR" | "DATABASE_URL" | "PGCONNECT_TIMEOUT" => {

@@ -8,8 +8,9 @@ use super::endpoints::{self, default, from_raw};
 use super::env::{self, Env};
 use super::keywords::KEYWORDS;
 use super::layers::{Layers, Raw};
-use super::{Config, ConfigError, Secret, Setting, SslMode};
-use crate::cli::Args;
+use super::{
+    Config, ConfigError, EvidenceConfig, Format, Input, LoginOptions, Secret, Setting, SslMode,
+};
 
 /// pgreach's per-address deadline when none (or libpq's "forever") is given.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,7 +26,7 @@ const REDACTED: &str = "***";
 
 pub(crate) fn build(
     layers: &Layers,
-    args: &Args,
+    args: &Input,
     env: Env<'_>,
     socket_exists: &dyn Fn(&Path) -> bool,
 ) -> Result<Config, ConfigError> {
@@ -67,11 +68,7 @@ pub(crate) fn build(
         password,
         settings,
         env_mode: args.env,
-        format: if args.json {
-            crate::cli::Format::Json
-        } else {
-            args.format
-        },
+        format: if args.json { Format::Json } else { args.format },
         expiry_warn_days: args.expiry_warn,
         fail_on: args.fail_on,
         quiet_server: args.quiet_server,
@@ -79,10 +76,10 @@ pub(crate) fn build(
             || optional(layers, "sslnegotiation").as_deref() == Some("direct"),
         gssenc: args.gssenc,
         tls_versions: args.tls_versions,
-        evidence: crate::evidence::EvidenceConfig::from_args(args, env),
+        evidence: EvidenceConfig::from_input(args, env),
         color: args.color,
         verbose: args.verbose,
-        login: crate::login::LoginOptions {
+        login: LoginOptions {
             enabled: args.login,
             prompt: args.password_prompt,
             allow_cleartext: args.allow_cleartext,

@@ -6,8 +6,7 @@
 
 use super::keywords::KEYWORDS;
 use super::layers::Layers;
-use super::{ConfigError, Source, target};
-use crate::cli::EnvMode;
+use super::{ConfigError, EnvMode, Source, target};
 
 /// An environment lookup: `Some(value)` if the variable is set.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;

@@ -30,10 +30,9 @@ mod endpoints;
 mod env;
 mod keywords;
 mod layers;
+mod options;
 mod pairs;
 mod target;
-#[cfg(test)]
-mod tests;
 mod uri;
 
 use std::fmt;
@@ -42,21 +41,24 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::cli::{self, Args};
 use layers::Layers;
 
+pub use options::{
+    Choice, ColorChoice, EnvMode, EvidenceConfig, FailOn, Format, Input, LoginOptions,
+    TranscriptFormat,
+};
 pub use target::redact_connection_string;
 
 /// Reads the configuration from `args`, the environment lookup `env` (in production
 /// `|k| std::env::var(k).ok()`) and the local filesystem (to find a default Unix socket).
-pub fn load(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+pub fn load(args: &Input, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     load_with(args, env, &|path: &Path| path.exists())
 }
 
 /// `load`, with the check "does this Unix socket file exist?" supplied by the caller, so tests
 /// do not depend on the machine they run on.
 pub fn load_with(
-    args: &Args,
+    args: &Input,
     env: &dyn Fn(&str) -> Option<String>,
     socket_exists: &dyn Fn(&Path) -> bool,
 ) -> Result<Config, ConfigError> {
@@ -72,7 +74,7 @@ pub fn load_with(
     build::build(&layers, args, env, socket_exists)
 }
 
-fn apply_flags(layers: &mut Layers, args: &Args) -> Result<(), ConfigError> {
+fn apply_flags(layers: &mut Layers, args: &Input) -> Result<(), ConfigError> {
     if let Some(dbname) = &args.dbname {
         // psql expands a connection string given as the database name (expand_dbname).
         if target::is_connection_string(dbname) {
@@ -123,11 +125,11 @@ pub struct Config {
     pub password: Option<Secret>,
     /// Every effective setting, secrets shown as `***`, in a stable order for the report.
     pub settings: Vec<Setting>,
-    pub env_mode: cli::EnvMode,
+    pub env_mode: EnvMode,
     /// The report format; `--json` is the same as `--format json`.
-    pub format: cli::Format,
+    pub format: Format,
     pub expiry_warn_days: u32,
-    pub fail_on: cli::FailOn,
+    pub fail_on: FailOn,
     /// One connection per address (see `--quiet-server`).
     pub quiet_server: bool,
     /// Extra questions, each on a connection of its own (see `--direct-tls`, `--gssenc`,
@@ -136,11 +138,11 @@ pub struct Config {
     pub gssenc: bool,
     pub tls_versions: bool,
     /// `--transcript`, `--pcap`, `--keylog` (or SSLKEYLOGFILE), `--show-secrets`.
-    pub evidence: crate::evidence::EvidenceConfig,
-    pub color: cli::ColorChoice,
+    pub evidence: EvidenceConfig,
+    pub color: ColorChoice,
     pub verbose: u8,
     /// `--login`, `-W`, `--allow-cleartext` (and `--show-secrets` for the cancel key).
-    pub login: crate::login::LoginOptions,
+    pub login: LoginOptions,
 }
 
 impl Config {
@@ -222,7 +224,7 @@ impl SslMode {
     ];
 
     /// The list used in error messages.
-    const EXPECTED: &'static str = "disable, allow, prefer, require, verify-ca, verify-full";
+    pub const EXPECTED: &'static str = "disable, allow, prefer, require, verify-ca, verify-full";
 
     /// The libpq spelling.
     pub fn as_str(self) -> &'static str {

@@ -17,7 +17,6 @@ pub mod transcript;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -26,55 +25,7 @@ use serde::Serialize;
 
 pub use record::Recorded;
 
-/// How `--transcript` is written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TranscriptFormat {
-    /// A hex dump with a decoded label per chunk, for a person.
-    #[default]
-    Text,
-    /// One JSON document (format `pgreach-transcript`, version 1), for tools and replay.
-    Json,
-}
-
-/// Where evidence goes; validated from the flags and `SSLKEYLOGFILE`.
-#[derive(Clone, Debug, Default)]
-pub struct EvidenceConfig {
-    /// `-` is stdout.
-    pub transcript: Option<PathBuf>,
-    pub transcript_format: TranscriptFormat,
-    pub pcap: Option<PathBuf>,
-    /// `--keylog`, else `SSLKEYLOGFILE`.
-    pub keylog: Option<PathBuf>,
-    /// Keep password and SASL bodies in the transcript and pcap.
-    pub show_secrets: bool,
-}
-
-impl EvidenceConfig {
-    /// `--keylog` wins over `SSLKEYLOGFILE`; an empty variable counts as unset.
-    pub fn from_args(
-        args: &crate::cli::Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> EvidenceConfig {
-        let keylog = args.keylog.clone().or_else(|| {
-            env("SSLKEYLOGFILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        });
-        EvidenceConfig {
-            transcript: args.transcript.clone(),
-            transcript_format: args.transcript_format,
-            pcap: args.pcap.clone(),
-            keylog,
-            show_secrets: args.show_secrets,
-        }
-    }
-
-    /// A recorder when a transcript or pcap is wanted; `None` keeps recording free.
-    pub fn recorder(&self) -> Option<Arc<Recorder>> {
-        (self.transcript.is_some() || self.pcap.is_some()).then(|| Arc::new(Recorder::new()))
-    }
-}
+use crate::config::{EvidenceConfig, TranscriptFormat};
 
 /// Why a connection was opened; the names match the transcript's `purpose` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -314,7 +265,7 @@ pub fn start(config: &EvidenceConfig) -> io::Result<Option<Arc<Recorder>>> {
             path.display()
         );
     }
-    Ok(config.recorder())
+    Ok(config.records().then(|| Arc::new(Recorder::new())))
 }
 
 /// After the probe: writes the files; returns false (after saying why on stderr) when one
@@ -444,38 +395,6 @@ mod hex_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    fn config(argv: &[&str], keylog_env: Option<&str>) -> EvidenceConfig {
-        let args = crate::cli::Args::try_parse_from(
-            std::iter::once("pgreach").chain(argv.iter().copied()),
-        )
-        .unwrap();
-        let env = |k: &str| {
-            (k == "SSLKEYLOGFILE")
-                .then(|| keylog_env.map(str::to_owned))
-                .flatten()
-        };
-        EvidenceConfig::from_args(&args, &env)
-    }
-
-    #[test]
-    fn recording_is_off_unless_a_transcript_or_pcap_is_asked_for() {
-        assert!(config(&[], None).recorder().is_none());
-        assert!(config(&["--keylog", "k"], None).recorder().is_none());
-        assert!(config(&["--pcap", "p"], None).recorder().is_some());
-        assert!(config(&["--transcript", "-"], None).recorder().is_some());
-    }
-
-    #[test]
-    fn keylog_flag_wins_over_sslkeylogfile() {
-        assert_eq!(config(&[], Some("/e")).keylog, Some(PathBuf::from("/e")));
-        assert_eq!(config(&[], Some("")).keylog, None);
-        assert_eq!(
-            config(&["--keylog", "/f"], Some("/e")).keylog,
-            Some(PathBuf::from("/f"))
-        );
-    }
 
     #[test]
     fn hint_and_comment_name_the_port() {

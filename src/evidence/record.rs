@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{ConnLog, Dir, Event, Layer, Recorder, lock};
-use crate::probe::Wire;
 
 /// Where one connection's observations go.
 #[derive(Clone)]
@@ -202,19 +201,17 @@ impl<S> Drop for Recorded<S> {
     }
 }
 
-impl<S: Wire> Wire for Recorded<S> {
-    fn waiting_bytes(&self, buf: &mut [u8]) -> usize {
-        let n = self.inner.waiting_bytes(buf);
+impl<S> Recorded<S> {
+    /// Logs bytes seen waiting in the socket without reading them (a peek).
+    pub fn note_peeked(&self, seen: &[u8]) {
         if let Some(h) = &self.handle
-            && n > 0
+            && !seen.is_empty()
         {
-            let seen = buf.get(..n.min(buf.len())).unwrap_or_default();
             h.push(|t_us| Event::Peeked {
                 t_us,
                 bytes: seen.to_vec(),
             });
         }
-        n
     }
 }
 

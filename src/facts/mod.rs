@@ -49,6 +49,37 @@ pub struct Report {
     pub summary: Summary,
 }
 
+impl Report {
+    /// Each phase that ran, as (address, port, phase, milliseconds): `dns` per host (the slower of
+    /// A and AAAA), then `tcp`, `ssl_request`, `tls` and `startup` per address. What `watch`'s
+    /// percentiles and the prometheus phase durations are made of.
+    pub fn phase_times(&self, mut each: impl FnMut(&str, u16, &'static str, f64)) {
+        for h in &self.hosts {
+            if let Some(d) = &h.dns {
+                each(
+                    &h.host,
+                    h.port,
+                    "dns",
+                    d.a.elapsed_ms.max(d.aaaa.elapsed_ms),
+                );
+            }
+        }
+        for a in &self.addresses {
+            let phases = [
+                ("tcp", Some(a.tcp.elapsed_ms)),
+                ("ssl_request", a.ssl_request.elapsed_ms),
+                ("tls", a.tls.as_ref().map(|t| t.elapsed_ms)),
+                ("startup", a.startup.elapsed_ms),
+            ];
+            for (phase, ms) in phases {
+                if let Some(ms) = ms {
+                    each(&a.address, a.port, phase, ms);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

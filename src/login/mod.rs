@@ -34,19 +34,6 @@ use crate::pgwire::backend::AuthRequest;
 pub use passfile::Passfile;
 pub use policy::{ChannelBinding, RequireAuth};
 
-/// The `--login` flags, as validated into `Config`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LoginOptions {
-    /// `--login`: authenticate and run the read-only queries.
-    pub enabled: bool,
-    /// `-W`: prompt for the password (no echo) before connecting, as psql's `-W`.
-    pub prompt: bool,
-    /// `--allow-cleartext`: answer a cleartext-password request over plaintext.
-    pub allow_cleartext: bool,
-    /// `--show-secrets`: show the cancel key in the report.
-    pub show_secrets: bool,
-}
-
 /// What every login of a run shares: the credentials and the policies.
 #[derive(Debug)]
 pub struct LoginSettings {

@@ -62,6 +62,15 @@ impl Wire for UnixStream {
     }
 }
 
+/// A recorded stream peeks through to its socket, and the recording notes what was seen.
+impl<S: Wire> Wire for Recorded<S> {
+    fn waiting_bytes(&self, buf: &mut [u8]) -> usize {
+        let n = self.get_ref().waiting_bytes(buf);
+        self.note_peeked(buf.get(..n.min(buf.len())).unwrap_or_default());
+        n
+    }
+}
+
 #[cfg(test)]
 impl Wire for tokio::io::DuplexStream {
     fn waiting_bytes(&self, _buf: &mut [u8]) -> usize {

@@ -2,7 +2,10 @@
 
 pub mod json;
 pub mod markdown;
+pub mod prometheus;
+pub mod sweep;
 pub mod text;
+pub mod watch;
 
 /// The serde name of a unit enum value: the same word the JSON uses, so every report format
 /// names a status the same way.

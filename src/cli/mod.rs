@@ -5,8 +5,18 @@
 //! `config`, which records where every setting came from.
 
 use std::fmt;
+use std::process::ExitCode;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
+
+use crate::config::{ColorChoice, EnvMode, FailOn, Format, Input, TranscriptFormat};
+
+mod choices;
+mod sweep;
+
+pub use sweep::{SweepArgs, WatchArgs};
+
+use crate::commands::{self, EXIT_OK, EXIT_USAGE};
 
 /// Raw, unvalidated arguments. Ports and timeouts stay strings here so that `config` can reject a
 /// bad value with a message naming the flag, the same way it names an environment variable.
@@ -102,8 +112,8 @@ pub struct Args {
     pub transcript: Option<std::path::PathBuf>,
 
     /// Transcript format: a hex dump for a person, or JSON for tools.
-    #[arg(long, value_enum, default_value_t = crate::evidence::TranscriptFormat::Text, value_name = "FORMAT")]
-    pub transcript_format: crate::evidence::TranscriptFormat,
+    #[arg(long, value_enum, default_value_t = TranscriptFormat::Text, value_name = "FORMAT")]
+    pub transcript_format: TranscriptFormat,
 
     /// Write the probe's own connections to FILE as pcapng (synthesised TCP flows; no root
     /// needed) for Wireshark or tshark.
@@ -164,20 +174,6 @@ pub struct Args {
     pub help: Option<bool>,
 }
 
-impl Args {
-    /// The first evidence flag given (`--transcript`, `--pcap`, `--keylog`): they record the
-    /// connections of one probe, so `sweep` and `watch` refuse them rather than ignore them.
-    pub fn evidence_flag(&self) -> Option<&'static str> {
-        [
-            (self.transcript.is_some(), "--transcript"),
-            (self.pcap.is_some(), "--pcap"),
-            (self.keylog.is_some(), "--keylog"),
-        ]
-        .into_iter()
-        .find_map(|(given, flag)| given.then_some(flag))
-    }
-}
-
 // The whole command line: `pgreach [TARGET] [flags]` for one target, or a subcommand that
 // takes the same probe flags (`sweep`, `watch`). After a flag, a subcommand's name is read as
 // the TARGET (`pgreach -U app sweep` probes a host named "sweep" and reports it missing from
@@ -206,8 +202,8 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 #[command(defer = true)]
 pub enum Command {
-    Sweep(crate::sweep::SweepArgs),
-    Watch(crate::sweep::WatchArgs),
+    Sweep(SweepArgs),
+    Watch(WatchArgs),
 }
 
 /// The summaries `pgreach --help` lists, the first lines of the subcommands' doc comments
@@ -238,104 +234,68 @@ impl Cli {
     }
 }
 
-/// Which application configuration source is read in addition to libpq's `PG*` variables.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EnvMode {
-    /// DATABASE_URL (Rails, Heroku, dj-database-url, most twelve-factor apps).
-    #[default]
-    Libpq,
-    /// Django-style DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE, DB_SSLROOTCERT.
-    Django,
+/// Parses the process's arguments and runs the command they name.
+pub fn main() -> ExitCode {
+    let cli = match Cli::parse_args() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version are "errors" to clap but successes to the user.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    match cli.command {
+        None => commands::run::main(cli.args.into()),
+        Some(Command::Sweep(args)) => commands::sweep::main(args.into()),
+        Some(Command::Watch(args)) => commands::watch::main(args.into()),
+    }
 }
 
-/// The report's format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Aligned text for a terminal.
-    #[default]
-    Text,
-    /// One JSON document (schema in the README).
-    Json,
-    /// A markdown report to paste into a ticket.
-    Markdown,
-    /// Metrics for node_exporter's textfile collector (`pgreach sweep` only).
-    Prometheus,
-}
-
-/// The least severe finding that fails the run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailOn {
-    /// Exit 1 only for error findings.
-    #[default]
-    Error,
-    /// Exit 1 for warnings too.
-    Warning,
-}
-
-impl FailOn {
-    /// The least severe finding that makes the exit code 1.
-    pub fn threshold(self) -> crate::facts::Severity {
-        match self {
-            FailOn::Error => crate::facts::Severity::Error,
-            FailOn::Warning => crate::facts::Severity::Warning,
+impl From<Args> for Input {
+    fn from(a: Args) -> Input {
+        Input {
+            target: a.target,
+            host: a.host,
+            port: a.port,
+            username: a.username,
+            dbname: a.dbname,
+            sslmode: a.sslmode,
+            sslrootcert: a.sslrootcert,
+            sslcert: a.sslcert,
+            sslkey: a.sslkey,
+            connect_timeout: a.connect_timeout,
+            env: a.env,
+            quiet_server: a.quiet_server,
+            direct_tls: a.direct_tls,
+            gssenc: a.gssenc,
+            tls_versions: a.tls_versions,
+            transcript: a.transcript,
+            transcript_format: a.transcript_format,
+            pcap: a.pcap,
+            keylog: a.keylog,
+            show_secrets: a.show_secrets,
+            login: a.login,
+            password_prompt: a.password_prompt,
+            allow_cleartext: a.allow_cleartext,
+            json: a.json,
+            format: a.format,
+            expiry_warn: a.expiry_warn,
+            fail_on: a.fail_on,
+            color: a.color,
+            verbose: a.verbose,
         }
     }
 }
 
-/// When the text report uses color.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColorChoice {
-    /// Color when stdout is a terminal.
-    #[default]
-    Auto,
-    /// Always color.
-    Always,
-    /// Never color.
-    Never,
-}
-
-/// Hand-written so that a logged `Args` never shows a password from a URI or conninfo string.
+/// Shows what [`Input`] shows: never a password from a URI or conninfo string.
 impl fmt::Debug for Args {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted =
-            |s: &Option<String>| s.as_deref().map(crate::config::redact_connection_string);
-        f.debug_struct("Args")
-            .field("target", &redacted(&self.target))
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("dbname", &redacted(&self.dbname))
-            .field("sslmode", &self.sslmode)
-            .field("sslrootcert", &self.sslrootcert)
-            .field("sslcert", &self.sslcert)
-            .field("sslkey", &self.sslkey)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("env", &self.env)
-            .field("json", &self.json)
-            .field("format", &self.format)
-            .field("expiry_warn", &self.expiry_warn)
-            .field("fail_on", &self.fail_on)
-            .field("quiet_server", &self.quiet_server)
-            .field("direct_tls", &self.direct_tls)
-            .field("gssenc", &self.gssenc)
-            .field("tls_versions", &self.tls_versions)
-            .field("transcript", &self.transcript)
-            .field("transcript_format", &self.transcript_format)
-            .field("pcap", &self.pcap)
-            .field("keylog", &self.keylog)
-            .field("show_secrets", &self.show_secrets)
-            .field("color", &self.color)
-            .field("verbose", &self.verbose)
-            .field("login", &self.login)
-            .field("password_prompt", &self.password_prompt)
-            .field("allow_cleartext", &self.allow_cleartext)
-            .finish()
+        Input::from(self.clone()).fmt(f)
     }
 }
+
+#[cfg(test)]
+mod config_tests;
 
 #[cfg(test)]
 mod tests {
@@ -356,8 +316,8 @@ mod tests {
     fn subcommand_summaries_are_the_doc_comments_first_lines() {
         use clap::{Args as _, Command};
         let built = [
-            crate::sweep::SweepArgs::augment_args(Command::new("sweep")),
-            crate::sweep::WatchArgs::augment_args(Command::new("watch")),
+            SweepArgs::augment_args(Command::new("sweep")),
+            WatchArgs::augment_args(Command::new("watch")),
         ];
         for (cmd, (name, summary)) in built.iter().zip(SUBCOMMAND_SUMMARIES) {
             assert_eq!(cmd.get_name(), name);

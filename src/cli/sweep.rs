@@ -1,7 +1,10 @@
-//! The `sweep` and `watch` subcommands' flags. Each takes every single-target flag too (user,
-//! dbname, sslmode, sslrootcert, timeouts…): those are the per-target defaults.
+//! The `sweep` and `watch` subcommands' flags, turned into their commands' plain options. Each
+//! takes every single-target flag too (user, dbname, sslmode, sslrootcert, timeouts…): those
+//! are the per-target defaults.
 
-use crate::cli::Args;
+use super::Args;
+use crate::commands::sweep::SweepOptions;
+use crate::commands::watch::WatchOptions;
 
 /// Probe many targets from a file or stdin: one JSON line per target, then a summary.
 ///
@@ -76,4 +79,30 @@ pub struct WatchArgs {
     /// Stop after this many probes (default: until Ctrl-C).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+}
+
+impl From<SweepArgs> for SweepOptions {
+    fn from(a: SweepArgs) -> SweepOptions {
+        SweepOptions {
+            probe: a.probe.into(),
+            concurrency: a.concurrency,
+            rate: a.rate,
+            per_host_concurrency: a.per_host_concurrency,
+            deadline: a.deadline,
+            resume: a.resume,
+            shard: a.shard,
+            summary: a.summary,
+            max_cidr: a.max_cidr,
+        }
+    }
+}
+
+impl From<WatchArgs> for WatchOptions {
+    fn from(a: WatchArgs) -> WatchOptions {
+        WatchOptions {
+            probe: a.probe.into(),
+            interval: a.interval,
+            count: a.count,
+        }
+    }
 }

@@ -55,7 +55,7 @@ impl Metrics {
             duration,
             "pgreach_probe_duration_seconds{{target=\"{t}\"}} {elapsed_seconds:.6}"
         );
-        super::phase_times(report, |address, port, name, ms| {
+        report.phase_times(|address, port, name, ms| {
             let _ = writeln!(
                 phases,
                 "pgreach_phase_duration_seconds{{target=\"{t}\",address=\"{}\",port=\"{port}\",phase=\"{name}\"}} {:.6}",

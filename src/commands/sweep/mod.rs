@@ -10,36 +10,26 @@
 //!        ─▶ diagnose ─▶ {"type":"target"} line + summary tally (+ prometheus samples)
 //! ```
 
-mod args;
 mod cidr;
 mod engine;
 mod input;
 mod limits;
-mod prometheus;
-mod summary;
-mod watch;
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-pub use args::{SweepArgs, WatchArgs};
-
-use crate::cli::{Args, Command, Format};
-use crate::config;
-use crate::facts::{Report, Severity};
-use crate::run::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
+use super::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, env, runtime, usage};
+use crate::config::{self, FailOn, Format, Input};
+use crate::report::prometheus;
+use crate::report::sweep::{self as summary, SweepSummary, invalid_line, json_line};
+use crate::session;
 use input::Item;
-use summary::SweepSummary;
-
-/// The conventional exit code after SIGINT (128 + 2).
-pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Lines read ahead of the probes: enough to keep them busy, small enough not to matter.
 const INPUT_AHEAD: usize = 1024;
@@ -48,21 +38,21 @@ const INPUT_AHEAD: usize = 1024;
 /// wait, so this holds one burst of finished targets (a few KiB each).
 const OUT_BUFFER: usize = 64 * 1024;
 
-/// Runs a subcommand to completion.
-pub fn main(command: Command) -> ExitCode {
-    match command {
-        Command::Sweep(args) => sweep(args),
-        Command::Watch(args) => watch::main(args),
-    }
-}
-
-fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("pgreach: {message}");
-    ExitCode::from(EXIT_USAGE)
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+/// `pgreach sweep`'s options: the probe flags (every line's defaults) and the sweep's own.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// The probe flags; `target` is the input file (`-` or none: stdin).
+    pub probe: Input,
+    pub concurrency: usize,
+    pub rate: f64,
+    pub per_host_concurrency: usize,
+    /// Seconds for one target, DNS to last address.
+    pub deadline: f64,
+    pub resume: Option<std::path::PathBuf>,
+    /// `--shard I/N`, as typed.
+    pub shard: Option<String>,
+    pub summary: bool,
+    pub max_cidr: u64,
 }
 
 /// Everything a sweep decided before the first probe.
@@ -76,25 +66,15 @@ struct Plan {
 /// The part of the plan target tasks need.
 struct PerTarget {
     /// The flags: every line's defaults.
-    probe: Args,
+    probe: Input,
     shared: engine::Shared,
     prometheus: bool,
     expiry_warn_days: i64,
-    threshold: Severity,
+    fail_on: FailOn,
 }
 
-/// The runtime of `sweep` and `watch`.
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("pgreach: internal error: {e}");
-            ExitCode::from(EXIT_INTERNAL)
-        })
-}
-
-fn sweep(args: SweepArgs) -> ExitCode {
+/// Sweeps the targets of the input, streaming one JSON line per target.
+pub fn main(args: SweepOptions) -> ExitCode {
     let shard = match args.shard.as_deref().map(input::Shard::parse).transpose() {
         Ok(s) => s,
         Err(e) => return usage(e),
@@ -151,7 +131,7 @@ fn sweep(args: SweepArgs) -> ExitCode {
         },
         None => Box::new(io::BufReader::new(io::stdin())),
     };
-    crate::run::init_tracing(checked.verbose);
+    super::init_tracing(checked.verbose);
 
     // Every probe holds one descriptor at a time (the second channel reconnects after the
     // first closed), so the limit caps the addresses in flight.
@@ -176,7 +156,7 @@ fn sweep(args: SweepArgs) -> ExitCode {
                 Duration::from_secs_f64(args.deadline),
             ),
             expiry_warn_days: checked.expiry_warn_days.into(),
-            threshold: checked.fail_on.threshold(),
+            fail_on: checked.fail_on,
         }),
         max_targets: concurrency,
         summary_text: args.summary,
@@ -218,29 +198,9 @@ enum Done {
     },
 }
 
-/// The `{"type","target","data"}` envelope of every output line.
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target: Option<&'a str>,
-    data: T,
-}
-
-fn json_line<T: Serialize>(kind: &str, target: Option<&str>, data: T) -> String {
-    serde_json::to_string(&Envelope { kind, target, data })
-        .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"data\":{:?}}}", e.to_string()))
-}
-
 fn invalid(line: &str, error: &str) -> Done {
-    #[derive(Serialize)]
-    struct Invalid<'a> {
-        error: &'a str,
-    }
-    let key = input::target_key(line);
     Done::Invalid {
-        line: json_line("invalid", Some(&key), Invalid { error }),
+        line: invalid_line(&input::target_key(line), error),
     }
 }
 
@@ -255,8 +215,8 @@ async fn one(line: String, plan: Arc<PerTarget>) -> Done {
     };
     let started = std::time::Instant::now();
     let mut report = engine::collect(&config, &plan.shared).await;
-    crate::run::judge(&config, &mut report);
-    let failed = crate::run::fails(&report, plan.threshold);
+    session::judge(&config, &mut report);
+    let failed = session::fails(&report, plan.fail_on);
     let metrics = plan.prometheus.then(|| {
         let mut m = prometheus::Metrics::default();
         m.add(&key, &report, started.elapsed().as_secs_f64());
@@ -458,35 +418,6 @@ async fn run_sweep(
         (true, _) => EXIT_INTERRUPTED,
         (false, true) => EXIT_FINDINGS,
         (false, false) => EXIT_OK,
-    }
-}
-
-/// Each phase that ran, as (address, port, phase, milliseconds): `dns` per host (the slower of
-/// A and AAAA), then `tcp`, `ssl_request`, `tls` and `startup` per address. What `watch`'s
-/// percentiles and the prometheus phase durations are made of.
-fn phase_times(report: &Report, mut each: impl FnMut(&str, u16, &'static str, f64)) {
-    for h in &report.hosts {
-        if let Some(d) = &h.dns {
-            each(
-                &h.host,
-                h.port,
-                "dns",
-                d.a.elapsed_ms.max(d.aaaa.elapsed_ms),
-            );
-        }
-    }
-    for a in &report.addresses {
-        let phases = [
-            ("tcp", Some(a.tcp.elapsed_ms)),
-            ("ssl_request", a.ssl_request.elapsed_ms),
-            ("tls", a.tls.as_ref().map(|t| t.elapsed_ms)),
-            ("startup", a.startup.elapsed_ms),
-        ];
-        for (phase, ms) in phases {
-            if let Some(ms) = ms {
-                each(&a.address, a.port, phase, ms);
-            }
-        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! End-to-end tests of `config::load_with`: arguments and an injected environment in, a validated
-//! `Config` with the source of every setting out. The process environment is never read.
+//! End-to-end tests from a command line to `config::load_with`: arguments (parsed by clap, as
+//! typed) and an injected environment in, a validated `Config` with the source of every setting
+//! out. The process environment is never read.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,8 +9,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::*;
-use crate::cli::{Args, ColorChoice, EnvMode};
+use super::Args;
+use crate::config::*;
 
 /// Command-line arguments after "pgreach".
 type Argv = &'static [&'static str];
@@ -23,9 +24,10 @@ fn no_socket(_: &Path) -> bool {
     false
 }
 
-fn args(argv: &[&str]) -> Args {
+fn args(argv: &[&str]) -> Input {
     Args::try_parse_from(std::iter::once("pgreach").chain(argv.iter().copied()))
         .unwrap_or_else(|e| panic!("{argv:?}: {e}"))
+        .into()
 }
 
 fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {

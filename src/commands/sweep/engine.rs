@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::facts::{AddressFacts, AddressPlace, Family, Report, TcpFacts, TcpStatus, millis};
 use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::resolve::Dns;
-use crate::setup::TlsSetup;
+use crate::session::{self, TlsSetup};
 
 /// Distinct TLS setups (lines may name their own sslrootcert) and resolvers (one per
 /// connect_timeout) kept; beyond this a cache is emptied rather than grown.
@@ -47,7 +47,7 @@ impl Shared {
             rate: Rate::new(rate),
             fds: FdGate::default(),
             deadline,
-            home: crate::run::home_dir(),
+            home: session::home_dir(),
             tls: Mutex::default(),
             dns: Mutex::default(),
         }
@@ -99,7 +99,7 @@ pub async fn collect(config: &Config, shared: &Shared) -> Report {
     let setup = shared.tls_for(config);
     let settings = setup.probe_settings(config, None, None);
     let dns = shared.dns_for(config.connect_timeout);
-    let (hosts, targets) = crate::run::resolve_all(&dns, config).await;
+    let (hosts, targets) = session::resolve_all(&dns, config).await;
 
     let cost = connections_per_address(config);
     if let [target] = targets.as_slice() {

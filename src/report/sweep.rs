@@ -1,4 +1,5 @@
-//! What a sweep found, over all targets: counts per verdict, finding code, TLS version and
+//! `pgreach sweep`'s output: the JSON Lines envelope of every line, and what a sweep found
+//! over all targets: counts per verdict, finding code, TLS version and
 //! auth method, and the certificates that expire soon. Each target is reduced to a small
 //! [`Tally`] as soon as it finishes, so the summary's size does not grow with the fleet
 //! (except the expiring list, which is capped).
@@ -9,6 +10,31 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::facts::Report;
+
+/// The `{"type","target","data"}` envelope of every output line (sweep and watch).
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    data: T,
+}
+
+/// One output line: `data` in the envelope, `target` named when the line is about one.
+pub fn json_line<T: Serialize>(kind: &str, target: Option<&str>, data: T) -> String {
+    serde_json::to_string(&Envelope { kind, target, data })
+        .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"data\":{:?}}}", e.to_string()))
+}
+
+/// The line for an input line that is not a valid target.
+pub fn invalid_line(target: &str, error: &str) -> String {
+    #[derive(Serialize)]
+    struct Invalid<'a> {
+        error: &'a str,
+    }
+    json_line("invalid", Some(target), Invalid { error })
+}
 
 /// Most expiring certificates listed one by one; the total is always counted.
 const EXPIRING_LISTED_MAX: usize = 1000;

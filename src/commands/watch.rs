@@ -3,18 +3,17 @@
 //! the outcome changes, and latency percentiles per phase at the end.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::WatchArgs;
-use crate::cli::Format;
-use crate::config;
+use super::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, usage};
+use crate::config::{self, Format, Input};
 use crate::facts::Report;
-use crate::run::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK};
+use crate::report::watch::{Outcome, Stats, print_change, print_stats};
+use crate::session;
 
 /// Parses `500ms`, `5s`, `2m`, `1h` or plain (decimal) seconds.
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -46,15 +45,6 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
-}
-
-/// What counts as "the outcome" of one probe: verdict, finding codes, and per address the
-/// TCP status, the SSLRequest answer and the startup result. Timings are not part of it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-struct Outcome {
-    verdict: &'static str,
-    findings: Vec<&'static str>,
-    addresses: Vec<String>,
 }
 
 fn outcome(report: &Report) -> Outcome {
@@ -106,19 +96,10 @@ mod erased {
 type Samples = BTreeMap<&'static str, Vec<f64>>;
 
 fn record(samples: &mut Samples, report: &Report, total_ms: f64) {
-    super::phase_times(report, |_, _, phase, ms| {
+    report.phase_times(|_, _, phase, ms| {
         samples.entry(phase).or_default().push(ms);
     });
     samples.entry("total").or_default().push(total_ms);
-}
-
-#[derive(Serialize)]
-struct Stats {
-    n: usize,
-    p50_ms: f64,
-    p90_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
 }
 
 fn stats(samples: &mut Samples) -> BTreeMap<&'static str, Stats> {
@@ -140,27 +121,36 @@ fn stats(samples: &mut Samples) -> BTreeMap<&'static str, Stats> {
         .collect()
 }
 
-pub fn main(args: WatchArgs) -> ExitCode {
+/// `pgreach watch`'s options: the probe's, plus how often and how many times.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    pub probe: Input,
+    /// `--interval`, as typed: `500ms`, `5s`, `2m` or plain seconds.
+    pub interval: String,
+    pub count: Option<u64>,
+}
+
+pub fn main(args: WatchOptions) -> ExitCode {
     let interval = match parse_interval(&args.interval) {
         Ok(d) => d,
-        Err(e) => return super::usage(e),
+        Err(e) => return usage(e),
     };
     if args.count == Some(0) {
-        return super::usage("--count must be at least 1");
+        return usage("--count must be at least 1");
     }
     if let Some(flag) = args.probe.evidence_flag() {
-        return super::usage(format!(
+        return usage(format!(
             "{flag} records a single probe (`pgreach TARGET {flag} …`), not `pgreach watch`"
         ));
     }
     let config = match config::load(&args.probe, &super::env) {
         Ok(c) => c,
-        Err(e) => return super::usage(e),
+        Err(e) => return usage(e),
     };
     if !matches!(config.format, Format::Text | Format::Json) {
-        return super::usage("watch prints text or JSON Lines (--json)");
+        return usage("watch prints text or JSON Lines (--json)");
     }
-    crate::run::init_tracing(config.verbose);
+    super::init_tracing(config.verbose);
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -174,10 +164,9 @@ async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) 
         return EXIT_INTERNAL;
     };
     let json = config.format == Format::Json;
-    let threshold = config.fail_on.threshold();
     // Trust material and login settings once (a `-W` prompt once, not before every probe);
     // DNS is looked up afresh by every probe.
-    let (setup, settings) = crate::run::prepare(config, None);
+    let (setup, settings) = session::prepare(config, None);
     let mut out = io::stdout().lock();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -191,13 +180,13 @@ async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) 
         }
         let started = std::time::Instant::now();
         let mut report = tokio::select! {
-            r = crate::run::collect_with(config, &setup, &settings) => r,
+            r = session::collect_with(config, &setup, &settings) => r,
             _ = sigint.recv() => break,
         };
         let total_ms = crate::facts::millis(started.elapsed());
         probes += 1;
-        crate::run::judge(config, &mut report);
-        failed |= crate::run::fails(&report, threshold);
+        session::judge(config, &mut report);
+        failed |= session::fails(&report, config.fail_on);
         record(&mut samples, &report, total_ms);
         let now = outcome(&report);
         if previous.as_ref() != Some(&now) {
@@ -210,96 +199,6 @@ async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) 
     let stats = stats(&mut samples);
     let _ = print_stats(&mut out, json, probes, changes, &stats);
     if failed { EXIT_FINDINGS } else { EXIT_OK }
-}
-
-fn timestamp() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-fn print_change(
-    out: &mut dyn Write,
-    json: bool,
-    probe: u64,
-    first: bool,
-    now: &Outcome,
-    total_ms: f64,
-) -> io::Result<()> {
-    if json {
-        #[derive(Serialize)]
-        struct Change<'a> {
-            probe: u64,
-            time: String,
-            first: bool,
-            total_ms: f64,
-            #[serde(flatten)]
-            outcome: &'a Outcome,
-        }
-        let data = Change {
-            probe,
-            time: timestamp(),
-            first,
-            total_ms,
-            outcome: now,
-        };
-        writeln!(out, "{}", super::json_line("change", None, &data))?;
-    } else {
-        let what = if first {
-            "first outcome"
-        } else {
-            "outcome changed"
-        };
-        writeln!(
-            out,
-            "{}  probe {probe}: {what}: {} [{}] ({total_ms:.1} ms)",
-            timestamp(),
-            now.verdict,
-            now.findings.join(", ")
-        )?;
-        for a in &now.addresses {
-            writeln!(out, "    {a}")?;
-        }
-    }
-    out.flush()
-}
-
-fn print_stats(
-    out: &mut dyn Write,
-    json: bool,
-    probes: u64,
-    changes: u64,
-    stats: &BTreeMap<&'static str, Stats>,
-) -> io::Result<()> {
-    if json {
-        #[derive(Serialize)]
-        struct Latency<'a> {
-            probes: u64,
-            changes: u64,
-            phases: &'a BTreeMap<&'static str, Stats>,
-        }
-        let data = Latency {
-            probes,
-            changes,
-            phases: stats,
-        };
-        writeln!(out, "{}", super::json_line("latency", None, &data))?;
-    } else {
-        writeln!(out, "{probes} probes, {changes} changes of outcome")?;
-        writeln!(
-            out,
-            "{:<12} {:>6} {:>10} {:>10} {:>10} {:>10}",
-            "phase", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"
-        )?;
-        for (phase, s) in stats {
-            writeln!(
-                out,
-                "{phase:<12} {:>6} {:>10.3} {:>10.3} {:>10.3} {:>10.3}",
-                s.n, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
-            )?;
-        }
-    }
-    out.flush()
 }
 
 #[cfg(test)]

@@ -1,0 +1,285 @@
+//! One probe run's shared work, for every command: what is built once from a [`Config`] and
+//! shared between addresses (and, in a sweep or watch, between targets) — trust anchors, the
+//! client certificate, the TLS bases, the probe settings — then resolving, probing every
+//! address concurrently, and judging the facts.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use tokio::task::JoinSet;
+
+use crate::config::{self, Config, FailOn, HostSpec};
+use crate::diagnose;
+use crate::evidence::Recorder;
+
+use crate::facts::{
+    AddressFacts, ConfigFacts, HostFacts, HostKind, Report, SCHEMA_VERSION, Severity, Summary,
+    millis,
+};
+
+use crate::login::LoginSettings;
+use crate::probe::{self, AddrTarget, ProbeSettings};
+use crate::resolve::{self, Dns};
+use crate::tls::TlsBase;
+use crate::tls::anchors::{self, ClientIdentityFacts, TrustAnchors};
+
+/// The trust material for one (sslrootcert, sslcert, sslkey, --tls-versions) combination.
+pub struct TlsSetup {
+    pub anchors: Arc<TrustAnchors>,
+    pub identity: ClientIdentityFacts,
+    pub base: Arc<TlsBase>,
+    /// One base per TLS version, for `--tls-versions` (empty otherwise).
+    pub versions: Arc<Vec<(&'static str, TlsBase)>>,
+}
+
+impl TlsSetup {
+    /// Loads the files as libpq finds them: the configured paths, else `$HOME/.postgresql`.
+    pub fn load(config: &Config, home: Option<&Path>) -> TlsSetup {
+        let anchors = Arc::new(anchors::load(config.sslrootcert.as_deref(), home));
+        let identity =
+            anchors::client_identity(config.sslcert.as_deref(), config.sslkey.as_deref(), home);
+        let versions = if config.tls_versions {
+            vec![
+                (
+                    "TLSv1.2",
+                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS12]),
+                ),
+                (
+                    "TLSv1.3",
+                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS13]),
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        TlsSetup {
+            base: Arc::new(TlsBase::new(identity.certified_key(), anchors.clone())),
+            anchors,
+            identity: identity.facts,
+            versions: Arc::new(versions),
+        }
+    }
+
+    /// The settings every address of `config` is probed with.
+    pub fn probe_settings(
+        &self,
+        config: &Config,
+        recorder: Option<Arc<Recorder>>,
+        login: Option<Arc<LoginSettings>>,
+    ) -> ProbeSettings {
+        ProbeSettings {
+            user: config.user.clone(),
+            dbname: config.dbname.clone(),
+            application_name: config.application_name.clone(),
+            sslmode: config.sslmode,
+            timeout: config.connect_timeout,
+            tls: self.base.clone(),
+            quiet_server: config.quiet_server,
+            direct_tls: config.direct_tls,
+            gssenc: config.gssenc,
+            tls_versions: self.versions.clone(),
+            recorder,
+            login,
+        }
+    }
+
+    /// The report of facts, not yet judged (see `diagnose::apply`).
+    pub fn report(
+        &self,
+        config: &Config,
+        hosts: Vec<HostFacts>,
+        addresses: Vec<AddressFacts>,
+    ) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            pgreach_version: env!("CARGO_PKG_VERSION"),
+            config: ConfigFacts {
+                settings: config.settings.clone(),
+                sslmode: config.sslmode.as_str(),
+                user: config.user.clone(),
+                dbname: config.dbname.clone(),
+                connect_timeout_ms: millis(config.connect_timeout),
+            },
+            summary: Summary::pending(addresses.len()),
+            hosts,
+            addresses,
+            trust: self.anchors.facts.clone(),
+            client_certificate: self.identity.clone(),
+            sslmodes: None,
+            findings: Vec::new(),
+        }
+    }
+}
+
+/// Runs every phase for every address of every host and gathers the facts.
+pub async fn collect(config: &Config) -> Report {
+    collect_recorded(config, None).await
+}
+
+/// [`collect`], logging every connection into `recorder` (for `--transcript`/`--pcap`).
+pub async fn collect_recorded(config: &Config, recorder: Option<Arc<Recorder>>) -> Report {
+    // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
+    // postgresql.crt/.key when no file is configured.
+    let (setup, settings) = prepare(config, recorder);
+    collect_with(config, &setup, &settings).await
+}
+
+/// What every probe of `config` shares: the trust material and the probe settings (prompting
+/// now with `-W`). Built once per run; `watch` reuses them for every probe.
+pub fn prepare(config: &Config, recorder: Option<Arc<Recorder>>) -> (TlsSetup, ProbeSettings) {
+    // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
+    // postgresql.crt/.key when no file is configured.
+    let home = home_dir();
+    let setup = TlsSetup::load(config, home.as_deref());
+    let settings = setup.probe_settings(config, recorder, login_settings(config, home.as_deref()));
+    (setup, settings)
+}
+
+/// [`collect`] with what [`prepare`] built (DNS is fresh for every call).
+pub async fn collect_with(config: &Config, setup: &TlsSetup, settings: &ProbeSettings) -> Report {
+    let dns = Dns::from_system(config.connect_timeout);
+    let (hosts, targets) = resolve_all(&dns, config).await;
+    // Every address concurrently; the report keeps the order of `targets`.
+    let mut set = JoinSet::new();
+    for (i, target) in targets.into_iter().enumerate() {
+        let settings = settings.clone();
+        set.spawn(async move { (i, probe::probe_address(&target, &settings).await) });
+    }
+    let mut addresses = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        // A panicking probe task is a bug; the other addresses are still reported.
+        if let Ok(pair) = joined {
+            addresses.push(pair);
+        }
+    }
+    addresses.sort_by_key(|(i, _)| *i);
+    let addresses: Vec<_> = addresses.into_iter().map(|(_, a)| a).collect();
+
+    setup.report(config, hosts, addresses)
+}
+
+/// Resolves every host, concurrently so that several slow hosts cost the slowest one's time
+/// rather than the sum: the hosts' facts, and every address to probe, in the user's host order
+/// and, within a host, libpq's address order.
+pub async fn resolve_all(dns: &Dns, config: &Config) -> (Vec<HostFacts>, Vec<AddrTarget>) {
+    let resolutions = join_all(config.endpoints.iter().map(|ep| plan(dns, ep))).await;
+    let mut hosts = Vec::new();
+    let mut targets = Vec::new();
+    for (host, addrs) in resolutions {
+        hosts.push(host);
+        targets.extend(addrs);
+    }
+    (hosts, targets)
+}
+
+/// Resolves one endpoint (when it is a name) into the addresses to probe.
+async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) {
+    let host = ep.host.display();
+    let port = ep.port;
+    let tcp = |addr, tls_name: Option<String>, verify_host: Option<String>, rank| AddrTarget::Tcp {
+        host: host.clone(),
+        tls_name,
+        verify_host,
+        addr: std::net::SocketAddr::new(addr, port),
+        system_rank: rank,
+    };
+    match &ep.host {
+        HostSpec::Name(name) => {
+            let facts = dns.resolve(name, port).await;
+            let targets = resolve::addresses_to_probe(&facts)
+                .into_iter()
+                .map(|(ip, rank)| tcp(ip, Some(name.clone()), Some(name.clone()), rank))
+                .collect();
+            let host_facts = HostFacts {
+                host: host.clone(),
+                port,
+                kind: HostKind::Name,
+                dns: Some(facts),
+            };
+            (host_facts, targets)
+        }
+        HostSpec::Ip(ip) => (
+            HostFacts {
+                host: host.clone(),
+                port,
+                kind: HostKind::Ip,
+                dns: None,
+            },
+            // A literal is the only address libpq tries for this host.
+            vec![tcp(*ip, None, Some(host.clone()), Some(0))],
+        ),
+        HostSpec::HostAddr { name, addr } => (
+            HostFacts {
+                host: host.clone(),
+                port,
+                kind: HostKind::Hostaddr,
+                dns: None,
+            },
+            vec![tcp(*addr, name.clone(), name.clone(), Some(0))],
+        ),
+        HostSpec::Socket(dir) => {
+            let path = dir.join(format!(".s.PGSQL.{port}"));
+            (
+                HostFacts {
+                    host: host.clone(),
+                    port,
+                    kind: HostKind::Unix,
+                    dns: None,
+                },
+                vec![AddrTarget::Unix {
+                    host: host.clone(),
+                    path,
+                    port,
+                }],
+            )
+        }
+    }
+}
+
+/// `--login`'s credentials and policies (prompting now with `-W`); a prompt that fails (no
+/// terminal) leaves the run without a password, which each login then reports.
+fn login_settings(config: &Config, home: Option<&Path>) -> Option<Arc<LoginSettings>> {
+    match LoginSettings::from_config(config, home) {
+        Ok(s) => s.map(Arc::new),
+        Err(e) => {
+            tracing::warn!("cannot read the password from the terminal: {e}");
+            let mut config = config.clone();
+            config.login.prompt = false;
+            LoginSettings::from_config(&config, home)
+                .ok()
+                .flatten()
+                .map(Arc::new)
+        }
+    }
+}
+
+/// libpq's home directory: `$HOME`, else the account's home.
+pub fn home_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("HOME") {
+        Some(h) if !h.is_empty() => Some(h.into()),
+        _ => nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|u| u.dir),
+    }
+}
+
+/// Judges the facts as of now: findings and verdict (see `diagnose::apply`).
+pub fn judge(config: &Config, report: &mut Report) {
+    let opts = diagnose::findings::Options {
+        sslmode: config.sslmode,
+        expiry_warn_days: config.expiry_warn_days.into(),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    diagnose::apply(report, &opts);
+}
+
+/// Whether `report` has a finding that fails the run under `--fail-on`.
+pub fn fails(report: &Report, fail_on: FailOn) -> bool {
+    let threshold = match fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+    };
+    report.findings.iter().any(|f| f.severity <= threshold)
+}
