@@ -28,3 +28,4 @@ pub mod report;
 pub mod resolve;
 pub mod session;
 pub mod tls;
+mod vocabulary;

@@ -48,7 +48,6 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 fn outcome(report: &Report) -> Outcome {
-    let name = |v: &dyn erased::Ser| v.json();
     let addresses = report
         .addresses
         .iter()
@@ -57,9 +56,9 @@ fn outcome(report: &Report) -> Outcome {
                 "{}:{} tcp={} ssl={} startup={}{}",
                 a.address,
                 a.port,
-                name(&a.tcp.status),
-                name(&a.ssl_request.answer),
-                name(&a.startup.status),
+                a.tcp.status,
+                a.ssl_request.answer,
+                a.startup.status,
                 a.startup
                     .auth
                     .map(|m| format!(" auth={m}"))
@@ -74,21 +73,6 @@ fn outcome(report: &Report) -> Outcome {
         verdict: report.summary.verdict,
         findings,
         addresses,
-    }
-}
-
-/// Serialises a unit enum to its JSON name without quotes.
-mod erased {
-    pub trait Ser {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self)
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_owned()
-        }
     }
 }
 

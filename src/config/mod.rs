@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::vocabulary::vocabulary;
 use layers::Layers;
 
 pub use options::{
@@ -275,14 +276,14 @@ pub struct Setting {
     pub origin: String,
 }
 
-/// The kind of source a setting came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    Flag,
-    Argument,
-    Env,
-    Default,
+vocabulary! {
+    /// The kind of source a setting came from.
+    pub enum Source {
+        Flag = "flag",
+        Argument = "argument",
+        Env = "env",
+        Default = "default",
+    }
 }
 
 /// A password (or other secret) that must never be printed: Debug and Display show `***`.

@@ -280,8 +280,5 @@ fn absorb(into: &mut Finding, from: Finding) {
     }
 }
 
-/// The serde name of a unit enum value: the same word the JSON uses.
-pub(crate) use crate::report::serde_name as words;
-
 #[cfg(test)]
 pub(crate) mod tests;

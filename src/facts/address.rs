@@ -5,20 +5,22 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::vocabulary::vocabulary;
+
 use super::{DirectTlsFacts, GssEncFacts, LoginFacts, Millis, SslModes, TlsFacts, TlsVersionFacts};
 
-/// How the host part of the target was given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostKind {
-    /// A name to resolve.
-    Name,
-    /// An IP literal: no DNS.
-    Ip,
-    /// libpq's `hostaddr`: connect to this address, use `host` only for TLS.
-    Hostaddr,
-    /// A Unix-socket directory.
-    Unix,
+vocabulary! {
+    /// How the host part of the target was given.
+    pub enum HostKind {
+        /// A name to resolve.
+        Name = "name",
+        /// An IP literal: no DNS.
+        Ip = "ip",
+        /// libpq's `hostaddr`: connect to this address, use `host` only for TLS.
+        Hostaddr = "hostaddr",
+        /// A Unix-socket directory.
+        Unix = "unix",
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,20 +45,20 @@ pub struct DnsFacts {
     pub system: SystemLookup,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LookupOutcome {
-    /// At least one address.
-    Answers,
-    /// The name does not exist.
-    Nxdomain,
-    /// The name exists but has no record of this type.
-    NoRecords,
-    Timeout,
-    /// SERVFAIL, REFUSED or another error code from the server.
-    ServerFailure,
-    /// Anything else (no resolver configured, network error …); see `error`.
-    Error,
+vocabulary! {
+    pub enum LookupOutcome {
+        /// At least one address.
+        Answers = "answers",
+        /// The name does not exist.
+        Nxdomain = "nxdomain",
+        /// The name exists but has no record of this type.
+        NoRecords = "no_records",
+        Timeout = "timeout",
+        /// SERVFAIL, REFUSED or another error code from the server.
+        ServerFailure = "server_failure",
+        /// Anything else (no resolver configured, network error …); see `error`.
+        Error = "error",
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,12 +80,12 @@ pub struct SystemLookup {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-    Unix,
+vocabulary! {
+    pub enum Family {
+        Ipv4 = "ipv4",
+        Ipv6 = "ipv6",
+        Unix = "unix",
+    }
 }
 
 /// Everything measured for one address.
@@ -128,15 +130,15 @@ pub struct AddressFacts {
     pub elapsed_ms: Millis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TcpStatus {
-    Ok,
-    Refused,
-    Timeout,
-    Unreachable,
-    Reset,
-    Error,
+vocabulary! {
+    pub enum TcpStatus {
+        Ok = "ok",
+        Refused = "refused",
+        Timeout = "timeout",
+        Unreachable = "unreachable",
+        Reset = "reset",
+        Error = "error",
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -162,27 +164,23 @@ impl TcpFacts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum SslAnswer {
-    /// Willing to do TLS.
-    S,
-    /// Unwilling: ssl=off, no SSL build, or a pooler without TLS.
-    N,
-    /// An error (fork failure, or something not PostgreSQL).
-    E,
-    #[serde(rename = "eof")]
-    Eof,
-    #[serde(rename = "timeout")]
-    Timeout,
-    /// Some other byte: not PostgreSQL.
-    #[serde(rename = "other")]
-    Other,
-    /// The connection was reset or failed while waiting.
-    #[serde(rename = "error")]
-    Error,
-    /// Not sent: sslmode=disable, a Unix socket, or an earlier phase failed.
-    #[serde(rename = "skipped")]
-    Skipped,
+vocabulary! {
+    pub enum SslAnswer {
+        /// Willing to do TLS.
+        S = "S",
+        /// Unwilling: ssl=off, no SSL build, or a pooler without TLS.
+        N = "N",
+        /// An error (fork failure, or something not PostgreSQL).
+        E = "E",
+        Eof = "eof",
+        Timeout = "timeout",
+        /// Some other byte: not PostgreSQL.
+        Other = "other",
+        /// The connection was reset or failed while waiting.
+        Error = "error",
+        /// Not sent: sslmode=disable, a Unix socket, or an earlier phase failed.
+        Skipped = "skipped",
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,29 +217,29 @@ impl SslRequestFacts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StartupStatus {
-    /// The server asked for authentication (or trusted us: `auth` is `trust`).
-    AuthRequest,
-    /// The server sent an ErrorResponse.
-    Error,
-    /// The server closed the connection without answering.
-    Eof,
-    Timeout,
-    /// Reset or another IO error.
-    IoError,
-    /// Bytes that are not a valid answer to a StartupMessage.
-    ProtocolViolation,
-    /// Not sent because an earlier phase failed.
-    Skipped,
+vocabulary! {
+    pub enum StartupStatus {
+        /// The server asked for authentication (or trusted us: `auth` is `trust`).
+        AuthRequest = "auth_request",
+        /// The server sent an ErrorResponse.
+        Error = "error",
+        /// The server closed the connection without answering.
+        Eof = "eof",
+        Timeout = "timeout",
+        /// Reset or another IO error.
+        IoError = "io_error",
+        /// Bytes that are not a valid answer to a StartupMessage.
+        ProtocolViolation = "protocol_violation",
+        /// Not sent because an earlier phase failed.
+        Skipped = "skipped",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Tls,
-    Plaintext,
+vocabulary! {
+    pub enum Channel {
+        Tls = "tls",
+        Plaintext = "plaintext",
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

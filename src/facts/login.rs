@@ -2,37 +2,39 @@
 
 use serde::Serialize;
 
+use crate::vocabulary::vocabulary;
+
 use super::{Channel, Millis, ServerError};
 
-/// Where a login attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoginStatus {
-    /// Authenticated, the session started and the queries ran.
-    Ok,
-    /// The startup never reached an authentication request: nothing to log in to.
-    Skipped,
-    /// The server asked for a password and no source supplied one.
-    NoPassword,
-    /// A cleartext password was requested over an unencrypted connection: not sent.
-    RefusedCleartext,
-    /// `channel_binding` or `require_auth` refused what the server offered (as libpq would).
-    PolicyRefused,
-    /// A method pgreach does not implement (GSSAPI, SSPI, OAUTHBEARER, …).
-    UnsupportedMethod,
-    /// The server refused the credentials (an ErrorResponse during authentication).
-    AuthFailed,
-    /// SCRAM: the server could not prove it knows the password.
-    ServerSignatureInvalid,
-    /// Authenticated, but the session did not start (role or database missing, no slots, …).
-    SessionRefused,
-    /// The session started but the queries failed.
-    QueryFailed,
-    Timeout,
-    IoError,
-    ProtocolViolation,
-    /// `channel_binding` or `require_auth` has a value libpq would refuse.
-    ConfigError,
+vocabulary! {
+    /// Where a login attempt ended.
+    pub enum LoginStatus {
+        /// Authenticated, the session started and the queries ran.
+        Ok = "ok",
+        /// The startup never reached an authentication request: nothing to log in to.
+        Skipped = "skipped",
+        /// The server asked for a password and no source supplied one.
+        NoPassword = "no_password",
+        /// A cleartext password was requested over an unencrypted connection: not sent.
+        RefusedCleartext = "refused_cleartext",
+        /// `channel_binding` or `require_auth` refused what the server offered (as libpq would).
+        PolicyRefused = "policy_refused",
+        /// A method pgreach does not implement (GSSAPI, SSPI, OAUTHBEARER, …).
+        UnsupportedMethod = "unsupported_method",
+        /// The server refused the credentials (an ErrorResponse during authentication).
+        AuthFailed = "auth_failed",
+        /// SCRAM: the server could not prove it knows the password.
+        ServerSignatureInvalid = "server_signature_invalid",
+        /// Authenticated, but the session did not start (role or database missing, no slots, …).
+        SessionRefused = "session_refused",
+        /// The session started but the queries failed.
+        QueryFailed = "query_failed",
+        Timeout = "timeout",
+        IoError = "io_error",
+        ProtocolViolation = "protocol_violation",
+        /// `channel_binding` or `require_auth` has a value libpq would refuse.
+        ConfigError = "config_error",
+    }
 }
 
 /// What `--login` found at one address.

@@ -8,6 +8,8 @@ mod address;
 mod login;
 mod tls;
 
+use crate::vocabulary::vocabulary;
+
 use serde::Serialize;
 
 use crate::config::Setting;
@@ -80,12 +82,13 @@ impl Report {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-    Info,
+vocabulary! {
+    #[derive(PartialOrd, Ord)]
+    pub enum Severity {
+        Error = "error",
+        Warning = "warning",
+        Info = "info",
+    }
 }
 
 /// One diagnosis: a stable `code` (public vocabulary: never renamed), what is wrong, and the

@@ -3,47 +3,49 @@
 
 use serde::Serialize;
 
+use crate::vocabulary::vocabulary;
+
 use super::Millis;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TlsStatus {
-    Ok,
-    /// The handshake failed; see `error`.
-    Failed,
-    Timeout,
+vocabulary! {
+    pub enum TlsStatus {
+        Ok = "ok",
+        /// The handshake failed; see `error`.
+        Failed = "failed",
+        Timeout = "timeout",
+    }
 }
 
-/// Why a TLS handshake failed, classified from the typed `rustls::Error` (never its text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TlsFailure {
-    /// The server sent a TLS alert (its description is in `error`).
-    AlertReceived,
-    /// A record or handshake message of a type that cannot come next, e.g. application data
-    /// instead of a handshake record.
-    UnexpectedMessage,
-    /// Bytes that do not decode as TLS at all, or a record or handshake message over the size
-    /// TLS allows.
-    MalformedMessage,
-    /// A certificate that does not parse as X.509 DER.
-    CertificateUnparsable,
-    /// More certificates than pgreach reads (`tls::cert::MAX_CHAIN_CERTS`).
-    ChainTooLong,
-    /// More certificate bytes than pgreach reads (`tls::cert::MAX_CHAIN_BYTES`).
-    ChainTooLarge,
-    /// The server could not prove it holds the certificate's key.
-    BadSignature,
-    /// No TLS version, cipher suite or key exchange in common.
-    Incompatible,
-    /// The connection was reset during the handshake.
-    Reset,
-    /// The server closed the connection during the handshake.
-    Eof,
-    /// The name cannot be sent as a TLS server name.
-    InvalidServerName,
-    /// Anything else; see `error`.
-    Other,
+vocabulary! {
+    /// Why a TLS handshake failed, classified from the typed `rustls::Error` (never its text).
+    pub enum TlsFailure {
+        /// The server sent a TLS alert (its description is in `error`).
+        AlertReceived = "alert_received",
+        /// A record or handshake message of a type that cannot come next, e.g. application data
+        /// instead of a handshake record.
+        UnexpectedMessage = "unexpected_message",
+        /// Bytes that do not decode as TLS at all, or a record or handshake message over the size
+        /// TLS allows.
+        MalformedMessage = "malformed_message",
+        /// A certificate that does not parse as X.509 DER.
+        CertificateUnparsable = "certificate_unparsable",
+        /// More certificates than pgreach reads (`tls::cert::MAX_CHAIN_CERTS`).
+        ChainTooLong = "chain_too_long",
+        /// More certificate bytes than pgreach reads (`tls::cert::MAX_CHAIN_BYTES`).
+        ChainTooLarge = "chain_too_large",
+        /// The server could not prove it holds the certificate's key.
+        BadSignature = "bad_signature",
+        /// No TLS version, cipher suite or key exchange in common.
+        Incompatible = "incompatible",
+        /// The connection was reset during the handshake.
+        Reset = "reset",
+        /// The server closed the connection during the handshake.
+        Eof = "eof",
+        /// The name cannot be sent as a TLS server name.
+        InvalidServerName = "invalid_server_name",
+        /// Anything else; see `error`.
+        Other = "other",
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

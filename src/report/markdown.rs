@@ -5,7 +5,6 @@
 
 use std::io::{self, Write};
 
-use super::serde_name;
 use crate::config::SslMode;
 use crate::diagnose::matrix::outcome;
 use crate::diagnose::{address_label, matrix};
@@ -172,8 +171,8 @@ fn family(a: &AddressFacts) -> String {
 fn tcp_cell(a: &AddressFacts) -> String {
     match (a.tcp.status, &a.tcp.error) {
         (TcpStatus::Ok, _) => "ok".into(),
-        (status, Some(e)) => format!("{}: {e}", serde_name(&status)),
-        (status, None) => serde_name(&status),
+        (status, Some(e)) => format!("{}: {e}", status.as_str().to_string()),
+        (status, None) => status.as_str().to_string(),
     }
 }
 
@@ -186,7 +185,7 @@ fn ssl_cell(a: &AddressFacts) -> String {
         },
         SslAnswer::Other => format!("other: {}", s.peer_bytes.as_deref().unwrap_or("?")),
         SslAnswer::Skipped => "—".into(),
-        answer => serde_name(&answer),
+        answer => answer.as_str().to_string(),
     }
 }
 
@@ -221,7 +220,7 @@ fn startup_cell(a: &AddressFacts, s: &StartupFacts) -> String {
         }
         (status, _, _) => format!(
             "{}: {}",
-            serde_name(&status),
+            status.as_str().to_string(),
             s.detail.as_deref().unwrap_or("")
         ),
     };
@@ -272,7 +271,7 @@ fn settings(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             "| {} | {} | {} ({}) |",
             s.name,
             cell(&s.value),
-            serde_name(&s.source),
+            s.source.as_str().to_string(),
             cell(&s.origin)
         )?;
     }

@@ -7,16 +7,6 @@ pub mod sweep;
 pub mod text;
 pub mod watch;
 
-/// The serde name of a unit enum value: the same word the JSON uses, so every report format
-/// names a status the same way.
-pub(crate) fn serde_name<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
-
 /// Compares a rendered report with its stored snapshot under `src/report/snapshots/`, or
 /// rewrites the snapshot when `PGREACH_UPDATE_SNAPSHOTS` is set (then review the diff).
 #[cfg(test)]

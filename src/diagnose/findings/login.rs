@@ -137,7 +137,7 @@ fn refused(at: &At, l: &LoginFacts) -> Option<Draft> {
             Text::new(
                 format!(
                     "The login as \"{user}\" did not complete ({}).",
-                    crate::diagnose::findings::words(&l.status)
+                    l.status.as_str().to_string()
                 ),
                 "Read the evidence: supply a password (URI, PGPASSWORD, ~/.pgpass with mode 0600, or -W), or adjust channel_binding/require_auth; other failures are server-side (see the server's message).",
             ),

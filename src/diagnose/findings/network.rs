@@ -6,7 +6,7 @@ use crate::facts::{
     TcpStatus, TlsStatus,
 };
 
-use super::{At, Ctx, Draft, Layer, Text, words};
+use super::{At, Ctx, Draft, Layer, Text};
 use crate::diagnose::matrix::Next;
 use crate::diagnose::startup_on;
 
@@ -326,7 +326,7 @@ pub(super) fn not_postgres(at: &At) -> Option<Draft> {
     let mut evidence = vec![format!(
         "{}: answer to SSLRequest: {}",
         at.label(),
-        words(&s.answer)
+        s.answer.as_str().to_string()
     )];
     if let Some(b) = s.byte {
         evidence.push(format!("first byte: 0x{b:02x}"));
@@ -343,7 +343,7 @@ pub(super) fn not_postgres(at: &At) -> Option<Draft> {
             .as_deref()
             .filter(|_| st.status != StartupStatus::Skipped)
         {
-            evidence.push(format!("startup: {}: {d}", words(&st.status)));
+            evidence.push(format!("startup: {}: {d}", st.status.as_str().to_string()));
         }
     }
     let port = a.port;

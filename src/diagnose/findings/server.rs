@@ -37,7 +37,7 @@ fn evidence(at: &At, channel: Channel, st: &StartupFacts) -> Vec<String> {
         }
         None => lines.push(format!(
             "{head}: {}: {}",
-            super::words(&st.status),
+            st.status.as_str().to_string(),
             st.detail.as_deref().unwrap_or("")
         )),
     }

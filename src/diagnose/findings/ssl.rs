@@ -9,7 +9,7 @@ use crate::diagnose::{channel_words, startup_on};
 use crate::facts::{Channel, HostFacts, HostKind, Severity, SslAnswer, StartupFacts, TlsStatus};
 
 use super::hba::{Acc, hba_line, hba_message, refusal};
-use super::{At, Ctx, Draft, Layer, Text, network, words};
+use super::{At, Ctx, Draft, Layer, Text, network};
 
 /// Settings libpq refuses before connecting anywhere.
 pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
@@ -83,7 +83,7 @@ fn ssl_answer(at: &At) -> Option<Draft> {
     let mut evidence = vec![format!(
         "{}: answer to SSLRequest: {}{}",
         at.label(),
-        words(&s.answer),
+        s.answer.as_str().to_string(),
         s.detail
             .as_ref()
             .map(|d| format!(" ({d})"))
@@ -175,7 +175,7 @@ fn handshake(at: &At) -> Option<Draft> {
     let evidence = vec![format!(
         "{}: TLS handshake {} after {:.1} ms: {}",
         at.label(),
-        words(&tls.status),
+        tls.status.as_str().to_string(),
         tls.elapsed_ms,
         tls.error.as_deref().unwrap_or("")
     )];

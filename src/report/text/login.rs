@@ -2,8 +2,8 @@
 
 use std::io::{self, Write};
 
+use super::Style;
 use super::layout::{Tone, phase};
-use super::{Style, serde_plain};
 use crate::facts::AddressFacts;
 use crate::facts::{LoginFacts, LoginStatus, SessionFacts};
 
@@ -43,7 +43,7 @@ fn outcome(l: &LoginFacts) -> (String, Tone) {
         LoginStatus::Ok => (format!("ok: {method}{source}"), Tone::Good),
         LoginStatus::Skipped => (format!("skipped ({error})"), Tone::Dim),
         status => (
-            format!("{} ({method}{source}): {error}", serde_plain(&status)),
+            format!("{} ({method}{source}): {error}", status.as_str()),
             Tone::Bad,
         ),
     }

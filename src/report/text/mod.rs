@@ -7,7 +7,6 @@ mod layout;
 mod login;
 mod summary;
 
-use super::serde_name as serde_plain;
 pub use layout::Style;
 use layout::{Tone, ordinal, phase, truncate, wrap};
 
@@ -33,7 +32,7 @@ pub fn write(out: &mut dyn Write, report: &Report, style: Style) -> io::Result<(
     writeln!(out)?;
     writeln!(out, "Settings")?;
     for s in &c.settings {
-        let source = format!("{} {}", serde_plain(&s.source), s.origin);
+        let source = format!("{} {}", s.source.as_str(), s.origin);
         // name (17) + value (25) + source (36) + indent fits 80 columns; a long source wraps.
         for (i, part) in wrap(source.trim(), 36).iter().enumerate() {
             let (name, value) = if i == 0 {
@@ -128,7 +127,7 @@ fn write_address(
     style: Style,
 ) -> io::Result<()> {
     let title = crate::diagnose::address_label(a);
-    let family = serde_plain(&a.family);
+    let family = a.family.as_str();
     let rank = match a.system_rank {
         Some(r) if ranked => format!(" · libpq tries it {}", ordinal(r + 1)),
         None if ranked => " · not returned by getaddrinfo: libpq never tries it".to_owned(),
@@ -140,7 +139,7 @@ fn write_address(
         TcpStatus::Ok => "connected".to_owned(),
         _ => format!(
             "{} ({})",
-            serde_plain(&a.tcp.status),
+            a.tcp.status.as_str(),
             a.tcp.error.as_deref().unwrap_or("")
         ),
     };
@@ -188,7 +187,7 @@ fn write_address(
         _ => (
             format!(
                 "{}{}",
-                serde_plain(&s.answer),
+                s.answer.as_str(),
                 s.detail
                     .as_deref()
                     .map(|d| format!(": {d}"))
@@ -323,7 +322,7 @@ fn startup_line(
 ) -> io::Result<()> {
     let channel = st
         .channel
-        .map(|c| format!(" (over {})", serde_plain(&c)))
+        .map(|c| format!(" (over {})", c.as_str()))
         .unwrap_or_default();
     let (text, tone) = match st.status {
         StartupStatus::AuthRequest => {
@@ -350,7 +349,7 @@ fn startup_line(
         other => (
             format!(
                 "{}: {}{channel}",
-                serde_plain(&other),
+                other.as_str(),
                 st.detail.as_deref().unwrap_or("")
             ),
             Tone::Bad,
