@@ -56,7 +56,7 @@ mod ssl;
 use time::OffsetDateTime;
 
 use crate::config::SslMode;
-use crate::facts::{AddressFacts, Finding, Report, Severity};
+use crate::facts::{AddressFacts, Finding, FindingCode, Report, Severity};
 
 use super::address_label;
 use super::matrix::{self, Verdict};
@@ -123,7 +123,7 @@ impl Draft {
     /// A finding about no host in particular (the settings); `on` names the host.
     pub fn new(
         layer: Layer,
-        code: &'static str,
+        code: FindingCode,
         severity: Severity,
         text: Text,
         evidence: Vec<String>,
@@ -225,7 +225,7 @@ impl At<'_> {
     pub fn draft(
         &self,
         layer: Layer,
-        code: &'static str,
+        code: FindingCode,
         severity: Severity,
         text: Text,
         evidence: Vec<String>,

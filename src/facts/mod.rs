@@ -91,11 +91,67 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// A finding's stable code: the public vocabulary the README lists. Never rename one; add
+    /// new ones freely.
+    #[derive(PartialOrd, Ord)]
+    pub enum FindingCode {
+        DnsNxdomain = "dns_nxdomain",
+        DnsNoAddress = "dns_no_address",
+        DnsTimeout = "dns_timeout",
+        DnsLookupFailed = "dns_lookup_failed",
+        AddressRefused = "address_refused",
+        AddressTimeout = "address_timeout",
+        AddressUnreachable = "address_unreachable",
+        AddressError = "address_error",
+        Ipv6Ipv4Differ = "ipv6_ipv4_differ",
+        NotPostgres = "not_postgres",
+        SslRequestFailed = "ssl_request_failed",
+        TlsHandshakeFailed = "tls_handshake_failed",
+        StartupFailed = "startup_failed",
+        ServerStartingUp = "server_starting_up",
+        ServerShuttingDown = "server_shutting_down",
+        ServerInRecovery = "server_in_recovery",
+        TooManyClients = "too_many_clients",
+        ServerRejected = "server_rejected",
+        PostAuthError = "post_auth_error",
+        SslNotSupported = "ssl_not_supported",
+        SslRequiredByHba = "ssl_required_by_hba",
+        SslRequiredByServer = "ssl_required_by_server",
+        SslRejectedByHba = "ssl_rejected_by_hba",
+        PgHbaNoEntry = "pg_hba_no_entry",
+        PgHbaReject = "pg_hba_reject",
+        ClientCertRequired = "client_cert_required",
+        UnencryptedDataAfterSsl = "unencrypted_data_after_ssl",
+        CertUntrusted = "cert_untrusted",
+        CertNameMismatch = "cert_name_mismatch",
+        CertExpired = "cert_expired",
+        CertNotYetValid = "cert_not_yet_valid",
+        CertExpiringSoon = "cert_expiring_soon",
+        CertChainIncomplete = "cert_chain_incomplete",
+        RootCertMissing = "root_cert_missing",
+        SslrootcertSystemWeakSslmode = "sslrootcert_system_weak_sslmode",
+        AuthCleartextOverPlaintext = "auth_cleartext_over_plaintext",
+        AuthMd5 = "auth_md5",
+        AuthTrust = "auth_trust",
+        SslmodeBelowVerifyFull = "sslmode_below_verify_full",
+        PasswordFailed = "password_failed",
+        RoleMissing = "role_missing",
+        DatabaseMissing = "database_missing",
+        ServerSignatureInvalid = "server_signature_invalid",
+        SslNotInUse = "ssl_not_in_use",
+        ReadOnlyServer = "read_only_server",
+        ConnectionsNearLimit = "connections_near_limit",
+        LoginFailed = "login_failed",
+        LoginOk = "login_ok",
+    }
+}
+
 /// One diagnosis: a stable `code` (public vocabulary: never renamed), what is wrong, and the
 /// concrete next step.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    pub code: &'static str,
+    pub code: FindingCode,
     pub severity: Severity,
     /// The addresses concerned, as `127.0.0.1:5432`, `[::1]:5432` or a socket path; empty when
     /// the finding is about the configuration or a name.
@@ -208,6 +264,14 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_finding_code_is_documented_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        for code in FindingCode::ALL {
+            assert!(readme.contains(&format!("`{code}`")), "{code} is not in the README");
+        }
+    }
 
     #[test]
     fn hex_is_lower_case_two_digits_per_byte() {

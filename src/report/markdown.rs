@@ -171,7 +171,7 @@ fn family(a: &AddressFacts) -> String {
 fn tcp_cell(a: &AddressFacts) -> String {
     match (a.tcp.status, &a.tcp.error) {
         (TcpStatus::Ok, _) => "ok".into(),
-        (status, Some(e)) => format!("{}: {e}", status.as_str().to_string()),
+        (status, Some(e)) => format!("{}: {e}", status.as_str()),
         (status, None) => status.as_str().to_string(),
     }
 }
@@ -218,11 +218,7 @@ fn startup_cell(a: &AddressFacts, s: &StartupFacts) -> String {
         (StartupStatus::Skipped, _, _) => {
             return format!("skipped: {}", s.detail.as_deref().unwrap_or(""));
         }
-        (status, _, _) => format!(
-            "{}: {}",
-            status.as_str().to_string(),
-            s.detail.as_deref().unwrap_or("")
-        ),
+        (status, _, _) => format!("{}: {}", status.as_str(), s.detail.as_deref().unwrap_or("")),
     };
     format!("{channel}: {what}")
 }
@@ -271,7 +267,7 @@ fn settings(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             "| {} | {} | {} ({}) |",
             s.name,
             cell(&s.value),
-            s.source.as_str().to_string(),
+            s.source.as_str(),
             cell(&s.origin)
         )?;
     }

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::facts::Report;
+use crate::facts::{FindingCode, Report};
 
 /// The `{"type","target","data"}` envelope of every output line (sweep and watch).
 #[derive(Serialize)]
@@ -54,7 +54,7 @@ pub struct Expiring {
 #[derive(Debug, Default)]
 pub struct Tally {
     pub verdict: &'static str,
-    pub codes: Vec<&'static str>,
+    pub codes: Vec<FindingCode>,
     pub tls_versions: Vec<String>,
     pub auth_methods: Vec<String>,
     pub expiring: Vec<Expiring>,
@@ -71,7 +71,7 @@ fn auth_label(auth: &str, mechanisms: &[String]) -> String {
 }
 
 pub fn tally(target: &str, report: &Report, expiry_warn_days: i64) -> Tally {
-    let mut codes: Vec<&'static str> = report.findings.iter().map(|f| f.code).collect();
+    let mut codes: Vec<FindingCode> = report.findings.iter().map(|f| f.code).collect();
     codes.sort_unstable();
     codes.dedup();
     let mut t = Tally {
@@ -142,7 +142,7 @@ impl SweepSummary {
         self.targets += 1;
         *self.verdicts.entry(t.verdict.to_owned()).or_default() += 1;
         for c in t.codes {
-            *self.findings.entry(c.to_owned()).or_default() += 1;
+            *self.findings.entry(c.as_str().to_owned()).or_default() += 1;
         }
         for v in t.tls_versions {
             *self.tls_versions.entry(v).or_default() += 1;
@@ -226,7 +226,7 @@ mod tests {
         };
         s.add(Tally {
             verdict: "error",
-            codes: vec!["tcp_refused"],
+            codes: vec![FindingCode::AddressRefused],
             ..Tally::default()
         });
         s.add(Tally {
@@ -242,7 +242,7 @@ mod tests {
         let mut text = Vec::new();
         s.write_text(&mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
-        assert!(text.contains("tcp_refused"), "{text}");
+        assert!(text.contains("address_refused"), "{text}");
         assert!(text.contains("sasl:SCRAM-SHA-256"), "{text}");
         assert_eq!(auth_label("md5", &[]), "md5");
     }

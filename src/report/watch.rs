@@ -11,7 +11,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
     pub verdict: &'static str,
-    pub findings: Vec<&'static str>,
+    pub findings: Vec<crate::facts::FindingCode>,
     pub addresses: Vec<String>,
 }
 
@@ -67,7 +67,11 @@ pub fn print_change(
             "{}  probe {probe}: {what}: {} [{}] ({total_ms:.1} ms)",
             timestamp(),
             now.verdict,
-            now.findings.join(", ")
+            now.findings
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )?;
         for a in &now.addresses {
             writeln!(out, "    {a}")?;

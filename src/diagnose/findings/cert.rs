@@ -5,7 +5,9 @@
 use crate::config::SslMode;
 use crate::diagnose::dates::parse_rfc3339;
 use crate::diagnose::matrix::{self, Roots, name_mismatch, roots};
-use crate::facts::{CertificateFacts, Family, HostFacts, Severity, TlsFacts, TlsStatus};
+use crate::facts::{
+    CertificateFacts, Family, FindingCode, HostFacts, Severity, TlsFacts, TlsStatus,
+};
 
 use super::{At, Ctx, Draft, Layer, Text};
 
@@ -84,7 +86,7 @@ fn dates(at: &At, tls: &TlsFacts) -> Vec<Draft> {
         let leaf_only = expired.iter().all(|(i, _)| *i == 0);
         let mut evidence: Vec<String> = expired.iter().map(|(i, c)| cert_line(*i, c)).collect();
         evidence.extend(verdict_line(at, tls));
-        out.push(at.draft(Layer::Certificate, "cert_expired", chain_severity(at), Text::new(
+        out.push(at.draft(Layer::Certificate, FindingCode::CertExpired, chain_severity(at), Text::new(
             if leaf_only { "The server's certificate has expired." } else { "A certificate in the server's chain has expired." },
             "Renew the expired certificate (the server's is the file named by ssl_cert_file; an expired intermediate must be replaced in that file too), then `SELECT pg_reload_conf()`; check the dates with `openssl x509 -noout -dates -in server.crt`.",
         ), evidence));
@@ -92,7 +94,7 @@ fn dates(at: &At, tls: &TlsFacts) -> Vec<Draft> {
     if !early.is_empty() || code == Some("not_yet_valid") {
         let mut evidence: Vec<String> = early.iter().map(|(i, c)| cert_line(*i, c)).collect();
         evidence.extend(verdict_line(at, tls));
-        out.push(at.draft(Layer::Certificate, "cert_not_yet_valid", chain_severity(at), Text::new(
+        out.push(at.draft(Layer::Certificate, FindingCode::CertNotYetValid, chain_severity(at), Text::new(
             "The server's certificate is not valid yet (its notBefore is in the future).",
             "Check the clocks on this host and on the server (`timedatectl`; NTP must be in sync), or reissue the certificate with a notBefore in the past, then `SELECT pg_reload_conf()`.",
         ), evidence));
@@ -114,7 +116,7 @@ fn expiring_soon(at: &At, tls: &TlsFacts) -> Option<Draft> {
     }
     Some(at.draft(
         Layer::Certificate,
-        "cert_expiring_soon",
+        FindingCode::CertExpiringSoon,
         Severity::Warning,
         Text::new(
             format!(
@@ -139,7 +141,7 @@ fn incomplete(at: &At, tls: &TlsFacts) -> Option<Draft> {
         .map(|(i, c)| cert_line(i, c))
         .collect();
     evidence.extend(verdict_line(at, tls));
-    Some(at.draft(Layer::Certificate, "cert_chain_incomplete", chain_severity(at), Text::new(
+    Some(at.draft(Layer::Certificate, FindingCode::CertChainIncomplete, chain_severity(at), Text::new(
         "The server sends its certificate without the intermediate CA certificate(s), so the chain does not reach a trusted root.",
         "Put the leaf followed by its intermediate certificate(s) in the file named by ssl_cert_file on the server, then `SELECT pg_reload_conf()`; check with `openssl s_client -starttls postgres -showcerts -connect HOST:PORT`.",
     ), evidence))
@@ -171,7 +173,7 @@ fn untrusted(at: &At, tls: &TlsFacts) -> Option<Draft> {
     };
     Some(at.draft(
         Layer::Certificate,
-        "cert_untrusted",
+        FindingCode::CertUntrusted,
         chain_severity(at),
         Text::new(
             "The server's certificate chain does not lead to a root certificate libpq trusts with these settings.",
@@ -209,7 +211,7 @@ fn name(at: &At, tls: &TlsFacts) -> Option<Draft> {
     ];
     Some(at.draft(
         Layer::Certificate,
-        "cert_name_mismatch",
+        FindingCode::CertNameMismatch,
         severity,
         Text::new(
             format!(
@@ -269,7 +271,7 @@ pub(super) fn below_verify_full(ctx: &Ctx, host: &HostFacts) -> Option<Draft> {
     Some(
         Draft::new(
             Layer::Info,
-            "sslmode_below_verify_full",
+            FindingCode::SslmodeBelowVerifyFull,
             Severity::Info,
             text,
             evidence,

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::config::SslMode;
 use crate::diagnose::server_error::{HbaMessage, Refusal, classify, quote};
 use crate::diagnose::{channel_words, startup_on};
-use crate::facts::{Channel, Family, HostFacts, Severity, SslAnswer, StartupFacts};
+use crate::facts::{Channel, Family, FindingCode, HostFacts, Severity, SslAnswer, StartupFacts};
 
 use super::{At, Ctx, Draft, Layer, Text};
 
@@ -89,7 +89,7 @@ impl Acc {
     pub fn finish(
         self,
         layer: Layer,
-        code: &'static str,
+        code: FindingCode,
         host: &HostFacts,
         summary: &str,
         next_step: impl FnOnce(&str) -> String,
@@ -146,7 +146,7 @@ pub(super) fn pg_hba(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
     }
     out.extend(no_entry.finish(
         Layer::PgHba,
-        "pg_hba_no_entry",
+        FindingCode::PgHbaNoEntry,
         host,
         "pg_hba.conf has no line that matches this client address, user and database, so the server refuses before authentication.",
         |lines| format!(
@@ -155,7 +155,7 @@ pub(super) fn pg_hba(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
     ));
     out.extend(reject.finish(
         Layer::PgHba,
-        "pg_hba_reject",
+        FindingCode::PgHbaReject,
         host,
         "A `reject` line in pg_hba.conf matches this client address, user and database.",
         |lines| format!(
@@ -203,7 +203,7 @@ fn nat_note(at: &At, m: &HbaMessage) -> String {
 fn unrecognised(at: &At, severity: Severity, evidence: String) -> Draft {
     at.draft(
         Layer::PgHba,
-        "server_rejected",
+        FindingCode::ServerRejected,
         severity,
         Text::new(
             "The server refused the connection before authentication with SQLSTATE 28000 and a message pgreach does not recognise (maybe localised): most likely pg_hba.conf.",
@@ -220,7 +220,7 @@ fn client_cert(at: &At, severity: Severity, evidence: String) -> Draft {
             .is_some_and(|t| t.client_certificate_requested);
     at.draft(
         Layer::PgHba,
-        "client_cert_required",
+        FindingCode::ClientCertRequired,
         severity,
         Text::new(
             "The matching pg_hba.conf line requires a valid client certificate (`cert`, or clientcert=verify-ca/verify-full), and none was presented.",
@@ -255,16 +255,16 @@ pub(super) fn auth_method(at: &At) -> Vec<Draft> {
                 } else {
                     Severity::Info
                 };
-                at.draft(Layer::AuthMethod, "auth_cleartext_over_plaintext", severity, Text::new(
+                at.draft(Layer::AuthMethod, FindingCode::AuthCleartextOverPlaintext, severity, Text::new(
                     "The server asks for the password in cleartext on an unencrypted connection: anyone on the path can read it.",
                     "Require SSL for this password: a `hostssl` line in pg_hba.conf and sslmode=require (or stricter) in the app; if the method is `password`, switch it to `scram-sha-256` after re-setting passwords with password_encryption = 'scram-sha-256' (ldap, pam and radius always send the password, so they need SSL).",
                 ), evidence)
             }
-            Some("md5") => at.draft(Layer::AuthMethod, "auth_md5", Severity::Warning, Text::new(
+            Some("md5") => at.draft(Layer::AuthMethod, FindingCode::AuthMd5, Severity::Warning, Text::new(
                 "The server uses md5 password authentication, which is deprecated and weaker than SCRAM.",
                 "Set `password_encryption = 'scram-sha-256'`, re-set the role's password (`\\password ROLE` in psql), then change `md5` to `scram-sha-256` on the matching pg_hba.conf line and `SELECT pg_reload_conf()`.",
             ), evidence),
-            Some("trust") if network => at.draft(Layer::AuthMethod, "auth_trust", Severity::Warning, Text::new(
+            Some("trust") if network => at.draft(Layer::AuthMethod, FindingCode::AuthTrust, Severity::Warning, Text::new(
                 "The server lets this user in over the network without any password (trust).",
                 "Replace `trust` with `scram-sha-256` on the pg_hba.conf line that matches this client (`SELECT line_number, type, database, user_name, address, auth_method FROM pg_hba_file_rules`), give the role a password, then `SELECT pg_reload_conf()`.",
             ), evidence),

@@ -3,7 +3,7 @@
 
 use crate::config::SslMode;
 use crate::diagnose::server_error::quote;
-use crate::facts::{Family, Severity};
+use crate::facts::{Family, FindingCode, Severity};
 use crate::facts::{LoginFacts, LoginStatus, SessionFacts};
 
 use super::{At, Draft, Layer, Text};
@@ -69,7 +69,7 @@ fn refused(at: &At, l: &LoginFacts) -> Option<Draft> {
     match (l.status, sqlstate) {
         (LoginStatus::ServerSignatureInvalid, _) => draft(
             Layer::AuthMethod,
-            "server_signature_invalid",
+            FindingCode::ServerSignatureInvalid,
             Severity::Error,
             Text::new(
                 "The server accepted the SCRAM proof but could not prove that it knows the password's verifier: it is not the server the password was set on (an impostor, or a proxy that terminates authentication).",
@@ -78,7 +78,7 @@ fn refused(at: &At, l: &LoginFacts) -> Option<Draft> {
         ),
         (_, Some("28P01")) => draft(
             Layer::AuthMethod,
-            "password_failed",
+            FindingCode::PasswordFailed,
             Severity::Error,
             Text::new(
                 format!(
@@ -92,7 +92,7 @@ fn refused(at: &At, l: &LoginFacts) -> Option<Draft> {
         ),
         (_, Some("3D000")) => draft(
             Layer::AuthMethod,
-            "database_missing",
+            FindingCode::DatabaseMissing,
             Severity::Error,
             Text::new(
                 format!(
@@ -108,7 +108,7 @@ fn refused(at: &At, l: &LoginFacts) -> Option<Draft> {
         {
             draft(
                 Layer::AuthMethod,
-                "role_missing",
+                FindingCode::RoleMissing,
                 Severity::Error,
                 Text::new(
                     format!(
@@ -122,7 +122,7 @@ fn refused(at: &At, l: &LoginFacts) -> Option<Draft> {
         }
         (LoginStatus::RefusedCleartext, _) => draft(
             Layer::AuthMethod,
-            "auth_cleartext_over_plaintext",
+            FindingCode::AuthCleartextOverPlaintext,
             Severity::Warning,
             Text::new(
                 "The server asks for the password in cleartext on an unencrypted connection; pgreach did not send it.",
@@ -132,12 +132,12 @@ fn refused(at: &At, l: &LoginFacts) -> Option<Draft> {
         (LoginStatus::Ok | LoginStatus::Skipped, _) => None,
         _ => draft(
             Layer::AuthMethod,
-            "login_failed",
+            FindingCode::LoginFailed,
             Severity::Warning,
             Text::new(
                 format!(
                     "The login as \"{user}\" did not complete ({}).",
-                    l.status.as_str().to_string()
+                    l.status.as_str()
                 ),
                 "Read the evidence: supply a password (URI, PGPASSWORD, ~/.pgpass with mode 0600, or -W), or adjust channel_binding/require_auth; other failures are server-side (see the server's message).",
             ),
@@ -182,7 +182,7 @@ fn read_only(at: &At, l: &LoginFacts, s: &SessionFacts) -> Option<Draft> {
     };
     Some(at.draft(
         Layer::ServerState,
-        "read_only_server",
+        FindingCode::ReadOnlyServer,
         Severity::Warning,
         text,
         ev,
@@ -224,7 +224,7 @@ fn near_limit(at: &At, s: &SessionFacts) -> Option<Draft> {
     if !states.is_empty() {
         ev.push(format!("by state: {}", states.join(", ")));
     }
-    Some(at.draft(Layer::ServerState, "connections_near_limit", Severity::Warning, Text::new(
+    Some(at.draft(Layer::ServerState, FindingCode::ConnectionsNearLimit, Severity::Warning, Text::new(
         "Connections are at 80% or more of what this role can get: new connections will soon fail with \"too many clients\" or \"too many connections for role\".",
         "Look at who holds them (`SELECT usename, application_name, client_addr, state, count(*) FROM pg_stat_activity GROUP BY 1,2,3,4 ORDER BY 5 DESC`): close idle sessions, put a pooler (PgBouncer) in front, lower the apps' pool sizes, or raise max_connections / the role's CONNECTION LIMIT.",
     ), ev))
@@ -241,7 +241,7 @@ fn ssl_not_in_use(at: &At, s: &SessionFacts) -> Option<Draft> {
     } else {
         Severity::Error
     };
-    Some(at.draft(Layer::Ssl, "ssl_not_in_use", severity, Text::new(
+    Some(at.draft(Layer::Ssl, FindingCode::SslNotInUse, severity, Text::new(
         format!("This session runs without SSL although sslmode={} asks for it: the password exchange and every query travel unencrypted.", at.mode()),
         "Enable SSL on the server (`ssl = on` with a certificate) and set sslmode=require or stricter in the app, so a server without SSL is refused rather than used in the clear.",
     ), vec![format!("{}: pg_stat_ssl.ssl = false for this session", at.label())]))
@@ -276,7 +276,7 @@ fn ok(at: &At, l: &LoginFacts) -> Draft {
             ));
         }
     }
-    at.draft(Layer::Info, "login_ok", Severity::Info, Text::new(
+    at.draft(Layer::Info, FindingCode::LoginOk, Severity::Info, Text::new(
         "The credentials work: pgreach logged in and ran its read-only queries.",
         "Nothing to change for authentication; if the app still fails, compare its settings with the ones in this report.",
     ), ev)

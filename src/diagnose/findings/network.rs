@@ -2,8 +2,8 @@
 //! whether what answers on the port is PostgreSQL at all.
 
 use crate::facts::{
-    AddressFacts, Channel, Family, HostFacts, LookupOutcome, Severity, SslAnswer, StartupStatus,
-    TcpStatus, TlsStatus,
+    AddressFacts, Channel, Family, FindingCode, HostFacts, LookupOutcome, Severity, SslAnswer,
+    StartupStatus, TcpStatus, TlsStatus,
 };
 
 use super::{At, Ctx, Draft, Layer, Text};
@@ -33,7 +33,7 @@ fn dns_host(host: &HostFacts) -> Option<Draft> {
     }
     let (code, severity, text) = if outcomes.contains(&LookupOutcome::Nxdomain) && !resolved {
         (
-            "dns_nxdomain",
+            FindingCode::DnsNxdomain,
             Severity::Error,
             Text::new(
                 format!(
@@ -46,7 +46,7 @@ fn dns_host(host: &HostFacts) -> Option<Draft> {
         )
     } else if outcomes == [LookupOutcome::NoRecords; 2] && !resolved {
         (
-            "dns_no_address",
+            FindingCode::DnsNoAddress,
             Severity::Error,
             Text::new(
                 format!(
@@ -64,7 +64,7 @@ fn dns_host(host: &HostFacts) -> Option<Draft> {
             Severity::Error
         };
         (
-            "dns_timeout",
+            FindingCode::DnsTimeout,
             severity,
             Text::new(
                 format!(
@@ -82,7 +82,7 @@ fn dns_host(host: &HostFacts) -> Option<Draft> {
         )
     } else if !resolved {
         (
-            "dns_lookup_failed",
+            FindingCode::DnsLookupFailed,
             Severity::Error,
             Text::new(
                 format!(
@@ -124,14 +124,14 @@ pub(super) fn tcp(at: &At) -> Option<Draft> {
     let text = match (a.tcp.status, a.family) {
         (TcpStatus::Ok, _) => return None,
         (TcpStatus::Refused, Family::Unix) => (
-            "address_refused",
+            FindingCode::AddressRefused,
             Text::new(
                 "Nobody listens on the Unix socket (the file is missing or no server accepts on it).",
                 "Check the server runs on this host and that `unix_socket_directories` in postgresql.conf (`SHOW unix_socket_directories`) and the port match the socket path; `ls -l` the directory.",
             ),
         ),
         (TcpStatus::Refused, _) => (
-            "address_refused",
+            FindingCode::AddressRefused,
             Text::new(
                 format!(
                     "The host refused the TCP connection: nothing listens on port {port} at this address."
@@ -142,7 +142,7 @@ pub(super) fn tcp(at: &At) -> Option<Draft> {
             ),
         ),
         (TcpStatus::Timeout, _) => (
-            "address_timeout",
+            FindingCode::AddressTimeout,
             Text::new(
                 format!(
                     "The TCP connection to port {port} timed out: packets are dropped on the way (a firewall or security group)."
@@ -153,7 +153,7 @@ pub(super) fn tcp(at: &At) -> Option<Draft> {
             ),
         ),
         (TcpStatus::Unreachable, _) => (
-            "address_unreachable",
+            FindingCode::AddressUnreachable,
             Text::new(
                 "The address is unreachable from this host (no route, or an ICMP unreachable from a router or firewall).",
                 format!(
@@ -162,7 +162,7 @@ pub(super) fn tcp(at: &At) -> Option<Draft> {
             ),
         ),
         (TcpStatus::Reset | TcpStatus::Error, _) => (
-            "address_error",
+            FindingCode::AddressError,
             Text::new(
                 "The TCP connection failed.",
                 format!(
@@ -268,8 +268,14 @@ pub(super) fn families(ctx: &Ctx, host: &HostFacts) -> Option<Draft> {
         .map(|(_, a)| crate::diagnose::address_label(a))
         .collect();
     Some(
-        Draft::new(Layer::Tcp, "ipv6_ipv4_differ", severity, text, evidence)
-            .on(&host.host, addresses),
+        Draft::new(
+            Layer::Tcp,
+            FindingCode::Ipv6Ipv4Differ,
+            severity,
+            text,
+            evidence,
+        )
+        .on(&host.host, addresses),
     )
 }
 
@@ -343,13 +349,13 @@ pub(super) fn not_postgres(at: &At) -> Option<Draft> {
             .as_deref()
             .filter(|_| st.status != StartupStatus::Skipped)
         {
-            evidence.push(format!("startup: {}: {d}", st.status.as_str().to_string()));
+            evidence.push(format!("startup: {}: {d}", st.status.as_str()));
         }
     }
     let port = a.port;
     Some(at.draft(
         Layer::NotPostgres,
-        "not_postgres",
+        FindingCode::NotPostgres,
         at.severity(Severity::Warning),
         Text::new(
             format!("Port {port} is answered by {what}, not by PostgreSQL."),

@@ -4,7 +4,7 @@
 
 use crate::diagnose::server_error::{Refusal, classify, quote};
 use crate::diagnose::{channel_words, startup_on};
-use crate::facts::{Channel, Severity, StartupFacts, StartupStatus};
+use crate::facts::{Channel, FindingCode, Severity, StartupFacts, StartupStatus};
 
 use super::{At, Draft, Layer, Text, network};
 
@@ -37,7 +37,7 @@ fn evidence(at: &At, channel: Channel, st: &StartupFacts) -> Vec<String> {
         }
         None => lines.push(format!(
             "{head}: {}: {}",
-            st.status.as_str().to_string(),
+            st.status.as_str(),
             st.detail.as_deref().unwrap_or("")
         )),
     }
@@ -69,7 +69,7 @@ fn before_auth(at: &At, st: &StartupFacts, evidence: Vec<String>) -> Option<Draf
 /// The codes this file owns for an ErrorResponse before authentication; pg_hba.conf and
 /// SQLSTATE 28000 belong to `hba`, and "SSL required" answered while SSL reaches
 /// authentication belongs to `ssl` (`ssl_required_by_server`).
-fn refusal(at: &At, st: &StartupFacts) -> Option<(&'static str, Text)> {
+fn refusal(at: &At, st: &StartupFacts) -> Option<(FindingCode, Text)> {
     let e = st.error.as_ref()?;
     Some(match classify(e) {
         Refusal::SslRequired => {
@@ -78,7 +78,7 @@ fn refusal(at: &At, st: &StartupFacts) -> Option<(&'static str, Text)> {
                 return None;
             }
             (
-                "server_rejected",
+                FindingCode::ServerRejected,
                 Text::new(
                     "The server (PgBouncer with client_tls_sslmode=require, or a proxy) refuses startups without SSL (\"SSL required\"), and no startup over SSL reached authentication either.",
                     "Fix the SSL side first (see the other findings for this address); then use sslmode=require (or verify-full) in the app's settings.",
@@ -86,21 +86,21 @@ fn refusal(at: &At, st: &StartupFacts) -> Option<(&'static str, Text)> {
             )
         }
         Refusal::StartingUp => (
-            "server_starting_up",
+            FindingCode::ServerStartingUp,
             Text::new(
                 "The server is starting up (or, before PostgreSQL 14, is a standby that does not accept connections yet) and refuses connections.",
                 "Wait for the server log to say \"database system is ready to accept connections\" (`pg_isready -h HOST -p PORT` exits 0 then); if it stays, read the log for recovery progress or a standby that cannot reach consistency.",
             ),
         ),
         Refusal::ShuttingDown => (
-            "server_shutting_down",
+            FindingCode::ServerShuttingDown,
             Text::new(
                 "The server is shutting down and refuses new connections.",
                 "Wait for the restart (a smart shutdown waits for every open session: `pg_ctl stop -m fast` ends them), or find who stopped it in the server log; `pg_isready` tells when it accepts again.",
             ),
         ),
         Refusal::InRecovery => (
-            "server_in_recovery",
+            FindingCode::ServerInRecovery,
             Text::new(
                 "The server is in recovery (crash recovery, or a standby not in hot standby yet) and refuses connections.",
                 "Point the app at the primary (or list all hosts with target_session_attrs=read-write); if this standby should serve reads, set `hot_standby = on` and let it reach a consistent state (server log); after a crash, wait for recovery to finish.",
@@ -108,7 +108,7 @@ fn refusal(at: &At, st: &StartupFacts) -> Option<(&'static str, Text)> {
         ),
         Refusal::TooManyClients => too_many_clients(),
         Refusal::CannotConnectNow | Refusal::Other => (
-            "server_rejected",
+            FindingCode::ServerRejected,
             Text::new(
                 format!(
                     "The server refused the connection before authentication (SQLSTATE {}).",
@@ -124,9 +124,9 @@ fn refusal(at: &At, st: &StartupFacts) -> Option<(&'static str, Text)> {
     })
 }
 
-fn too_many_clients() -> (&'static str, Text) {
+fn too_many_clients() -> (FindingCode, Text) {
     (
-        "too_many_clients",
+        FindingCode::TooManyClients,
         Text::new(
             "The server has no connection slot left (max_connections, or a per-role/per-database limit).",
             "Find who holds the connections (`SELECT usename, application_name, client_addr, state, count(*) FROM pg_stat_activity GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC`), fix leaking or idle clients or put a pooler such as PgBouncer in front; raising max_connections needs a restart.",
@@ -134,9 +134,9 @@ fn too_many_clients() -> (&'static str, Text) {
     )
 }
 
-fn startup_failed() -> (&'static str, Text) {
+fn startup_failed() -> (FindingCode, Text) {
     (
-        "startup_failed",
+        FindingCode::StartupFailed,
         Text::new(
             "The server (or something in front of it) broke off the connection after the StartupMessage, without an authentication request or an error.",
             "Read the server log at this time (a crashed backend, authentication_timeout, out of memory) and any pooler or proxy limits in front of it; rerun with `-vv` to see the exchange.",
@@ -150,7 +150,7 @@ fn after_auth(at: &At, st: &StartupFacts, evidence: Vec<String>) -> Option<Draft
         let (code, text) = match classify(e) {
             Refusal::TooManyClients => too_many_clients(),
             _ => (
-                "post_auth_error",
+                FindingCode::PostAuthError,
                 Text::new(
                     "The server authenticated pgreach (trust) and then refused the session: with these settings the app is refused too.",
                     "Fix what the message names: create the database or role (`CREATE DATABASE …`, `CREATE ROLE … LOGIN`), grant CONNECT, or correct dbname/user in the app's settings (DATABASE_URL, PGDATABASE, PGUSER).",
@@ -158,7 +158,7 @@ fn after_auth(at: &At, st: &StartupFacts, evidence: Vec<String>) -> Option<Draft
             ),
         };
         let layer = match code {
-            "too_many_clients" => Layer::ServerState,
+            FindingCode::TooManyClients => Layer::ServerState,
             _ => Layer::AuthMethod,
         };
         return Some(at.draft(layer, code, Severity::Warning, text, evidence));
@@ -170,7 +170,7 @@ fn after_auth(at: &At, st: &StartupFacts, evidence: Vec<String>) -> Option<Draft
     standby.then(|| {
         at.draft(
             Layer::ServerState,
-            "server_in_recovery",
+            FindingCode::ServerInRecovery,
             Severity::Warning,
             Text::new(
                 "The server is a hot standby: it accepts connections, but read-only — writes will fail.",

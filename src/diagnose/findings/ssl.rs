@@ -6,7 +6,9 @@ use crate::config::SslMode;
 use crate::diagnose::matrix::{Roots, roots};
 use crate::diagnose::server_error::{Refusal, quote};
 use crate::diagnose::{channel_words, startup_on};
-use crate::facts::{Channel, HostFacts, HostKind, Severity, SslAnswer, StartupFacts, TlsStatus};
+use crate::facts::{
+    Channel, FindingCode, HostFacts, HostKind, Severity, SslAnswer, StartupFacts, TlsStatus,
+};
 
 use super::hba::{Acc, hba_line, hba_message, refusal};
 use super::{At, Ctx, Draft, Layer, Text, network};
@@ -30,7 +32,7 @@ pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
     )];
     if trust.source == "system" && mode != SslMode::VerifyFull {
         out.push(config_draft(
-            "sslrootcert_system_weak_sslmode",
+            FindingCode::SslrootcertSystemWeakSslmode,
             Text::new(
                 format!("libpq (16 and later) refuses sslrootcert=system with sslmode={mode}: only verify-full is allowed with the system's roots."),
                 "Set sslmode=verify-full (the point of sslrootcert=system), or drop sslrootcert=system and give the CA file with sslrootcert=/path/ca.pem.",
@@ -49,7 +51,7 @@ pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
     if let Some(msg) = problem.filter(|_| verifies) {
         let path = trust.path.as_deref().unwrap_or("~/.postgresql/root.crt");
         out.push(config_draft(
-            "root_cert_missing",
+            FindingCode::RootCertMissing,
             Text::new(
                 format!("sslmode={mode} needs the CA certificate that signed the server's certificate, and libpq has none: {msg}."),
                 format!(
@@ -62,7 +64,7 @@ pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
     out
 }
 
-fn config_draft(code: &'static str, text: Text, evidence: Vec<String>) -> Draft {
+fn config_draft(code: FindingCode, text: Text, evidence: Vec<String>) -> Draft {
     Draft::new(Layer::Config, code, Severity::Error, text, evidence)
 }
 
@@ -98,7 +100,7 @@ fn ssl_answer(at: &At) -> Option<Draft> {
                 _ => at.severity(Severity::Warning),
             };
             (
-                "ssl_not_supported",
+                FindingCode::SslNotSupported,
                 severity,
                 Text::new(
                     format!(
@@ -127,7 +129,7 @@ fn ssl_answer(at: &At) -> Option<Draft> {
                 s.peer_bytes.as_deref().unwrap_or("")
             ));
             (
-                "unencrypted_data_after_ssl",
+                FindingCode::UnencryptedDataAfterSsl,
                 at.severity(Severity::Warning),
                 Text::new(
                     "Bytes arrived after the server's S and before the TLS handshake: something on the path injects data (CVE-2021-23222), and libpq refuses the connection.",
@@ -138,7 +140,7 @@ fn ssl_answer(at: &At) -> Option<Draft> {
         SslAnswer::E => {
             evidence.extend(s.error.as_ref().map(quote));
             (
-                "ssl_request_failed",
+                FindingCode::SslRequestFailed,
                 at.severity(Severity::Warning),
                 Text::new(
                     "The server answered the SSLRequest with an error: the postmaster could not start a backend for the connection.",
@@ -147,7 +149,7 @@ fn ssl_answer(at: &At) -> Option<Draft> {
             )
         }
         SslAnswer::Eof | SslAnswer::Error => (
-            "ssl_request_failed",
+            FindingCode::SslRequestFailed,
             at.severity(Severity::Warning),
             Text::new(
                 "The connection was closed in answer to the SSLRequest, which libpq treats as an error in every sslmode but disable.",
@@ -155,7 +157,7 @@ fn ssl_answer(at: &At) -> Option<Draft> {
             ),
         ),
         SslAnswer::Timeout => (
-            "ssl_request_failed",
+            FindingCode::SslRequestFailed,
             at.severity(Severity::Warning),
             Text::new(
                 "No answer to the SSLRequest before connect_timeout.",
@@ -181,7 +183,7 @@ fn handshake(at: &At) -> Option<Draft> {
     )];
     Some(at.draft(
         Layer::Ssl,
-        "tls_handshake_failed",
+        FindingCode::TlsHandshakeFailed,
         at.severity(Severity::Warning),
         Text::new(
             "The TLS handshake with the server failed.",
@@ -263,21 +265,21 @@ pub(super) fn hba_split(ctx: &Ctx, host: &HostFacts) -> Vec<Draft> {
     let mut out = Vec::new();
     out.extend(required.finish(
         Layer::Ssl,
-        "ssl_required_by_hba",
+        FindingCode::SslRequiredByHba,
         host,
         "pg_hba.conf accepts this client only over SSL: the startup without SSL is refused, the one over SSL reaches authentication.",
         |_| ssl_required_next_step(mode, "use a `host` line instead of `hostssl` for this client in pg_hba.conf"),
     ));
     out.extend(required_by_server.finish(
         Layer::Ssl,
-        "ssl_required_by_server",
+        FindingCode::SslRequiredByServer,
         host,
         "The server refuses startups without SSL (\"SSL required\": PgBouncer with client_tls_sslmode=require, or a proxy); the startup over SSL reaches authentication.",
         |_| ssl_required_next_step(mode, "set client_tls_sslmode = prefer (or allow) in pgbouncer.ini and reload it"),
     ));
     out.extend(rejected.finish(
         Layer::Ssl,
-        "ssl_rejected_by_hba",
+        FindingCode::SslRejectedByHba,
         host,
         "pg_hba.conf refuses this client over SSL (only a `host`/`hostnossl` line matches plaintext), while the startup without SSL reaches authentication.",
         |lines| {

@@ -18,12 +18,12 @@ fn run(r: &Report, mode: SslMode) -> Vec<Finding> {
     )
 }
 
-fn codes(fs: &[Finding]) -> Vec<&'static str> {
+fn codes(fs: &[Finding]) -> Vec<FindingCode> {
     fs.iter().map(|f| f.code).collect()
 }
 
 /// The one finding with `code`; its texts are non-empty and the next step names `needle`.
-fn only(fs: &[Finding], code: &str, needle: &str) -> Finding {
+fn only(fs: &[Finding], code: FindingCode, needle: &str) -> Finding {
     let matching: Vec<&Finding> = fs.iter().filter(|f| f.code == code).collect();
     assert_eq!(matching.len(), 1, "{code} in {:?}", codes(fs));
     let f = matching[0];
@@ -41,7 +41,7 @@ fn only(fs: &[Finding], code: &str, needle: &str) -> Finding {
     f.clone()
 }
 
-fn absent(fs: &[Finding], code: &str) {
+fn absent(fs: &[Finding], code: FindingCode) {
     assert!(!codes(fs).contains(&code), "{code} in {:?}", codes(fs));
 }
 
@@ -64,11 +64,15 @@ fn with_trust(mut r: Report, root_file: bool) -> Report {
 fn root_cert_missing_under_verify_modes_only() {
     let r = report("verify-full", vec![ok_v4(HOST)]);
     let fs = run(&r, SslMode::VerifyFull);
-    let f = only(&fs, "root_cert_missing", "sslrootcert");
+    let f = only(&fs, FindingCode::RootCertMissing, "sslrootcert");
     assert_eq!(f.severity, Severity::Error);
     assert!(f.addresses.is_empty() && f.host.is_none());
-    assert_eq!(fs[0].code, "root_cert_missing", "config comes first");
-    absent(&run(&r, SslMode::Require), "root_cert_missing");
+    assert_eq!(
+        fs[0].code,
+        FindingCode::RootCertMissing,
+        "config comes first"
+    );
+    absent(&run(&r, SslMode::Require), FindingCode::RootCertMissing);
     // Sockets never use TLS: verify-full over a socket needs no root file.
     let s = unix("/run/postgresql/.s.PGSQL.5432")
         .plain_startup(auth("sasl"))
@@ -84,13 +88,13 @@ fn sslrootcert_system_with_a_weak_mode() {
     let fs = run(&r, SslMode::Require);
     let f = only(
         &fs,
-        "sslrootcert_system_weak_sslmode",
+        FindingCode::SslrootcertSystemWeakSslmode,
         "sslmode=verify-full",
     );
     assert_eq!(f.severity, Severity::Error);
     absent(
         &run(&r, SslMode::VerifyFull),
-        "sslrootcert_system_weak_sslmode",
+        FindingCode::SslrootcertSystemWeakSslmode,
     );
 }
 
@@ -115,7 +119,11 @@ fn dns_nxdomain() {
         Err("Name or service not known"),
     );
     let fs = run(&r, SslMode::Prefer);
-    let f = only(&fs, "dns_nxdomain", "dig +search nope.example.com");
+    let f = only(
+        &fs,
+        FindingCode::DnsNxdomain,
+        "dig +search nope.example.com",
+    );
     assert_eq!(f.severity, Severity::Error);
     assert_eq!(f.host.as_deref(), Some("nope.example.com"));
     assert!(f.addresses.is_empty());
@@ -131,7 +139,7 @@ fn dns_no_address() {
     );
     let f = only(
         &run(&r, SslMode::Prefer),
-        "dns_no_address",
+        FindingCode::DnsNoAddress,
         "A (or AAAA) record",
     );
     assert_eq!(f.severity, Severity::Error);
@@ -144,14 +152,22 @@ fn dns_timeout_is_an_error_only_when_nothing_resolved() {
         LookupOutcome::Timeout,
         Err("Temporary failure in name resolution"),
     );
-    let f = only(&run(&r, SslMode::Prefer), "dns_timeout", "/etc/resolv.conf");
+    let f = only(
+        &run(&r, SslMode::Prefer),
+        FindingCode::DnsTimeout,
+        "/etc/resolv.conf",
+    );
     assert_eq!(f.severity, Severity::Error);
     let r = unresolved(
         LookupOutcome::Answers,
         LookupOutcome::Timeout,
         Ok(vec!["10.0.0.5"]),
     );
-    let f = only(&run(&r, SslMode::Prefer), "dns_timeout", "hostaddr");
+    let f = only(
+        &run(&r, SslMode::Prefer),
+        FindingCode::DnsTimeout,
+        "hostaddr",
+    );
     assert_eq!(f.severity, Severity::Warning);
 }
 
@@ -164,7 +180,7 @@ fn dns_lookup_failed() {
     );
     let f = only(
         &run(&r, SslMode::Prefer),
-        "dns_lookup_failed",
+        FindingCode::DnsLookupFailed,
         "getent ahosts",
     );
     assert_eq!(f.severity, Severity::Error);
@@ -195,10 +211,10 @@ fn ipv6_refused_first_is_a_harmless_fallback() {
         .tcp_failed(TcpStatus::Refused, "Connection refused (os error 111)")
         .build();
     let fs = run(&v6_then_v4(v6), SslMode::Prefer);
-    let refused = only(&fs, "address_refused", "listen_addresses");
+    let refused = only(&fs, FindingCode::AddressRefused, "listen_addresses");
     assert_eq!(refused.severity, Severity::Error);
     assert_eq!(refused.addresses, vec!["[::1]:5432"]);
-    let differ = only(&fs, "ipv6_ipv4_differ", "listen on IPv6");
+    let differ = only(&fs, FindingCode::Ipv6Ipv4Differ, "listen on IPv6");
     assert_eq!(differ.severity, Severity::Info);
     assert_eq!(differ.addresses, vec!["[::1]:5432"]);
     assert!(
@@ -206,7 +222,10 @@ fn ipv6_refused_first_is_a_harmless_fallback() {
         "{}",
         differ.summary
     );
-    assert_eq!(codes(&fs), vec!["address_refused", "ipv6_ipv4_differ"]);
+    assert_eq!(
+        codes(&fs),
+        vec![FindingCode::AddressRefused, FindingCode::Ipv6Ipv4Differ]
+    );
 }
 
 #[test]
@@ -216,10 +235,10 @@ fn ipv6_timing_out_first_delays_every_connection() {
         .build();
     let fs = run(&v6_then_v4(v6), SslMode::Prefer);
     assert_eq!(
-        only(&fs, "address_timeout", "nc -vz").severity,
+        only(&fs, FindingCode::AddressTimeout, "nc -vz").severity,
         Severity::Error
     );
-    let differ = only(&fs, "ipv6_ipv4_differ", "AAAA");
+    let differ = only(&fs, FindingCode::Ipv6Ipv4Differ, "AAAA");
     assert_eq!(differ.severity, Severity::Warning);
     assert!(
         differ.summary.contains("connect_timeout (10 s)"),
@@ -236,7 +255,7 @@ fn ipv6_stopping_libpq_makes_the_difference_an_error() {
         .plain_startup(hba_no_entry("::1", "no encryption"))
         .build();
     let fs = run(&v6_then_v4(v6), SslMode::Prefer);
-    let differ = only(&fs, "ipv6_ipv4_differ", "pg_hba.conf");
+    let differ = only(&fs, FindingCode::Ipv6Ipv4Differ, "pg_hba.conf");
     assert_eq!(differ.severity, Severity::Error);
     assert!(differ.summary.contains("app fails"), "{}", differ.summary);
 }
@@ -251,11 +270,15 @@ fn address_unreachable_and_untried_addresses() {
         .tcp_failed(TcpStatus::Unreachable, "No route to host (os error 113)")
         .build();
     let fs = run(&report("prefer", vec![tried.clone()]), SslMode::Prefer);
-    let f = only(&fs, "address_unreachable", "ip route get 10.0.0.5");
+    let f = only(
+        &fs,
+        FindingCode::AddressUnreachable,
+        "ip route get 10.0.0.5",
+    );
     assert_eq!(f.severity, Severity::Error);
     let fs = run(&report("prefer", vec![untried]), SslMode::Prefer);
     assert_eq!(
-        only(&fs, "address_unreachable", "ip route").severity,
+        only(&fs, FindingCode::AddressUnreachable, "ip route").severity,
         Severity::Warning
     );
 }
@@ -267,7 +290,7 @@ fn address_error_for_a_reset() {
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
     assert_eq!(
-        only(&fs, "address_error", "nc -vz").severity,
+        only(&fs, FindingCode::AddressError, "nc -vz").severity,
         Severity::Error
     );
 }
@@ -280,7 +303,7 @@ fn not_postgres_http() {
         .other_byte(b'H', "HTTP/1.1 400 Bad Request\\r\\n")
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
-    let f = only(&fs, "not_postgres", "SHOW port");
+    let f = only(&fs, FindingCode::NotPostgres, "SHOW port");
     assert_eq!(f.severity, Severity::Error);
     assert!(f.summary.contains("an HTTP server"), "{}", f.summary);
     assert!(
@@ -288,7 +311,7 @@ fn not_postgres_http() {
         "{:?}",
         f.evidence
     );
-    assert_eq!(codes(&fs), vec!["not_postgres"]);
+    assert_eq!(codes(&fs), vec![FindingCode::NotPostgres]);
 }
 
 #[test]
@@ -298,11 +321,11 @@ fn not_postgres_ssh_banner_looks_like_s() {
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
     assert!(
-        only(&fs, "not_postgres", "ss -ltnp")
+        only(&fs, FindingCode::NotPostgres, "ss -ltnp")
             .summary
             .contains("SSH")
     );
-    absent(&fs, "unencrypted_data_after_ssl");
+    absent(&fs, FindingCode::UnencryptedDataAfterSsl);
 }
 
 #[test]
@@ -312,9 +335,9 @@ fn not_postgres_silent_on_both_channels() {
         .plain_startup(broken(StartupStatus::Eof, "closed"))
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
-    only(&fs, "not_postgres", "proxy");
-    absent(&fs, "ssl_request_failed");
-    absent(&fs, "startup_failed");
+    only(&fs, FindingCode::NotPostgres, "proxy");
+    absent(&fs, FindingCode::SslRequestFailed);
+    absent(&fs, FindingCode::StartupFailed);
 }
 
 // ── server state ───────────────────────────────────────────────────────────────────────
@@ -333,22 +356,22 @@ fn cannot_connect_now_variants() {
     let cases = [
         (
             "the database system is starting up",
-            "server_starting_up",
+            FindingCode::ServerStartingUp,
             "pg_isready",
         ),
         (
             "the database system is shutting down",
-            "server_shutting_down",
+            FindingCode::ServerShuttingDown,
             "pg_ctl stop",
         ),
         (
             "the database system is in recovery mode",
-            "server_in_recovery",
+            FindingCode::ServerInRecovery,
             "primary",
         ),
         (
             "the database system is not yet accepting connections",
-            "server_in_recovery",
+            FindingCode::ServerInRecovery,
             "hot_standby",
         ),
     ];
@@ -371,7 +394,11 @@ fn hot_standby_after_trust() {
     st.parameters = vec![("in_hot_standby".into(), "on".into())];
     let a = tcp(HOST, "10.0.0.5").tls_ok().tls_startup(st).build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
-    let f = only(&fs, "server_in_recovery", "target_session_attrs=read-write");
+    let f = only(
+        &fs,
+        FindingCode::ServerInRecovery,
+        "target_session_attrs=read-write",
+    );
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.summary.contains("read-only"));
 }
@@ -382,7 +409,7 @@ fn too_many_clients() {
         &both("53300", "sorry, too many clients already"),
         SslMode::Prefer,
     );
-    let f = only(&fs, "too_many_clients", "pg_stat_activity");
+    let f = only(&fs, FindingCode::TooManyClients, "pg_stat_activity");
     assert_eq!(f.severity, Severity::Error);
 }
 
@@ -392,7 +419,7 @@ fn server_rejected_for_unknown_errors() {
         &both("08P01", "invalid startup packet layout"),
         SslMode::Prefer,
     );
-    let f = only(&fs, "server_rejected", "server log");
+    let f = only(&fs, FindingCode::ServerRejected, "server log");
     assert_eq!(f.severity, Severity::Error);
     assert!(f.summary.contains("08P01"));
     // A localised 57P03 too.
@@ -400,13 +427,13 @@ fn server_rejected_for_unknown_errors() {
         &both("57P03", "das Datenbanksystem fährt herunter"),
         SslMode::Prefer,
     );
-    only(&fs, "server_rejected", "server log");
+    only(&fs, FindingCode::ServerRejected, "server log");
     // A localised 28000 points at pg_hba.conf.
     let fs = run(
         &both("28000", "keine Zeile in pg_hba.conf"),
         SslMode::Prefer,
     );
-    only(&fs, "server_rejected", "pg_hba_file_rules");
+    only(&fs, FindingCode::ServerRejected, "pg_hba_file_rules");
 }
 
 #[test]
@@ -419,9 +446,9 @@ fn startup_failed_after_a_good_tls_phase() {
         ))
         .build();
     let fs = run(&report("require", vec![a]), SslMode::Require);
-    let f = only(&fs, "startup_failed", "server log");
+    let f = only(&fs, FindingCode::StartupFailed, "server log");
     assert_eq!(f.severity, Severity::Error);
-    absent(&fs, "not_postgres");
+    absent(&fs, FindingCode::NotPostgres);
 }
 
 #[test]
@@ -431,9 +458,9 @@ fn post_auth_error_after_trust() {
         .tls_startup(trust_then("3D000", "database \"app\" does not exist"))
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
-    let f = only(&fs, "post_auth_error", "CREATE DATABASE");
+    let f = only(&fs, FindingCode::PostAuthError, "CREATE DATABASE");
     assert_eq!(f.severity, Severity::Warning);
-    only(&fs, "auth_trust", "scram-sha-256");
+    only(&fs, FindingCode::AuthTrust, "scram-sha-256");
 }
 
 // ── SSL ────────────────────────────────────────────────────────────────────────────────
@@ -450,18 +477,21 @@ fn ssl_off() -> Report {
 fn ssl_not_supported_depends_on_the_mode() {
     let f = only(
         &run(&ssl_off(), SslMode::Require),
-        "ssl_not_supported",
+        FindingCode::SslNotSupported,
         "ssl = on",
     );
     assert_eq!(f.severity, Severity::Error);
     let f = only(
         &run(&ssl_off(), SslMode::Prefer),
-        "ssl_not_supported",
+        FindingCode::SslNotSupported,
         "ssl = on",
     );
     assert_eq!(f.severity, Severity::Info);
     assert!(f.summary.contains("unencrypted"));
-    absent(&run(&ssl_off(), SslMode::Disable), "ssl_not_supported");
+    absent(
+        &run(&ssl_off(), SslMode::Disable),
+        FindingCode::SslNotSupported,
+    );
 }
 
 fn hostssl_only() -> Report {
@@ -478,24 +508,24 @@ fn ssl_required_by_hba() {
     let r = hostssl_only();
     let f = only(
         &run(&r, SslMode::Disable),
-        "ssl_required_by_hba",
+        FindingCode::SslRequiredByHba,
         "sslmode=require",
     );
     assert_eq!(f.severity, Severity::Error);
     assert_eq!(f.addresses, vec!["10.0.0.5:5432"]);
     let f = only(
         &run(&r, SslMode::Allow),
-        "ssl_required_by_hba",
+        FindingCode::SslRequiredByHba,
         "sslmode=require",
     );
     assert_eq!(f.severity, Severity::Warning);
     let fs = run(&r, SslMode::Prefer);
     assert_eq!(
-        only(&fs, "ssl_required_by_hba", "Nothing to change").severity,
+        only(&fs, FindingCode::SslRequiredByHba, "Nothing to change").severity,
         Severity::Info
     );
     // Explained by the split: no pg_hba_no_entry on top.
-    absent(&fs, "pg_hba_no_entry");
+    absent(&fs, FindingCode::PgHbaNoEntry);
 }
 
 /// PgBouncer with client_tls_sslmode=require: 08P01 "SSL required" without SSL, SASL over it.
@@ -513,19 +543,19 @@ fn ssl_required_by_server() {
     let r = pooler_requires_ssl();
     let f = only(
         &run(&r, SslMode::Disable),
-        "ssl_required_by_server",
+        FindingCode::SslRequiredByServer,
         "client_tls_sslmode",
     );
     assert_eq!(f.severity, Severity::Error);
     assert!(f.next_step.contains("sslmode=require"), "{}", f.next_step);
     let fs = run(&r, SslMode::Prefer);
     assert_eq!(
-        only(&fs, "ssl_required_by_server", "Nothing to change").severity,
+        only(&fs, FindingCode::SslRequiredByServer, "Nothing to change").severity,
         Severity::Info
     );
     // Explained: no generic refusal, and not mistaken for pg_hba.conf.
-    absent(&fs, "server_rejected");
-    absent(&fs, "ssl_required_by_hba");
+    absent(&fs, FindingCode::ServerRejected);
+    absent(&fs, FindingCode::SslRequiredByHba);
 }
 
 #[test]
@@ -539,8 +569,8 @@ fn ssl_required_without_a_working_ssl_side_is_a_refusal() {
         &with_trust(report("prefer", vec![a]), true),
         SslMode::Prefer,
     );
-    absent(&fs, "ssl_required_by_server");
-    only(&fs, "server_rejected", "SSL");
+    absent(&fs, FindingCode::SslRequiredByServer);
+    only(&fs, FindingCode::ServerRejected, "SSL");
 }
 
 fn hostnossl() -> Report {
@@ -557,22 +587,22 @@ fn ssl_rejected_by_hba() {
     let r = hostnossl();
     let f = only(
         &run(&r, SslMode::Require),
-        "ssl_rejected_by_hba",
+        FindingCode::SslRejectedByHba,
         "`hostssl app app 10.0.0.9/32 scram-sha-256`",
     );
     assert_eq!(f.severity, Severity::Error);
     let f = only(
         &run(&r, SslMode::Prefer),
-        "ssl_rejected_by_hba",
+        FindingCode::SslRejectedByHba,
         "retries unencrypted",
     );
     assert_eq!(f.severity, Severity::Warning);
     let fs = run(&r, SslMode::Disable);
     assert_eq!(
-        only(&fs, "ssl_rejected_by_hba", "hostssl").severity,
+        only(&fs, FindingCode::SslRejectedByHba, "hostssl").severity,
         Severity::Info
     );
-    absent(&fs, "pg_hba_no_entry");
+    absent(&fs, FindingCode::PgHbaNoEntry);
 }
 
 #[test]
@@ -584,7 +614,7 @@ fn unencrypted_data_after_ssl() {
     let r = report("prefer", vec![a]);
     let f = only(
         &run(&r, SslMode::Prefer),
-        "unencrypted_data_after_ssl",
+        FindingCode::UnencryptedDataAfterSsl,
         "man in the middle",
     );
     assert_eq!(f.severity, Severity::Error);
@@ -596,7 +626,7 @@ fn unencrypted_data_after_ssl() {
     // disable never sends SSLRequest: the app is not stopped.
     let f = only(
         &run(&r, SslMode::Disable),
-        "unencrypted_data_after_ssl",
+        FindingCode::UnencryptedDataAfterSsl,
         "pgreach",
     );
     assert_eq!(f.severity, Severity::Warning);
@@ -610,10 +640,10 @@ fn ssl_request_failed_and_tls_handshake_failed() {
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
     assert_eq!(
-        only(&fs, "ssl_request_failed", "sslmode=disable").severity,
+        only(&fs, FindingCode::SslRequestFailed, "sslmode=disable").severity,
         Severity::Error
     );
-    absent(&fs, "not_postgres");
+    absent(&fs, FindingCode::NotPostgres);
 
     let b = tcp(HOST, "10.0.0.5")
         .tls_failed(TlsStatus::Failed, "peer is incompatible: protocol version")
@@ -621,13 +651,18 @@ fn ssl_request_failed_and_tls_handshake_failed() {
         .build();
     let fs = run(&report("require", vec![b.clone()]), SslMode::Require);
     assert_eq!(
-        only(&fs, "tls_handshake_failed", "ssl_min_protocol_version").severity,
+        only(
+            &fs,
+            FindingCode::TlsHandshakeFailed,
+            "ssl_min_protocol_version"
+        )
+        .severity,
         Severity::Error
     );
     // prefer falls back to plaintext: a warning.
     let fs = run(&report("prefer", vec![b]), SslMode::Prefer);
     assert_eq!(
-        only(&fs, "tls_handshake_failed", "openssl").severity,
+        only(&fs, FindingCode::TlsHandshakeFailed, "openssl").severity,
         Severity::Warning
     );
 }
@@ -650,12 +685,16 @@ fn cert_untrusted() {
     );
     let f = only(
         &run(&r, SslMode::VerifyFull),
-        "cert_untrusted",
+        FindingCode::CertUntrusted,
         "sslrootcert",
     );
     assert_eq!(f.severity, Severity::Error);
     // require with a root file checks the chain as verify-ca.
-    let f = only(&run(&r, SslMode::Require), "cert_untrusted", "remove it");
+    let f = only(
+        &run(&r, SslMode::Require),
+        FindingCode::CertUntrusted,
+        "remove it",
+    );
     assert_eq!(f.severity, Severity::Error);
     assert!(
         f.evidence.iter().any(|e| e.contains("like verify-ca")),
@@ -668,11 +707,21 @@ fn cert_untrusted() {
         false,
     );
     assert_eq!(
-        only(&run(&r, SslMode::Require), "cert_untrusted", "sslrootcert").severity,
+        only(
+            &run(&r, SslMode::Require),
+            FindingCode::CertUntrusted,
+            "sslrootcert"
+        )
+        .severity,
         Severity::Warning
     );
     assert_eq!(
-        only(&run(&r, SslMode::Disable), "cert_untrusted", "sslrootcert").severity,
+        only(
+            &run(&r, SslMode::Disable),
+            FindingCode::CertUntrusted,
+            "sslrootcert"
+        )
+        .severity,
         Severity::Info
     );
 }
@@ -682,14 +731,14 @@ fn cert_name_mismatch() {
     let r = cert_report(|a| a.name_fails(&["DNS:other.example.com"]), true);
     let f = only(
         &run(&r, SslMode::VerifyFull),
-        "cert_name_mismatch",
+        FindingCode::CertNameMismatch,
         "other.example.com",
     );
     assert_eq!(f.severity, Severity::Error);
     assert!(f.next_step.contains("subjectAltName DNS:db.example.com"));
     let f = only(
         &run(&r, SslMode::Require),
-        "cert_name_mismatch",
+        FindingCode::CertNameMismatch,
         "subjectAltName",
     );
     assert_eq!(f.severity, Severity::Info);
@@ -708,7 +757,7 @@ fn cert_name_mismatch_by_ip_names_the_cn_and_an_ip_san() {
     let r = with_trust(report("verify-full", vec![a]), true);
     let f = only(
         &run(&r, SslMode::VerifyFull),
-        "cert_name_mismatch",
+        FindingCode::CertNameMismatch,
         "subjectAltName IP:127.0.0.1",
     );
     assert!(
@@ -728,22 +777,22 @@ fn cert_expired() {
         true,
     );
     let fs = run(&r, SslMode::VerifyCa);
-    let f = only(&fs, "cert_expired", "ssl_cert_file");
+    let f = only(&fs, FindingCode::CertExpired, "ssl_cert_file");
     assert_eq!(f.severity, Severity::Error);
     assert!(
         f.evidence.iter().any(|e| e.contains("2025-12-01")),
         "{:?}",
         f.evidence
     );
-    absent(&fs, "cert_untrusted");
-    absent(&fs, "cert_expiring_soon");
+    absent(&fs, FindingCode::CertUntrusted);
+    absent(&fs, FindingCode::CertExpiringSoon);
     // The date alone is enough when the chain verdict is missing.
     let r = cert_report(
         |a| a.leaf(|c| c.not_after = "2025-12-01T00:00:00Z".into()),
         false,
     );
     assert_eq!(
-        only(&run(&r, SslMode::Prefer), "cert_expired", "Renew").severity,
+        only(&run(&r, SslMode::Prefer), FindingCode::CertExpired, "Renew").severity,
         Severity::Warning
     );
 }
@@ -759,7 +808,7 @@ fn cert_not_yet_valid() {
     );
     let f = only(
         &run(&r, SslMode::VerifyFull),
-        "cert_not_yet_valid",
+        FindingCode::CertNotYetValid,
         "timedatectl",
     );
     assert_eq!(f.severity, Severity::Error);
@@ -773,16 +822,20 @@ fn cert_expiring_soon() {
     );
     let f = only(
         &run(&r, SslMode::VerifyFull),
-        "cert_expiring_soon",
+        FindingCode::CertExpiringSoon,
         "ssl_cert_file",
     );
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.evidence[0].contains("10 day(s) left"), "{:?}", f.evidence);
     // The TLS layer's own count wins over the date.
     let r = cert_report(|a| a.leaf(|c| c.days_left = Some(45)), true);
-    absent(&run(&r, SslMode::VerifyFull), "cert_expiring_soon");
+    absent(&run(&r, SslMode::VerifyFull), FindingCode::CertExpiringSoon);
     let r = cert_report(|a| a.leaf(|c| c.days_left = Some(3)), true);
-    only(&run(&r, SslMode::VerifyFull), "cert_expiring_soon", "Renew");
+    only(
+        &run(&r, SslMode::VerifyFull),
+        FindingCode::CertExpiringSoon,
+        "Renew",
+    );
 }
 
 #[test]
@@ -797,22 +850,32 @@ fn cert_chain_incomplete() {
         true,
     );
     let fs = run(&r, SslMode::VerifyFull);
-    let f = only(&fs, "cert_chain_incomplete", "intermediate");
+    let f = only(&fs, FindingCode::CertChainIncomplete, "intermediate");
     assert_eq!(f.severity, Severity::Error);
-    absent(&fs, "cert_untrusted");
+    absent(&fs, FindingCode::CertUntrusted);
 }
 
 #[test]
 fn sslmode_below_verify_full() {
     let r = cert_report(|a| a, true);
     let fs = run(&r, SslMode::Prefer);
-    let f = only(&fs, "sslmode_below_verify_full", "sslmode=verify-full");
+    let f = only(
+        &fs,
+        FindingCode::SslmodeBelowVerifyFull,
+        "sslmode=verify-full",
+    );
     assert_eq!(f.severity, Severity::Info);
     assert_eq!(f.addresses, vec!["10.0.0.5:5432"]);
-    assert_eq!(codes(&fs), vec!["sslmode_below_verify_full"]);
-    absent(&run(&r, SslMode::VerifyFull), "sslmode_below_verify_full");
+    assert_eq!(codes(&fs), vec![FindingCode::SslmodeBelowVerifyFull]);
+    absent(
+        &run(&r, SslMode::VerifyFull),
+        FindingCode::SslmodeBelowVerifyFull,
+    );
     let r = cert_report(|a| a.name_fails(&["DNS:other"]), true);
-    absent(&run(&r, SslMode::Prefer), "sslmode_below_verify_full");
+    absent(
+        &run(&r, SslMode::Prefer),
+        FindingCode::SslmodeBelowVerifyFull,
+    );
 }
 
 // ── pg_hba.conf and authentication ────────────────────────────────────────────────────
@@ -834,7 +897,7 @@ fn pg_hba_no_entry_behind_nat_on_two_families() {
     let fs = run(&r, SslMode::Prefer);
     let f = only(
         &fs,
-        "pg_hba_no_entry",
+        FindingCode::PgHbaNoEntry,
         "`hostssl app app 192.168.1.7/32 scram-sha-256`",
     );
     assert!(
@@ -860,7 +923,7 @@ fn pg_hba_no_entry_behind_nat_on_two_families() {
         "{:?}",
         f.evidence
     );
-    absent(&fs, "ipv6_ipv4_differ");
+    absent(&fs, FindingCode::Ipv6Ipv4Differ);
 }
 
 #[test]
@@ -876,7 +939,7 @@ fn pg_hba_no_entry_suggests_host_for_plaintext_modes() {
     let fs = run(&report("disable", vec![a]), SslMode::Disable);
     only(
         &fs,
-        "pg_hba_no_entry",
+        FindingCode::PgHbaNoEntry,
         "`host app app 127.0.0.1/32 scram-sha-256`",
     );
 }
@@ -890,7 +953,11 @@ fn pg_hba_no_entry_over_a_unix_socket_suggests_a_local_line() {
         ))
         .build();
     let fs = run(&report("prefer", vec![s]), SslMode::Prefer);
-    let f = only(&fs, "pg_hba_no_entry", "`local app app scram-sha-256`");
+    let f = only(
+        &fs,
+        FindingCode::PgHbaNoEntry,
+        "`local app app scram-sha-256`",
+    );
     assert_eq!(
         f.evidence.len(),
         1,
@@ -908,7 +975,7 @@ fn pg_hba_reject() {
         ),
         SslMode::Prefer,
     );
-    let f = only(&fs, "pg_hba_reject", "auth_method = 'reject'");
+    let f = only(&fs, FindingCode::PgHbaReject, "auth_method = 'reject'");
     assert_eq!(f.severity, Severity::Error);
     assert!(f.next_step.contains("10.0.0.9/32"));
 }
@@ -921,7 +988,7 @@ fn client_cert_required() {
     }
     let f = only(
         &run(&r, SslMode::Prefer),
-        "client_cert_required",
+        FindingCode::ClientCertRequired,
         "--sslcert",
     );
     assert_eq!(f.severity, Severity::Error);
@@ -938,14 +1005,14 @@ fn auth_cleartext_over_plaintext() {
     let r = report("disable", vec![a]);
     let f = only(
         &run(&r, SslMode::Disable),
-        "auth_cleartext_over_plaintext",
+        FindingCode::AuthCleartextOverPlaintext,
         "hostssl",
     );
     assert_eq!(f.severity, Severity::Warning);
     // prefer sends the password over SSL; only a plaintext client would leak it.
     let f = only(
         &run(&r, SslMode::Prefer),
-        "auth_cleartext_over_plaintext",
+        FindingCode::AuthCleartextOverPlaintext,
         "sslmode=require",
     );
     assert_eq!(f.severity, Severity::Info);
@@ -959,7 +1026,11 @@ fn auth_md5() {
         .plain_startup(auth("md5"))
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
-    let f = only(&fs, "auth_md5", "password_encryption = 'scram-sha-256'");
+    let f = only(
+        &fs,
+        FindingCode::AuthMd5,
+        "password_encryption = 'scram-sha-256'",
+    );
     assert_eq!(f.severity, Severity::Warning);
     assert_eq!(f.evidence.len(), 2, "both channels: {:?}", f.evidence);
 }
@@ -972,7 +1043,7 @@ fn auth_trust_only_over_the_network() {
         .build();
     let f = only(
         &run(&report("prefer", vec![a]), SslMode::Prefer),
-        "auth_trust",
+        FindingCode::AuthTrust,
         "pg_hba_file_rules",
     );
     assert_eq!(f.severity, Severity::Warning);
@@ -1007,10 +1078,10 @@ fn one_finding_per_code_and_host_in_layer_order() {
     assert_eq!(
         codes(&fs),
         vec![
-            "root_cert_missing",
-            "address_refused",
-            "cert_expired",
-            "auth_md5"
+            FindingCode::RootCertMissing,
+            FindingCode::AddressRefused,
+            FindingCode::CertExpired,
+            FindingCode::AuthMd5
         ]
     );
     let f = &fs[2];
@@ -1022,9 +1093,9 @@ fn one_finding_per_code_and_host_in_layer_order() {
 fn errors_come_before_warnings_within_a_layer() {
     let mut drafts = Vec::new();
     for (code, severity) in [
-        ("b", Severity::Info),
-        ("a", Severity::Error),
-        ("c", Severity::Warning),
+        (FindingCode::AuthMd5, Severity::Info),
+        (FindingCode::SslNotSupported, Severity::Error),
+        (FindingCode::SslRejectedByHba, Severity::Warning),
     ] {
         drafts.push(Draft {
             layer: Layer::Ssl,
@@ -1044,7 +1115,7 @@ fn errors_come_before_warnings_within_a_layer() {
         Draft {
             layer: Layer::Certificate,
             finding: Finding {
-                code: "z",
+                code: FindingCode::CertExpired,
                 severity: Severity::Error,
                 addresses: vec![],
                 host: None,
@@ -1055,5 +1126,13 @@ fn errors_come_before_warnings_within_a_layer() {
         },
     );
     let fs = merge_and_sort(drafts);
-    assert_eq!(codes(&fs), vec!["a", "c", "b", "z"]);
+    assert_eq!(
+        codes(&fs),
+        [
+            FindingCode::SslNotSupported,
+            FindingCode::SslRejectedByHba,
+            FindingCode::AuthMd5,
+            FindingCode::CertExpired
+        ]
+    );
 }
