@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{FakeServer, Step, run_pgreach};
+use support::{FakeServer, Step, assert_null, run_pgreach};
 
 fn probe(server: &FakeServer, extra: &[&str]) -> (i32, Value) {
     let target = format!("127.0.0.1:{}", server.port());
@@ -34,7 +34,7 @@ fn bytes_after_s_are_reported_and_tls_is_not_attempted() {
     let a = &report["addresses"][0];
     assert_eq!(a["ssl_request"]["answer"], "S");
     assert_eq!(a["ssl_request"]["unencrypted_bytes_after_s"], 9);
-    assert_eq!(a["tls"], Value::Null);
+    assert_null(a, "tls");
     assert_eq!(a["startup"]["status"], "skipped");
     assert_eq!(&server.received()[..8], &SSL_REQUEST);
     assert_eq!(

@@ -10,7 +10,10 @@
 
 mod support;
 
-use support::{HeldSessions, address, assert_exit_follows_findings, assert_no_finding, strings};
+use support::{
+    HeldSessions, address, assert_exit_follows_findings, assert_no_finding, assert_null, at,
+    strings,
+};
 
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -52,7 +55,10 @@ fn expect_finding<'a>(
 
 /// The finding's summary and evidence as one string, for "does it quote X" checks.
 fn finding_text(f: &Value) -> String {
-    let mut s = f["summary"].as_str().unwrap_or_default().to_owned();
+    let mut s = at(f, "summary")
+        .as_str()
+        .expect("summary is text")
+        .to_owned();
     for e in strings(&f["evidence"]) {
         s.push('\n');
         s.push_str(e);
@@ -647,7 +653,7 @@ fn ssl_off_with_sslmode_require_is_ssl_not_supported() {
     let (run, report) = pgreach(&ns, &["127.0.0.1", "-U", "app", "--sslmode", "require"]);
     let a = address(&report, "127.0.0.1");
     assert_eq!(a["ssl_request"]["answer"], "N");
-    assert_eq!(a["tls"], Value::Null);
+    assert_null(a, "tls");
     // pgreach goes on over plaintext after `N` to see what pg_hba says (libpq would not).
     assert_eq!(a["startup"]["channel"], "plaintext");
     assert_eq!(a["startup"]["auth"], "sasl");
@@ -911,11 +917,11 @@ fn healthy_scram_over_verified_tls_has_no_error_findings() {
         assert_eq!(a["reached_auth"], true, "{ip}");
     }
     assert_eq!(run.status, 0, "{run}");
-    let severities: Vec<&str> = report["findings"]
+    let severities: Vec<&str> = at(&report, "findings")
         .as_array()
         .expect("findings[]")
         .iter()
-        .filter_map(|f| f["severity"].as_str())
+        .map(|f| at(f, "severity").as_str().expect("severity is text"))
         .collect();
     assert!(
         !severities.contains(&ERROR) && !severities.contains(&WARNING),

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use serde_json::Value;
-use support::{FakeServer, PgreachRun, Step, TestCa, codes, run_pgreach};
+use support::{FakeServer, PgreachRun, Step, TestCa, assert_null, at, codes, run_pgreach};
 
 const DEADLINE: Duration = Duration::from_secs(2);
 const MARGIN: Duration = Duration::from_millis(1500);
@@ -41,7 +41,7 @@ fn probe_port(port: u16, extra: &[&str]) -> (PgreachRun, Value) {
 /// Probes `server` and returns the one address's facts.
 fn probe(server: &FakeServer) -> Value {
     let (_, report) = probe_port(server.port(), &[]);
-    report["addresses"][0].clone()
+    at(&report, "addresses.0").clone()
 }
 
 /// The ErrorResponse, AuthenticationSASL, … framing: type, Int32 length counting itself, body.
@@ -113,7 +113,7 @@ fn ssl_answer_one_byte_per_second_is_cut_at_the_deadline() {
     let a = probe(&server);
     let s = &a["ssl_request"];
     assert_eq!(s["answer"], "E", "{a:#}");
-    assert_eq!(s["error"], Value::Null);
+    assert_null(s, "error");
     let detail = s["detail"].as_str().unwrap();
     assert!(detail.contains("cut short"), "{s:#}");
     assert!(detail.contains("before the deadline"), "{s:#}");
@@ -173,7 +173,7 @@ fn trickled_huge_sasl_list_times_out() {
     let server = FakeServer::spawn(after_startup(rest));
     let a = probe(&server);
     assert_eq!(a["startup"]["status"], "timeout", "{a:#}");
-    assert_eq!(a["startup"]["auth"], Value::Null);
+    assert_null(&a, "startup.auth");
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn e_then_garbage_is_e_without_an_error() {
     ]);
     let s = probe(&server)["ssl_request"].clone();
     assert_eq!(s["answer"], "E", "{s:#}");
-    assert_eq!(s["error"], Value::Null);
+    assert_null(&s, "error");
     assert_eq!(s["peer_bytes"], "E\\x01\\x02\\xff garbage");
     assert!(s["detail"].as_str().unwrap().contains("neither"));
 }
@@ -233,7 +233,7 @@ fn s_then_plaintext_is_unencrypted_data_after_ssl() {
     let a = &report["addresses"][0];
     assert_eq!(a["ssl_request"]["answer"], "S");
     assert_eq!(a["ssl_request"]["unencrypted_bytes_after_s"], 9);
-    assert_eq!(a["tls"], Value::Null);
+    assert_null(a, "tls");
     assert!(
         codes(&report).contains(&"unencrypted_data_after_ssl"),
         "{report:#}"
@@ -462,7 +462,7 @@ impl TlsPeer {
 
 fn probe_tls_peer(peer: &TlsPeer) -> Value {
     let (_, report) = probe_port(peer.port, &["--sslmode", "require"]);
-    report["addresses"][0]["tls"].clone()
+    at(&report, "addresses.0.tls").clone()
 }
 
 /// The DER inside a PEM block.

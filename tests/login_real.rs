@@ -9,7 +9,7 @@
 
 mod support;
 
-use support::{HeldSessions, address, assert_no_finding, finding};
+use support::{HeldSessions, address, assert_no_finding, assert_null, at, finding};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -40,7 +40,7 @@ fn login(ns: &Netns, args: &[&str], env: &[(&str, &str)]) -> (PgreachRun, Value,
     let run = run_pgreach(Some(ns), &all, env);
     no_password_in(&run);
     let report = run.json();
-    let login = address(&report, "127.0.0.1")["login"].clone();
+    let login = at(address(&report, "127.0.0.1"), "login").clone();
     (run, report, login)
 }
 
@@ -118,7 +118,7 @@ fn scram_plus_over_tls_and_plain_scram() {
     );
     assert_eq!(l["status"], "ok", "{l:#}");
     assert_eq!(l["method"], "scram-sha-256");
-    assert_eq!(l["channel_binding"], Value::Null);
+    assert_null(&l, "channel_binding");
 
     // Plaintext: SCRAM without binding; channel_binding=require refuses it like libpq.
     let (_, report, l) = login(
@@ -334,11 +334,8 @@ fn md5_and_cleartext_over_tls_and_plaintext() {
         &pw,
     );
     assert_eq!(l["status"], "refused_cleartext", "{l:#}");
-    assert_eq!(
-        l["password_source"],
-        Value::Null,
-        "nothing was taken, nothing sent"
-    );
+    // Nothing was taken, nothing sent.
+    assert_null(&l, "password_source");
     finding(&report, "auth_cleartext_over_plaintext", "warning");
     assert_no_finding(&report, "login_ok");
     // With --allow-cleartext it is sent; the transcript and pcap still do not show it.
@@ -461,7 +458,7 @@ fn trust_missing_role_and_database_and_read_only_default() {
         &[],
     );
     assert_eq!(l["status"], "ok", "{l:#}\n{run}");
-    assert_eq!(l["password_source"], Value::Null);
+    assert_null(&l, "password_source");
     assert_eq!(l["session"]["default_transaction_read_only"], true);
     assert_eq!(l["session"]["is_superuser"], true);
     finding(&report, "read_only_server", "warning");
@@ -671,10 +668,10 @@ fn fake_server_with_a_wrong_scram_signature() {
     let run = run_pgreach(None, &args, &[("PGPASSWORD", PASSWORD)]);
     no_password_in(&run);
     let report = run.json();
-    let l = &report["addresses"][0]["login"];
+    let l = at(&report, "addresses.0.login");
     assert_eq!(l["status"], "server_signature_invalid", "{l:#}\n{run}");
     assert_eq!(l["server_signature_verified"], false);
-    assert_eq!(l["session"], Value::Null);
+    assert_null(l, "session");
     finding(&report, "server_signature_invalid", "error");
     assert_eq!(run.status, 1);
     let (seen, after) = server.join().unwrap();

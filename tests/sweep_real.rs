@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Cluster, ClusterSpec, FakeServer, Netns, Step, run_pgreach};
+use support::{Cluster, ClusterSpec, FakeServer, Netns, Step, at, run_pgreach};
 
 /// Runs `f` on a thread that has entered `ns`'s network namespace: sockets it creates (a
 /// listener, a fake server) live in that namespace, where pgreach runs.
@@ -91,10 +91,11 @@ fn write_targets(lines: &[String]) -> tempfile::NamedTempFile {
     f
 }
 
-/// stdout as JSON Lines: the target/invalid lines by target key, and the summary.
+/// stdout as JSON Lines: the target/invalid lines by target key, and the summary (which every
+/// sweep writes last, also when interrupted: panics without one).
 fn parse_lines(stdout: &str) -> (BTreeMap<String, Value>, Value, usize) {
     let mut targets = BTreeMap::new();
-    let mut summary = Value::Null;
+    let mut summary = None;
     let mut count = 0;
     for line in stdout.lines() {
         let v: Value =
@@ -108,10 +109,14 @@ fn parse_lines(stdout: &str) -> (BTreeMap<String, Value>, Value, usize) {
                     "{key} reported twice"
                 );
             }
-            Some("summary") => summary = v["data"].clone(),
+            Some("summary") => {
+                assert!(summary.is_none(), "a second summary: {line}");
+                summary = Some(at(&v, "data").clone());
+            }
             other => panic!("unexpected line type {other:?}: {line}"),
         }
     }
+    let summary = summary.unwrap_or_else(|| panic!("no summary line in\n{stdout}"));
     (targets, summary, count)
 }
 
@@ -210,7 +215,7 @@ fn sweep_reports_every_target_exactly_once() {
     );
     let hostile = addr0(&format!("127.0.0.1:{}", fake.port()));
     assert_eq!(hostile["tcp"]["status"], "ok");
-    assert_ne!(hostile["ssl_request"]["answer"], "S", "{hostile:#}");
+    assert_ne!(*at(&hostile, "ssl_request.answer"), "S", "{hostile:#}");
     assert_eq!(targets["not:a:target:"]["type"], "invalid");
     // The same schema as --json, inside the envelope.
     assert_eq!(
@@ -1023,7 +1028,8 @@ fn descriptors_run_out_mid_sweep(quiet_server: bool) {
         if !quiet_server {
             // No answer to SSLRequest, so the plaintext startup went over a second connection.
             assert_ne!(
-                address["startup_other"]["status"], "skipped",
+                *at(address, "startup_other.status"),
+                "skipped",
                 "{key}: the second connection gave up instead of waiting: {t:#}"
             );
         }

@@ -42,8 +42,8 @@ pub use pgreach::{
 pub use process::{Captured, run_with_timeout};
 pub use replay::{ReplayOutcome, ReplayServer};
 pub use report::{
-    address, assert_exit_follows_findings, assert_no_finding, codes, finding, home_as_tilde,
-    strings,
+    address, assert_exit_follows_findings, assert_no_finding, assert_null, at, codes, finding,
+    get, home_as_tilde, strings,
 };
 pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};
