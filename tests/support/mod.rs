@@ -16,6 +16,7 @@
 pub mod cluster;
 pub mod dns;
 pub mod fake;
+pub mod files;
 pub mod held;
 pub mod netns;
 pub mod pgbouncer;
