@@ -33,7 +33,7 @@ pub use cluster::{
     quote_literal,
 };
 pub use dns::{DnsServer, DnsZone, blackhole_resolver};
-pub use fake::{FakeOptions, FakeServer, Step};
+pub use fake::{FakeOptions, FakeServer, Step, backend_message, s_then_injected_bytes};
 pub use held::HeldSessions;
 pub use netns::Netns;
 pub use pgbouncer::{PgBouncer, PgBouncerSpec};
@@ -43,8 +43,8 @@ pub use pgreach::{
 pub use process::{Captured, run_with_timeout};
 pub use replay::{ReplayOutcome, ReplayServer};
 pub use report::{
-    address, assert_exit_follows_findings, assert_no_finding, assert_null, at, codes, finding,
-    get, home_as_tilde, strings,
+    address, assert_exit_follows_findings, assert_no_finding, assert_null, at, codes, finding, get,
+    home_as_tilde, strings,
 };
 pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};
