@@ -110,7 +110,8 @@ fn ssl_on_pcap_decodes_with_tshark_on_both_families_and_keylog_decrypts() {
         ],
         &[],
     );
-    // The report is still printed (direct TLS fails on PostgreSQL 15: a finding, not an error).
+    // The report is still printed (direct TLS fails on PostgreSQL 15: a fact of the report,
+    // `direct_tls.supported` false, not an error of the run).
     assert_eq!(run.json()["schema_version"], 1, "{run}");
     assert!(
         run.stderr.contains("tshark -d tcp.port==5433,pgsql"),

@@ -1,5 +1,6 @@
 //! What real PostgreSQL will not do, played by a scripted peer on loopback: bytes after `S`, a
-//! non-PostgreSQL byte, an immediate close, a protocol-2 error. Each must be classified.
+//! non-PostgreSQL byte, an immediate close, a protocol-2 error, a peer that never answers.
+//! Each must be classified.
 
 mod support;
 

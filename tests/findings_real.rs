@@ -930,7 +930,7 @@ fn healthy_scram_over_verified_tls_has_no_error_findings() {
     );
     assert_no_finding(&report, "sslmode_below_verify_full");
     assert_exit_follows_findings(&run, &report);
-    // The facts behind "nothing to fix" (filled once trust anchors and TLS verdicts are wired).
+    // The facts behind "nothing to fix": the root file is trusted, both verdicts pass.
     assert_eq!(report["trust"]["source"], "file", "{:#}", report["trust"]);
     assert_eq!(report["trust"]["certificates"], 1);
     for ip in ["127.0.0.1", "::1"] {

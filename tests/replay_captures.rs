@@ -4,7 +4,8 @@
 //!
 //! Compared: per address the SSLRequest answer, whether TLS was negotiated with which version
 //! and cipher suite, both StartupMessage outcomes (auth method, SASL mechanisms, every
-//! ErrorResponse field), the sslmode predictions, and the finding codes and severities; not
+//! ErrorResponse field), the optional questions' answers, the sslmode predictions, the finding
+//! codes and severities, and the summary's counts; not
 //! compared: what depends on time, ports, addresses, or the TLS handshake itself, which the
 //! replay does for real with its own certificate (see the limitation in replay.rs).
 

@@ -411,7 +411,7 @@ fn concurrency_per_host_and_rate_limits_hold_at_the_server() {
     let ns = Netns::new();
     let hold = Duration::from_millis(300);
 
-    // 48 addresses, 4 at a time.
+    // 64 addresses (a /26), 4 at a time.
     let server = Counting::start(&ns, hold);
     let file = write_targets(&[format!("127.0.5.0/26:{}", server.port())]);
     let file_arg = file.path().to_str().unwrap();

@@ -1,7 +1,8 @@
 //! Integration-test harness for pgreach: real PostgreSQL 15 clusters (and PgBouncer in front of
 //! them) in private network namespaces, a scripted fake server for hostile peers, a replay
-//! server for recorded captures, and a hermetic way to run the binary.
-//! See DESIGN.md, "Real components, not mocks". Use from a test file with `mod support;`.
+//! server for recorded captures, and a hermetic way to run the binary. Real components, not
+//! mocks: the fake server plays only what no real server does. Use from a test file with
+//! `mod support;`.
 //!
 //! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
 //! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`].

@@ -13,7 +13,8 @@ use super::process::{run, run_ok, run_with_timeout};
 /// /etc/hosts inside every namespace: `localhost` and `dual.test` have both families.
 pub const NETNS_HOSTS: &str = "127.0.0.1 localhost dual.test v4only.test\n\
                                ::1 localhost dual.test v6only.test\n";
-/// resolv.conf inside every namespace: no DNS server runs there, so unknown names fail fast.
+/// resolv.conf inside every namespace: 127.0.0.1, where no DNS server runs unless a test starts
+/// one ([`super::dns::DnsServer`]), so unknown names fail fast.
 pub const NETNS_RESOLV_CONF: &str = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
 
 const PREFIX: &str = "pgr-";
