@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{
     Cluster, ClusterSpec, FakeServer, Netns, PgreachRun, StandbyKind, Step, replication_primary,
-    run_pgreach, start_standby, wait_isready,
+    run_pgreach, s_then_injected_bytes, start_standby, wait_isready,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -80,57 +80,17 @@ fn pgreach(ns: &Netns, args: &[&str]) -> (PgreachRun, Value) {
 /// Rejects TCP to `port` on 127.0.0.1 with ICMP host-unreachable and on ::1 with ICMPv6
 /// address-unreachable (nftables, a table of its own, in the namespace's input hook).
 fn reject_with_icmp(ns: &Netns, port: u16) {
-    let nft = |args: &[&str]| {
-        let mut c = ns.cmd("nft");
-        c.args(args);
-        support::process::run_ok(&mut c, Duration::from_secs(15), "nft (reject rule)");
-    };
-    nft(&["add", "table", "inet", "pgrreject"]);
-    nft(&[
-        "add",
-        "chain",
-        "inet",
+    let rule = |to: &str, with: &str| format!("{to} tcp dport {port} reject with {with}");
+    ns.nft_rule(
         "pgrreject",
         "input",
-        "{ type filter hook input priority -5; policy accept; }",
-    ]);
-    let port = port.to_string();
-    nft(&[
-        "add",
-        "rule",
-        "inet",
+        &rule("ip daddr 127.0.0.1", "icmp type host-unreachable"),
+    );
+    ns.nft_rule(
         "pgrreject",
         "input",
-        "ip",
-        "daddr",
-        "127.0.0.1",
-        "tcp",
-        "dport",
-        &port,
-        "reject",
-        "with",
-        "icmp",
-        "type",
-        "host-unreachable",
-    ]);
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "pgrreject",
-        "input",
-        "ip6",
-        "daddr",
-        "::1",
-        "tcp",
-        "dport",
-        &port,
-        "reject",
-        "with",
-        "icmpv6",
-        "type",
-        "addr-unreachable",
-    ]);
+        &rule("ip6 daddr ::1", "icmpv6 type addr-unreachable"),
+    );
 }
 
 /// Python's `http.server` (Debian's python3) listening on 127.0.0.1:`port` inside the
@@ -430,15 +390,11 @@ fn ssh_banner_on_the_port_is_not_postgres() {
 fn bytes_after_s_are_unencrypted_data_after_ssl() {
     // CVE-2021-23222: a man in the middle answers `S` and appends its own bytes (here a
     // ParameterStatus) before the TLS handshake. PostgreSQL itself never does this.
-    let mut injected = b"S".to_vec();
-    let body = b"application_name\0evil\0";
-    injected.push(b'S');
-    injected.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
-    injected.extend_from_slice(body);
+    let injected = s_then_injected_bytes();
     let mitm = FakeServer::spawn_n(
         vec![
             Step::Expect(8),
-            Step::Send(injected),
+            Step::Send(injected.clone()),
             Step::Drain(3000),
             Step::Close,
         ],
@@ -462,8 +418,8 @@ fn bytes_after_s_are_unencrypted_data_after_ssl() {
     assert_eq!(a["ssl_request"]["answer"], "S", "{a:#}");
     assert_eq!(
         a["ssl_request"]["unencrypted_bytes_after_s"],
-        1 + 4 + body.len(),
-        "{a:#}"
+        injected.len() - 1,
+        "every byte after the S: {a:#}"
     );
     assert_eq!(a["reached_auth"], false);
     assert_eq!(run.status, 1);

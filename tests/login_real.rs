@@ -9,11 +9,13 @@
 
 mod support;
 
-use support::{HeldSessions, address, assert_no_finding, assert_null, at, finding};
+use support::files::write_with_mode;
+use support::{
+    HeldSessions, address, assert_no_finding, assert_null, at, backend_message, finding,
+};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
 use std::thread;
 use std::time::Duration;
 
@@ -495,8 +497,7 @@ fn hot_standby_is_read_only_server() {
 
 fn write_pgpass(dir: &std::path::Path, text: &str, mode: u32) -> std::path::PathBuf {
     let path = dir.join(".pgpass");
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    write_with_mode(&path, text, mode);
     path
 }
 
@@ -609,10 +610,8 @@ fn wrong_signature_server() -> (u16, thread::JoinHandle<Received>) {
         let len = read_exact(&mut s, 4);
         let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
         read_exact(&mut s, len - 4);
-        let mut sasl = b"R".to_vec();
-        let body = b"\x00\x00\x00\x0aSCRAM-SHA-256\0\0";
-        sasl.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        sasl.extend_from_slice(body);
+        // AuthenticationSASL (10) offering SCRAM-SHA-256.
+        let sasl = backend_message(b'R', b"\x00\x00\x00\x0aSCRAM-SHA-256\0\0");
         s.write_all(&sasl).unwrap();
         // SASLInitialResponse: 'p' len mechanism\0 int32 data
         let hdr = read_exact(&mut s, 5);
@@ -621,20 +620,16 @@ fn wrong_signature_server() -> (u16, thread::JoinHandle<Received>) {
         let data = String::from_utf8_lossy(&body[18..]).into_owned();
         let nonce = data.split("r=").nth(1).unwrap().to_owned();
         let first = format!("r={nonce}SERVERPART,s=c2FsdHNhbHQ=,i=4096");
-        let mut cont = b"R".to_vec();
-        cont.extend_from_slice(&((first.len() + 8) as u32).to_be_bytes());
-        cont.extend_from_slice(&11u32.to_be_bytes());
-        cont.extend_from_slice(first.as_bytes());
+        // AuthenticationSASLContinue (11).
+        let cont = backend_message(b'R', &[&11u32.to_be_bytes()[..], first.as_bytes()].concat());
         s.write_all(&cont).unwrap();
         let hdr = read_exact(&mut s, 5);
         let len = u32::from_be_bytes(hdr[1..5].try_into().unwrap()) as usize;
         read_exact(&mut s, len - 4);
         let fin = "v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-        let mut msg = b"R".to_vec();
-        msg.extend_from_slice(&((fin.len() + 8) as u32).to_be_bytes());
-        msg.extend_from_slice(&12u32.to_be_bytes());
-        msg.extend_from_slice(fin.as_bytes());
-        s.write_all(&msg).unwrap();
+        // AuthenticationSASLFinal (12).
+        let fin = backend_message(b'R', &[&12u32.to_be_bytes()[..], fin.as_bytes()].concat());
+        s.write_all(&fin).unwrap();
         // An impostor would now say AuthenticationOk; the client must already be gone.
         let _ = s.write_all(b"R\x00\x00\x00\x08\x00\x00\x00\x00");
         let mut rest = Vec::new();

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{address, assert_null, strings};
+use support::{address, assert_null, setting, strings};
 
 use support::{Cluster, ClusterSpec, Netns, run_pgreach};
 
@@ -328,23 +328,11 @@ fn uri_conninfo_and_env_reach_the_same_server() {
         assert_eq!(report["config"]["dbname"], "appdb", "{what}");
         let st = &address(&report, "127.0.0.1")["startup"];
         assert_eq!(st["auth"], "sasl", "{what}");
-        let password = report["config"]["settings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == "password")
-            .unwrap_or_else(|| panic!("{what}: password setting listed"));
-        assert_eq!(password["value"], "***", "{what}");
+        assert_eq!(setting(&report, "password")["value"], "***", "{what}");
     }
     let source_of = |run: &support::PgreachRun, name: &str| -> (String, String) {
         let report = run.json();
-        let s = report["config"]["settings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .cloned()
-            .unwrap();
+        let s = setting(&report, name);
         (
             s["source"].as_str().unwrap().to_owned(),
             s["origin"].as_str().unwrap().to_owned(),
@@ -532,14 +520,7 @@ fn no_target_probes_what_libpq_would_use_by_default() {
     );
     let report = run.json();
     assert_eq!(report["hosts"][0]["host"], "localhost", "{report:#}");
-    let host = report["config"]["settings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "host")
-        .unwrap()
-        .clone();
-    assert_eq!(host["source"], "default");
+    assert_eq!(setting(&report, "host")["source"], "default");
     for ip in ["127.0.0.1", "::1"] {
         let a = address(&report, ip);
         assert_eq!(a["port"], 5433);

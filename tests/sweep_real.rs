@@ -503,16 +503,15 @@ fn sigint_flushes_finished_targets_and_exits_cleanly() {
     let mut lines: Vec<String> = (0..5).map(|i| format!("127.0.8.{i}:{closed}")).collect();
     lines.push(format!("127.0.9.0/28:{}", slow.port()));
     let file = write_targets(&lines);
-    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
-    cmd.args([
+    let args = [
         "sweep",
         file.path().to_str().unwrap(),
         "--connect-timeout",
         "40",
         "--deadline",
         "50",
-    ]);
-    let mut live = Live::spawn(cmd, Stdio::null(), &[]);
+    ];
+    let mut live = Live::spawn(&ns, &args, Stdio::null(), &[]);
     // The five closed ports finish at once.
     for i in 0..5 {
         live.wait_line(Duration::from_secs(20), &format!("target {i}"), |v| {
@@ -636,16 +635,16 @@ struct Live {
     child: std::process::Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    /// The run's HOME, kept until the run is over.
+    _home: tempfile::TempDir,
 }
 
 impl Live {
-    /// Runs `cmd` (built by `Netns::cmd`) with a clean environment plus `env`.
-    fn spawn(mut cmd: std::process::Command, stderr: Stdio, env: &[(&str, &str)]) -> Live {
-        cmd.env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("HOME", std::env::temp_dir())
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
+    /// Runs pgreach with `args` inside `ns`, hermetically as [`support::run_pgreach`] does
+    /// (a clean environment plus `env`), with stderr to `stderr`.
+    fn spawn(ns: &Netns, args: &[&str], stderr: Stdio, env: &[(&str, &str)]) -> Live {
+        let (mut cmd, home) = support::pgreach_command(Some(ns), args, env);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
         let mut child = cmd.spawn().expect("spawn pgreach");
@@ -662,6 +661,7 @@ impl Live {
             child,
             lines,
             seen: Vec::new(),
+            _home: home,
         }
     }
 
@@ -756,10 +756,9 @@ fn progress_bar_only_when_stderr_is_a_terminal() {
     let (mut master, slave) = support::pty::openpty();
     // indicatif also hides the bar when TERM is unset or `dumb`, as on a real terminal it is not.
     let term = [("TERM", "xterm")];
-    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
-    cmd.args(args);
-    let live = Live::spawn(cmd, Stdio::from(slave), &term);
-    // Our copy of the slave went with `cmd`: the master reads EOF (EIO) once pgreach exits.
+    let live = Live::spawn(&ns, &args, Stdio::from(slave), &term);
+    // Our copy of the slave went with the command: the master reads EOF (EIO) once pgreach
+    // exits.
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut all = Vec::new();
@@ -881,8 +880,7 @@ fn watch_json_counts_percentiles_and_changes_of_outcome() {
     assert!(run.elapsed >= Duration::from_millis(400), "{run}");
 
     // Until Ctrl-C: the server goes away (refused), then comes back; both changes are reported.
-    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
-    cmd.args([
+    let args = [
         "watch",
         &target,
         "-U",
@@ -892,8 +890,8 @@ fn watch_json_counts_percentiles_and_changes_of_outcome() {
         "200ms",
         "--connect-timeout",
         "2",
-    ]);
-    let mut live = Live::spawn(cmd, Stdio::null(), &[]);
+    ];
+    let mut live = Live::spawn(&ns, &args, Stdio::null(), &[]);
     let ok = |v: &Value| v["type"] == "change" && v["data"]["verdict"] == "ok";
     live.wait_line(Duration::from_secs(15), "the first outcome", ok);
     support::process::run(
@@ -972,8 +970,7 @@ fn descriptors_run_out_mid_sweep(quiet_server: bool) {
         format!("127.0.15.0/24:{}", server.port()),
         format!("127.0.16.0/24:{}", server.port()),
     ]);
-    let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_pgreach"));
-    cmd.args([
+    let mut args = vec![
         "sweep",
         file.path().to_str().unwrap(),
         "--concurrency",
@@ -982,11 +979,11 @@ fn descriptors_run_out_mid_sweep(quiet_server: bool) {
         "10",
         "--deadline",
         "50",
-    ]);
+    ];
     if quiet_server {
-        cmd.arg("--quiet-server");
+        args.push("--quiet-server");
     }
-    let mut live = Live::spawn(cmd, Stdio::null(), &[]);
+    let mut live = Live::spawn(&ns, &args, Stdio::null(), &[]);
     // The start-up limit is generous; once the first wave is connected (≈ 128 sockets open),
     // another process lowers it to 48 under the running sweep, as `prlimit --nofile` would.
     let connected = Instant::now() + Duration::from_secs(15);

@@ -39,13 +39,14 @@ pub use held::HeldSessions;
 pub use netns::Netns;
 pub use pgbouncer::{PgBouncer, PgBouncerSpec};
 pub use pgreach::{
-    PGREACH_TIMEOUT, PgreachRun, pgreach_command, run_pgreach, run_pgreach_with_timeout,
+    DEADLINE, DEADLINE_MARGIN, PGREACH_TIMEOUT, PgreachRun, pgreach_command, run_pgreach,
+    run_pgreach_with_timeout, run_within_deadline,
 };
 pub use process::{Captured, run_with_timeout};
 pub use replay::{ReplayOutcome, ReplayServer};
 pub use report::{
     address, assert_exit_follows_findings, assert_no_finding, assert_null, at, codes, finding, get,
-    home_as_tilde, strings,
+    home_as_tilde, setting, strings,
 };
 pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};

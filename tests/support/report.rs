@@ -54,6 +54,19 @@ pub fn address<'a>(report: &'a Value, ip: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no address {ip} in {report:#}"))
 }
 
+/// The effective setting `name` in `config.settings` (its `value`, `source`, `origin`); panics,
+/// listing the settings, when it is not there.
+#[track_caller]
+pub fn setting<'a>(report: &'a Value, name: &str) -> &'a Value {
+    let settings = at(report, "config.settings");
+    settings
+        .as_array()
+        .expect("config.settings[]")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no setting {name} in {settings:#}"))
+}
+
 /// A JSON array of strings as `&str`s; panics on anything else (a missing field included).
 #[track_caller]
 pub fn strings(v: &Value) -> Vec<&str> {
