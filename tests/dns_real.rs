@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{assert_exit_follows_findings, codes, strings};
+use support::{assert_exit_follows_findings, assert_no_finding, assert_null, at, codes, strings};
 
 use std::time::Duration;
 
@@ -72,11 +72,11 @@ fn probe(ns: &Netns, host: &str) -> PgreachRun {
 }
 
 fn probed_addresses(report: &Value) -> Vec<&str> {
-    report["addresses"]
+    at(report, "addresses")
         .as_array()
         .expect("addresses[]")
         .iter()
-        .filter_map(|a| a["address"].as_str())
+        .map(|a| at(a, "address").as_str().expect("address is text"))
         .collect()
 }
 
@@ -219,7 +219,7 @@ fn ip_literals_skip_dns() {
         let run = run_pgreach(Some(&ns), &["--json", target], &[]);
         let report = run.json();
         assert_eq!(report["hosts"][0]["kind"], "ip", "{target}");
-        assert_eq!(report["hosts"][0]["dns"], Value::Null, "{target}");
+        assert_null(&report, "hosts.0.dns");
         assert_eq!(probed_addresses(&report), [ip]);
         assert_no_dns_findings(&report);
     }
@@ -249,7 +249,7 @@ fn nxdomain_is_reported_as_dns_nxdomain() {
 
     let f = expect_finding(&report, "dns_nxdomain", "error", MISSING);
     assert_eq!(f["addresses"], json!([]), "an empty list");
-    assert!(!codes(&report).contains(&"dns_no_address"));
+    assert_no_finding(&report, "dns_no_address");
     assert_exit_follows_findings(&run, &report);
 }
 
@@ -268,7 +268,7 @@ fn name_without_address_records_is_dns_no_address() {
     assert_eq!(run.status, 1, "{run}");
 
     expect_finding(&report, "dns_no_address", "error", NO_ADDRESS);
-    assert!(!codes(&report).contains(&"dns_nxdomain"));
+    assert_no_finding(&report, "dns_nxdomain");
     assert_exit_follows_findings(&run, &report);
 }
 
@@ -296,6 +296,6 @@ fn silent_resolver_is_dns_timeout() {
     assert_eq!(run.status, 1, "{run}");
 
     expect_finding(&report, "dns_timeout", "error", BOTH);
-    assert!(!codes(&report).contains(&"dns_nxdomain"));
+    assert_no_finding(&report, "dns_nxdomain");
     assert_exit_follows_findings(&run, &report);
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 use support::process::run_ok;
 use support::{
-    Cluster, ClusterSpec, HeldSessions, Netns, PgBouncer, PgBouncerSpec, address, run_pgreach,
+    Cluster, ClusterSpec, HeldSessions, Netns, PgBouncer, PgBouncerSpec, address, at, run_pgreach,
+    strings,
 };
 
 const TSHARK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,18 +49,18 @@ fn keep_evidence(dir: &Path) {
     }
 }
 
-fn all_labels(doc: &Value) -> Vec<String> {
-    doc["connections"]
+/// Every label of every event of every connection (each event has a list, maybe empty).
+fn all_labels(doc: &Value) -> Vec<&str> {
+    at(doc, "connections")
         .as_array()
         .expect("connections[]")
         .iter()
-        .flat_map(|c| c["labels"].as_array().cloned().unwrap_or_default())
-        .flat_map(|ls| ls.as_array().cloned().unwrap_or_default())
-        .filter_map(|l| l.as_str().map(str::to_owned))
+        .flat_map(|c| at(c, "labels").as_array().expect("labels[]"))
+        .flat_map(strings)
         .collect()
 }
 
-fn has(labels: &[String], prefix: &str) -> bool {
+fn has(labels: &[&str], prefix: &str) -> bool {
     labels.iter().any(|l| l.starts_with(prefix))
 }
 
@@ -109,7 +110,8 @@ fn ssl_on_pcap_decodes_with_tshark_on_both_families_and_keylog_decrypts() {
         ],
         &[],
     );
-    // The report is still printed (direct TLS fails on PostgreSQL 15: a finding, not an error).
+    // The report is still printed (direct TLS fails on PostgreSQL 15: a fact of the report,
+    // `direct_tls.supported` false, not an error of the run).
     assert_eq!(run.json()["schema_version"], 1, "{run}");
     assert!(
         run.stderr.contains("tshark -d tcp.port==5433,pgsql"),

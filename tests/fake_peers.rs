@@ -1,10 +1,11 @@
 //! What real PostgreSQL will not do, played by a scripted peer on loopback: bytes after `S`, a
-//! non-PostgreSQL byte, an immediate close, a protocol-2 error. Each must be classified.
+//! non-PostgreSQL byte, an immediate close, a protocol-2 error, a peer that never answers.
+//! Each must be classified.
 
 mod support;
 
 use serde_json::Value;
-use support::{FakeServer, Step, run_pgreach};
+use support::{FakeServer, Step, assert_null, run_pgreach};
 
 fn probe(server: &FakeServer, extra: &[&str]) -> (i32, Value) {
     let target = format!("127.0.0.1:{}", server.port());
@@ -34,7 +35,7 @@ fn bytes_after_s_are_reported_and_tls_is_not_attempted() {
     let a = &report["addresses"][0];
     assert_eq!(a["ssl_request"]["answer"], "S");
     assert_eq!(a["ssl_request"]["unencrypted_bytes_after_s"], 9);
-    assert_eq!(a["tls"], Value::Null);
+    assert_null(a, "tls");
     assert_eq!(a["startup"]["status"], "skipped");
     assert_eq!(&server.received()[..8], &SSL_REQUEST);
     assert_eq!(

@@ -2,8 +2,8 @@
 //! asserted to be classified in pgreach's own words and to finish within the deadline.
 //!
 //! Every run uses `--connect-timeout 2 --quiet-server` (one connection per address, so one
-//! deadline) and must finish within [`DEADLINE`] + [`MARGIN`]: the deadline is behaviour, the
-//! margin covers process start and scheduling on a loaded machine.
+//! deadline) and must finish within the deadline plus a margin for process start and
+//! scheduling ([`support::run_within_deadline`]).
 
 mod support;
 
@@ -13,43 +13,25 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use serde_json::Value;
-use support::{FakeServer, PgreachRun, Step, TestCa, codes, run_pgreach};
-
-const DEADLINE: Duration = Duration::from_secs(2);
-const MARGIN: Duration = Duration::from_millis(1500);
+use support::{
+    FakeServer, PgreachRun, Step, TestCa, assert_null, at, backend_message, codes, run_pgreach,
+    run_within_deadline,
+};
 
 /// Runs pgreach against 127.0.0.1:`port` and checks that it kept its deadline.
 fn probe_port(port: u16, extra: &[&str]) -> (PgreachRun, Value) {
-    let target = format!("127.0.0.1:{port}");
-    let mut args = vec!["--json", "--connect-timeout", "2", "--quiet-server"];
-    args.extend_from_slice(extra);
-    args.push(&target);
-    let run = run_pgreach(None, &args, &[]);
-    assert!(
-        run.elapsed < DEADLINE + MARGIN,
-        "pgreach took {:?}, over the deadline {DEADLINE:?} + {MARGIN:?}\n{run}",
-        run.elapsed
-    );
-    let json = run.json();
-    (run, json)
+    run_within_deadline(None, &format!("127.0.0.1:{port}"), extra)
 }
 
 /// Probes `server` and returns the one address's facts.
 fn probe(server: &FakeServer) -> Value {
     let (_, report) = probe_port(server.port(), &[]);
-    report["addresses"][0].clone()
-}
-
-/// The ErrorResponse, AuthenticationSASL, … framing: type, Int32 length counting itself, body.
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    v.extend_from_slice(&u32::try_from(body.len() + 4).unwrap().to_be_bytes());
-    v.extend_from_slice(body);
-    v
+    at(&report, "addresses.0").clone()
 }
 
 /// SSLRequest answered `N`, then the StartupMessage read: the point where the server answers
@@ -113,7 +95,7 @@ fn ssl_answer_one_byte_per_second_is_cut_at_the_deadline() {
     let a = probe(&server);
     let s = &a["ssl_request"];
     assert_eq!(s["answer"], "E", "{a:#}");
-    assert_eq!(s["error"], Value::Null);
+    assert_null(s, "error");
     let detail = s["detail"].as_str().unwrap();
     assert!(detail.contains("cut short"), "{s:#}");
     assert!(detail.contains("before the deadline"), "{s:#}");
@@ -173,7 +155,7 @@ fn trickled_huge_sasl_list_times_out() {
     let server = FakeServer::spawn(after_startup(rest));
     let a = probe(&server);
     assert_eq!(a["startup"]["status"], "timeout", "{a:#}");
-    assert_eq!(a["startup"]["auth"], Value::Null);
+    assert_null(&a, "startup.auth");
 }
 
 #[test]
@@ -216,7 +198,7 @@ fn e_then_garbage_is_e_without_an_error() {
     ]);
     let s = probe(&server)["ssl_request"].clone();
     assert_eq!(s["answer"], "E", "{s:#}");
-    assert_eq!(s["error"], Value::Null);
+    assert_null(&s, "error");
     assert_eq!(s["peer_bytes"], "E\\x01\\x02\\xff garbage");
     assert!(s["detail"].as_str().unwrap().contains("neither"));
 }
@@ -225,7 +207,7 @@ fn e_then_garbage_is_e_without_an_error() {
 fn s_then_plaintext_is_unencrypted_data_after_ssl() {
     let server = FakeServer::spawn(vec![
         Step::Expect(8),
-        Step::Send([&b"S"[..], &msg(b'R', b"\x00\x00\x00\x00")].concat()),
+        Step::Send([&b"S"[..], &backend_message(b'R', b"\x00\x00\x00\x00")].concat()),
         Step::Drain(500),
         Step::Close,
     ]);
@@ -233,7 +215,7 @@ fn s_then_plaintext_is_unencrypted_data_after_ssl() {
     let a = &report["addresses"][0];
     assert_eq!(a["ssl_request"]["answer"], "S");
     assert_eq!(a["ssl_request"]["unencrypted_bytes_after_s"], 9);
-    assert_eq!(a["tls"], Value::Null);
+    assert_null(a, "tls");
     assert!(
         codes(&report).contains(&"unencrypted_data_after_ssl"),
         "{report:#}"
@@ -318,7 +300,7 @@ fn a_chain_of_fifty_certificates_is_chain_too_long() {
 #[test]
 fn error_response_with_non_utf8_text_is_kept_and_shown_safely() {
     let body = b"SFATAL\0C28000\0Mr\xf4le \x1b[31m\"app\"\xff\0\0";
-    let rest = vec![Step::Send(msg(b'E', body)), Step::Close];
+    let rest = vec![Step::Send(backend_message(b'E', body)), Step::Close];
     let server = FakeServer::spawn(after_startup(rest.clone()));
     let st = probe(&server)["startup"].clone();
     assert_eq!(st["status"], "error", "{st:#}");
@@ -359,7 +341,7 @@ fn zero_and_negative_lengths_are_protocol_violations() {
 #[test]
 fn a_message_that_cannot_appear_before_auth_is_a_protocol_violation() {
     let server = FakeServer::spawn(after_startup(vec![
-        Step::Send(msg(b'D', b"\x00\x01\x00\x00\x00\x01x")),
+        Step::Send(backend_message(b'D', b"\x00\x01\x00\x00\x00\x01x")),
         Step::SleepMs(3000),
     ]));
     let st = probe(&server)["startup"].clone();
@@ -416,8 +398,7 @@ impl ResolvesServerCert for FixedChain {
 
 impl TlsPeer {
     fn spawn(chain: Vec<CertificateDer<'static>>, key_pem: &str) -> TlsPeer {
-        let key_der = pem_body(key_pem);
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("test key PEM");
         let signer = rustls::crypto::ring::sign::any_supported_type(&key).expect("signing key");
         let certified = Arc::new(CertifiedKey::new(chain, signer));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -462,37 +443,5 @@ impl TlsPeer {
 
 fn probe_tls_peer(peer: &TlsPeer) -> Value {
     let (_, report) = probe_port(peer.port, &["--sslmode", "require"]);
-    report["addresses"][0]["tls"].clone()
-}
-
-/// The DER inside a PEM block.
-fn pem_body(pem: &str) -> Vec<u8> {
-    let b64: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect::<Vec<_>>()
-        .concat();
-    base64_decode(&b64)
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for v in s.bytes().filter_map(val) {
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
+    at(&report, "addresses.0.tls").clone()
 }

@@ -9,11 +9,13 @@
 
 mod support;
 
-use support::{HeldSessions, address, assert_no_finding, finding};
+use support::files::write_with_mode;
+use support::{
+    HeldSessions, address, assert_no_finding, assert_null, at, backend_message, finding,
+};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
 use std::thread;
 use std::time::Duration;
 
@@ -40,7 +42,7 @@ fn login(ns: &Netns, args: &[&str], env: &[(&str, &str)]) -> (PgreachRun, Value,
     let run = run_pgreach(Some(ns), &all, env);
     no_password_in(&run);
     let report = run.json();
-    let login = address(&report, "127.0.0.1")["login"].clone();
+    let login = at(address(&report, "127.0.0.1"), "login").clone();
     (run, report, login)
 }
 
@@ -118,7 +120,7 @@ fn scram_plus_over_tls_and_plain_scram() {
     );
     assert_eq!(l["status"], "ok", "{l:#}");
     assert_eq!(l["method"], "scram-sha-256");
-    assert_eq!(l["channel_binding"], Value::Null);
+    assert_null(&l, "channel_binding");
 
     // Plaintext: SCRAM without binding; channel_binding=require refuses it like libpq.
     let (_, report, l) = login(
@@ -334,11 +336,8 @@ fn md5_and_cleartext_over_tls_and_plaintext() {
         &pw,
     );
     assert_eq!(l["status"], "refused_cleartext", "{l:#}");
-    assert_eq!(
-        l["password_source"],
-        Value::Null,
-        "nothing was taken, nothing sent"
-    );
+    // Nothing was taken, nothing sent.
+    assert_null(&l, "password_source");
     finding(&report, "auth_cleartext_over_plaintext", "warning");
     assert_no_finding(&report, "login_ok");
     // With --allow-cleartext it is sent; the transcript and pcap still do not show it.
@@ -461,7 +460,7 @@ fn trust_missing_role_and_database_and_read_only_default() {
         &[],
     );
     assert_eq!(l["status"], "ok", "{l:#}\n{run}");
-    assert_eq!(l["password_source"], Value::Null);
+    assert_null(&l, "password_source");
     assert_eq!(l["session"]["default_transaction_read_only"], true);
     assert_eq!(l["session"]["is_superuser"], true);
     finding(&report, "read_only_server", "warning");
@@ -498,8 +497,7 @@ fn hot_standby_is_read_only_server() {
 
 fn write_pgpass(dir: &std::path::Path, text: &str, mode: u32) -> std::path::PathBuf {
     let path = dir.join(".pgpass");
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    write_with_mode(&path, text, mode);
     path
 }
 
@@ -612,10 +610,8 @@ fn wrong_signature_server() -> (u16, thread::JoinHandle<Received>) {
         let len = read_exact(&mut s, 4);
         let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
         read_exact(&mut s, len - 4);
-        let mut sasl = b"R".to_vec();
-        let body = b"\x00\x00\x00\x0aSCRAM-SHA-256\0\0";
-        sasl.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        sasl.extend_from_slice(body);
+        // AuthenticationSASL (10) offering SCRAM-SHA-256.
+        let sasl = backend_message(b'R', b"\x00\x00\x00\x0aSCRAM-SHA-256\0\0");
         s.write_all(&sasl).unwrap();
         // SASLInitialResponse: 'p' len mechanism\0 int32 data
         let hdr = read_exact(&mut s, 5);
@@ -624,20 +620,16 @@ fn wrong_signature_server() -> (u16, thread::JoinHandle<Received>) {
         let data = String::from_utf8_lossy(&body[18..]).into_owned();
         let nonce = data.split("r=").nth(1).unwrap().to_owned();
         let first = format!("r={nonce}SERVERPART,s=c2FsdHNhbHQ=,i=4096");
-        let mut cont = b"R".to_vec();
-        cont.extend_from_slice(&((first.len() + 8) as u32).to_be_bytes());
-        cont.extend_from_slice(&11u32.to_be_bytes());
-        cont.extend_from_slice(first.as_bytes());
+        // AuthenticationSASLContinue (11).
+        let cont = backend_message(b'R', &[&11u32.to_be_bytes()[..], first.as_bytes()].concat());
         s.write_all(&cont).unwrap();
         let hdr = read_exact(&mut s, 5);
         let len = u32::from_be_bytes(hdr[1..5].try_into().unwrap()) as usize;
         read_exact(&mut s, len - 4);
         let fin = "v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-        let mut msg = b"R".to_vec();
-        msg.extend_from_slice(&((fin.len() + 8) as u32).to_be_bytes());
-        msg.extend_from_slice(&12u32.to_be_bytes());
-        msg.extend_from_slice(fin.as_bytes());
-        s.write_all(&msg).unwrap();
+        // AuthenticationSASLFinal (12).
+        let fin = backend_message(b'R', &[&12u32.to_be_bytes()[..], fin.as_bytes()].concat());
+        s.write_all(&fin).unwrap();
         // An impostor would now say AuthenticationOk; the client must already be gone.
         let _ = s.write_all(b"R\x00\x00\x00\x08\x00\x00\x00\x00");
         let mut rest = Vec::new();
@@ -671,10 +663,10 @@ fn fake_server_with_a_wrong_scram_signature() {
     let run = run_pgreach(None, &args, &[("PGPASSWORD", PASSWORD)]);
     no_password_in(&run);
     let report = run.json();
-    let l = &report["addresses"][0]["login"];
+    let l = at(&report, "addresses.0.login");
     assert_eq!(l["status"], "server_signature_invalid", "{l:#}\n{run}");
     assert_eq!(l["server_signature_verified"], false);
-    assert_eq!(l["session"], Value::Null);
+    assert_null(l, "session");
     finding(&report, "server_signature_invalid", "error");
     assert_eq!(run.status, 1);
     let (seen, after) = server.join().unwrap();

@@ -13,45 +13,18 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Cluster, ClusterSpec, Netns, PgreachRun, run_pgreach};
+use support::{Cluster, ClusterSpec, Netns, PgreachRun, run_within_deadline};
 
-const DEADLINE: Duration = Duration::from_secs(2);
-const MARGIN: Duration = Duration::from_millis(1500);
 const IP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Runs pgreach inside `ns` with `--connect-timeout 2 --quiet-server` and checks the deadline.
 fn probe(ns: &Netns, target: &str, extra: &[&str]) -> (PgreachRun, Value) {
-    let mut args = vec!["--json", "--connect-timeout", "2", "--quiet-server"];
-    args.extend_from_slice(extra);
-    args.push(target);
-    let run = run_pgreach(Some(ns), &args, &[]);
-    assert!(
-        run.elapsed < DEADLINE + MARGIN,
-        "pgreach took {:?}, over the deadline\n{run}",
-        run.elapsed
-    );
-    let json = run.json();
-    (run, json)
-}
-
-/// Runs a command inside `ns`, panicking unless it succeeds.
-fn sh(ns: &Netns, argv: &[&str]) {
-    let mut c = ns.cmd(argv[0]);
-    c.args(&argv[1..]);
-    support::process::run_ok(&mut c, IP_TIMEOUT, &argv.join(" "));
+    run_within_deadline(Some(ns), target, extra)
 }
 
 /// Adds an nftables rule to an input (or output) chain of a table of this file's own.
 fn nft(ns: &Netns, hook: &str, rule: &str) {
-    sh(ns, &["nft", "add", "table", "inet", "netfaults"]);
-    let chain = format!("{{ type filter hook {hook} priority 0; policy accept; }}");
-    sh(
-        ns,
-        &["nft", "add", "chain", "inet", "netfaults", hook, &chain],
-    );
-    let mut argv = vec!["nft", "add", "rule", "inet", "netfaults", hook];
-    argv.extend(rule.split_whitespace());
-    sh(ns, &argv);
+    ns.nft_rule("netfaults", hook, rule);
 }
 
 /// A plaintext cluster on both loopback addresses.
@@ -131,10 +104,7 @@ fn ipv6_address_without_a_route_is_unreachable() {
     let (run, report) = probe(&ns, "[2001:db8::1]:5432", &[]);
     assert!(run.elapsed < Duration::from_secs(1), "no waiting: {run}");
     assert_eq!(report["addresses"][0]["tcp"]["status"], "unreachable");
-    sh(
-        &ns,
-        &["ip", "-6", "route", "add", "unreachable", "2001:db8:1::/48"],
-    );
+    ns.run_ok(&["ip", "-6", "route", "add", "unreachable", "2001:db8:1::/48"]);
     let (_, report) = probe(&ns, "[2001:db8:1::1]:5432", &[]);
     assert_eq!(report["addresses"][0]["tcp"]["status"], "unreachable");
 }
@@ -173,16 +143,12 @@ impl Blackhole {
         };
         b.link(&b.client, "c0", "10.77.1.1/24", "r0", "10.77.1.2/24");
         b.link(&b.server, "s0", "10.77.2.1/24", "r1", "10.77.2.2/24");
-        sh(&b.router, &["ip", "link", "set", "r0", "mtu", "1280"]);
-        sh(&b.router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        sh(
-            &b.client,
-            &["ip", "route", "add", "default", "via", "10.77.1.2"],
-        );
-        sh(
-            &b.server,
-            &["ip", "route", "add", "default", "via", "10.77.2.2"],
-        );
+        b.router.run_ok(&["ip", "link", "set", "r0", "mtu", "1280"]);
+        b.router.run_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        b.client
+            .run_ok(&["ip", "route", "add", "default", "via", "10.77.1.2"]);
+        b.server
+            .run_ok(&["ip", "route", "add", "default", "via", "10.77.2.2"]);
         b
     }
 
@@ -206,13 +172,11 @@ impl Blackhole {
             IP_TIMEOUT,
         );
         assert!(out.success(), "ip link add veth: {}", out.describe());
-        sh(ns, &["ip", "addr", "add", end_addr, "dev", end]);
-        sh(ns, &["ip", "link", "set", end, "up"]);
-        sh(
-            &self.router,
-            &["ip", "addr", "add", router_addr, "dev", router_end],
-        );
-        sh(&self.router, &["ip", "link", "set", router_end, "up"]);
+        ns.run_ok(&["ip", "addr", "add", end_addr, "dev", end]);
+        ns.run_ok(&["ip", "link", "set", end, "up"]);
+        self.router
+            .run_ok(&["ip", "addr", "add", router_addr, "dev", router_end]);
+        self.router.run_ok(&["ip", "link", "set", router_end, "up"]);
     }
 
     /// The router swallows its "fragmentation needed" errors: the black hole.
@@ -225,10 +189,8 @@ impl Blackhole {
     }
 
     fn allow_icmp(&self) {
-        sh(
-            &self.router,
-            &["nft", "delete", "table", "inet", "netfaults"],
-        );
+        self.router
+            .run_ok(&["nft", "delete", "table", "inet", "netfaults"]);
     }
 }
 

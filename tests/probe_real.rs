@@ -3,9 +3,8 @@
 
 mod support;
 
-use support::{address, strings};
+use support::{address, assert_null, setting, strings};
 
-use serde_json::Value;
 use support::{Cluster, ClusterSpec, Netns, run_pgreach};
 
 #[test]
@@ -145,8 +144,8 @@ fn hostssl_only_cluster_refuses_plaintext_with_28000() {
     let report = quiet.json();
     let a = address(&report, "127.0.0.1");
     assert_eq!(a["ssl_request"]["answer"], "skipped");
-    assert_eq!(a["tls"], Value::Null);
-    assert_eq!(a["startup_other"], Value::Null);
+    assert_null(a, "tls");
+    assert_null(a, "startup_other");
     assert_eq!(a["startup"]["error"]["sqlstate"], "28000");
 }
 
@@ -179,7 +178,7 @@ fn ipv4_only_md5_cluster_without_ssl() {
     let v4 = address(&report, "127.0.0.1");
     assert_eq!(v4["tcp"]["status"], "ok");
     assert_eq!(v4["ssl_request"]["answer"], "N");
-    assert_eq!(v4["tls"], Value::Null);
+    assert_null(v4, "tls");
     assert_eq!(v4["startup"]["channel"], "plaintext");
     assert_eq!(v4["startup"]["auth"], "md5");
     assert_eq!(v4["startup"]["auth_code"], 5);
@@ -206,7 +205,7 @@ fn trust_cluster_reports_parameters_and_post_auth_errors() {
     assert_eq!(run.status, 0, "{}", run.stderr);
     let report = run.json();
     assert_eq!(report["hosts"][0]["kind"], "ip");
-    assert_eq!(report["hosts"][0]["dns"], Value::Null);
+    assert_null(&report, "hosts.0.dns");
     let st = &address(&report, "127.0.0.1")["startup"];
     assert_eq!(st["auth"], "trust");
     assert_eq!(st["auth_code"], 0);
@@ -329,23 +328,11 @@ fn uri_conninfo_and_env_reach_the_same_server() {
         assert_eq!(report["config"]["dbname"], "appdb", "{what}");
         let st = &address(&report, "127.0.0.1")["startup"];
         assert_eq!(st["auth"], "sasl", "{what}");
-        let password = report["config"]["settings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == "password")
-            .unwrap_or_else(|| panic!("{what}: password setting listed"));
-        assert_eq!(password["value"], "***", "{what}");
+        assert_eq!(setting(&report, "password")["value"], "***", "{what}");
     }
     let source_of = |run: &support::PgreachRun, name: &str| -> (String, String) {
         let report = run.json();
-        let s = report["config"]["settings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .cloned()
-            .unwrap();
+        let s = setting(&report, name);
         (
             s["source"].as_str().unwrap().to_owned(),
             s["origin"].as_str().unwrap().to_owned(),
@@ -460,8 +447,9 @@ fn optional_questions_direct_tls_gssenc_and_tls_versions() {
     );
     let plain = run_pgreach(Some(&ns), &["--json", "127.0.0.1", "-U", "postgres"], &[]).json();
     let a = address(&plain, "127.0.0.1");
-    assert_eq!(a["direct_tls"], Value::Null, "not asked, not sent");
-    assert_eq!(a["gssenc"], Value::Null);
+    // Not asked, not sent.
+    assert_null(a, "direct_tls");
+    assert_null(a, "gssenc");
     assert_eq!(a["tls_versions"], serde_json::json!([]));
 
     let args = [
@@ -532,14 +520,7 @@ fn no_target_probes_what_libpq_would_use_by_default() {
     );
     let report = run.json();
     assert_eq!(report["hosts"][0]["host"], "localhost", "{report:#}");
-    let host = report["config"]["settings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "host")
-        .unwrap()
-        .clone();
-    assert_eq!(host["source"], "default");
+    assert_eq!(setting(&report, "host")["source"], "default");
     for ip in ["127.0.0.1", "::1"] {
         let a = address(&report, ip);
         assert_eq!(a["port"], 5433);

@@ -4,7 +4,8 @@
 //!
 //! Compared: per address the SSLRequest answer, whether TLS was negotiated with which version
 //! and cipher suite, both StartupMessage outcomes (auth method, SASL mechanisms, every
-//! ErrorResponse field), the sslmode predictions, and the finding codes and severities; not
+//! ErrorResponse field), the optional questions' answers, the sslmode predictions, the finding
+//! codes and severities, and the summary's counts; not
 //! compared: what depends on time, ports, addresses, or the TLS handshake itself, which the
 //! replay does for real with its own certificate (see the limitation in replay.rs).
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use pgreach::evidence::transcript::{Document, read_json};
 use pgreach::evidence::{Dir, Event, Purpose};
 use serde_json::{Map, Value, json};
-use support::{DEFAULT_CERT_NAMES, ReplayOutcome, ReplayServer, TestCa, run_pgreach};
+use support::{DEFAULT_CERT_NAMES, ReplayOutcome, ReplayServer, TestCa, at, run_pgreach};
 
 /// The captures issue 7 asks for; the test fails if one goes missing.
 const REQUIRED: &[&str] = &[
@@ -143,69 +144,75 @@ fn certificate_names(live: &Value) -> Vec<String> {
 }
 
 /// The facts that must survive a replay, with ports written as `PORT` (the live run and the
-/// replay listen on different ones).
+/// replay listen on different ones). Every field named here must be in both reports: one
+/// missing from both would otherwise compare equal.
 fn essentials(report: &Value) -> Value {
-    let addresses: Vec<Value> = report["addresses"]
+    let addresses: Vec<Value> = at(report, "addresses")
         .as_array()
         .expect("addresses[]")
         .iter()
         .map(|a| {
-            let port = a["port"].as_u64().unwrap_or_default();
-            let tls = &a["tls"];
+            let port = port_of(a);
             json!({
-                "family": a["family"],
-                "tcp": a["tcp"]["status"],
-                "ssl_request": pick(&a["ssl_request"], &[
+                "family": at(a, "family"),
+                "tcp": at(a, "tcp.status"),
+                "ssl_request": pick(a, "ssl_request", &[
                     "answer", "byte", "error", "unencrypted_bytes_after_s", "peer_bytes",
                 ]),
-                "tls": if tls.is_null() {
-                    Value::Null
-                } else {
-                    pick(tls, &["status", "version", "cipher_suite", "alpn", "failure"])
-                },
-                "startup": startup(&a["startup"]),
-                "startup_other": startup(&a["startup_other"]),
-                "reached_auth": a["reached_auth"],
-                "direct_tls": pick(&a["direct_tls"], &["supported", "alpn_echoed"]),
-                "gssenc": a["gssenc"]["answer"],
-                "tls_versions": a["tls_versions"].as_array().into_iter().flatten()
-                    .map(|v| pick(v, &["version", "accepted"])).collect::<Vec<_>>(),
-                "sslmodes": modes(&a["sslmodes"], port),
+                "tls": pick(a, "tls", &["status", "version", "cipher_suite", "alpn", "failure"]),
+                "startup": startup(a, "startup"),
+                "startup_other": startup(a, "startup_other"),
+                "reached_auth": at(a, "reached_auth"),
+                "direct_tls": pick(a, "direct_tls", &["supported", "alpn_echoed"]),
+                "gssenc": pick(a, "gssenc", &["answer"]),
+                "tls_versions": at(a, "tls_versions").as_array().expect("tls_versions[]").iter()
+                    .map(|v| pick_from(v, &["version", "accepted"])).collect::<Vec<_>>(),
+                "sslmodes": modes(at(a, "sslmodes"), port),
             })
         })
         .collect();
-    let port = report["addresses"][0]["port"].as_u64().unwrap_or_default();
-    let findings: Vec<Value> = report["findings"]
+    let port = port_of(at(report, "addresses.0"));
+    let findings: Vec<Value> = at(report, "findings")
         .as_array()
         .expect("findings[]")
         .iter()
-        .map(|f| json!([f["code"], f["severity"]]))
+        .map(|f| json!([at(f, "code"), at(f, "severity")]))
         .collect();
     json!({
         "addresses": addresses,
-        "sslmodes": modes(&report["sslmodes"], port),
+        "sslmodes": modes(at(report, "sslmodes"), port),
         "findings": findings,
-        "summary": pick(&report["summary"], &[
+        "summary": pick(report, "summary", &[
             "addresses", "reached_auth", "libpq_reaches_auth", "errors", "warnings", "verdict",
         ]),
     })
 }
 
-/// `keys` of an object (null stays null).
-fn pick(v: &Value, keys: &[&str]) -> Value {
-    if v.is_null() {
-        return Value::Null;
+fn port_of(address: &Value) -> u64 {
+    at(address, "port").as_u64().expect("port is a number")
+}
+
+/// `keys` of the object at `parent.field`, which may be null (then null stays null).
+fn pick(parent: &Value, field: &str, keys: &[&str]) -> Value {
+    match at(parent, field) {
+        Value::Null => Value::Null,
+        v => pick_from(v, keys),
     }
+}
+
+/// `keys` of the object `v`; each must be there.
+fn pick_from(v: &Value, keys: &[&str]) -> Value {
     let map: Map<String, Value> = keys
         .iter()
-        .map(|k| (k.to_string(), v[*k].clone()))
+        .map(|k| (k.to_string(), at(v, k).clone()))
         .collect();
     Value::Object(map)
 }
 
-fn startup(s: &Value) -> Value {
+fn startup(parent: &Value, field: &str) -> Value {
     pick(
-        s,
+        parent,
+        field,
         &[
             "status",
             "channel",
@@ -222,14 +229,15 @@ fn startup(s: &Value) -> Value {
 /// Each sslmode's outcome, its reason with the port and pgreach's temporary HOME masked; the
 /// deciding address is dropped.
 fn modes(m: &Value, port: u64) -> Value {
-    let Some(modes) = m.as_object() else {
-        return Value::Null;
-    };
+    let modes = m
+        .as_object()
+        .unwrap_or_else(|| panic!("sslmodes is not an object: {m}"));
     modes
         .iter()
         .map(|(mode, o)| {
-            let mut o = pick(o, &["reaches_auth", "stage", "uncertain", "reason"]);
-            o["reason"] = Value::String(mask(o["reason"].as_str().unwrap_or_default(), port));
+            let mut o = pick_from(o, &["reaches_auth", "stage", "uncertain", "reason"]);
+            let reason = o["reason"].as_str().expect("reason is text");
+            o["reason"] = Value::String(mask(reason, port));
             (mode.clone(), o)
         })
         .collect::<Map<_, _>>()

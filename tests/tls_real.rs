@@ -7,12 +7,13 @@
 //! problems, and a fake server injecting bytes after `S`, pgreach's
 //! `sslmodes[MODE].reaches_auth` must equal whether libpq itself — `psql` with the right
 //! password — connects under that sslmode. libpq is the reference; the per-case TLS facts
-//! and findings are checked as well. Run with `--nocapture` to see the whole table.
+//! and findings are checked as well. Each condition is a named case in [`CASES`]; a failure
+//! lists the cases that did not hold by name. Run with `--nocapture` to see the whole table.
 
 mod support;
 
 use std::fmt::Write as _;
-use std::os::unix::fs::PermissionsExt;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -22,9 +23,11 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use serde_json::Value;
+use support::files::write_with_mode;
 use support::process::CLEAN_PATH;
 use support::{
-    Cluster, ClusterSpec, FakeServer, Netns, Step, codes, pg_bin, run_pgreach, run_with_timeout,
+    Cluster, ClusterSpec, FakeServer, Netns, Step, at, codes, get, pg_bin, run_pgreach,
+    run_with_timeout, s_then_injected_bytes,
 };
 
 const MODES: [&str; 6] = [
@@ -51,6 +54,13 @@ struct Pem {
     key: String,
 }
 
+impl Pem {
+    /// (certificate, key), as a server is given them.
+    fn pair(&self) -> (String, String) {
+        (self.cert.clone(), self.key.clone())
+    }
+}
+
 /// A CA that can issue: its certificate PEM and its issuer.
 struct Ca {
     pem: Pem,
@@ -69,7 +79,11 @@ fn ca_params(org: &str, cn: &str) -> CertificateParams {
 }
 
 fn root_ca(org: &str, cn: &str) -> Ca {
-    let params = ca_params(org, cn);
+    root_from(ca_params(org, cn))
+}
+
+/// A self-signed CA made from any `params`.
+fn root_from(params: CertificateParams) -> Ca {
     let key = KeyPair::generate().expect("root key");
     let cert = params.self_signed(&key).expect("self-sign root");
     Ca {
@@ -84,17 +98,7 @@ fn root_ca(org: &str, cn: &str) -> Ca {
 fn intermediate_ca(org: &str, cn: &str, parent: &Ca) -> Ca {
     let mut params = ca_params(org, cn);
     params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate().expect("intermediate key");
-    let cert = params
-        .signed_by(&key, &parent.issuer)
-        .expect("sign intermediate");
-    Ca {
-        pem: Pem {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        },
-        issuer: Issuer::new(params, key),
-    }
+    intermediate_from(params, parent)
 }
 
 /// Leaf parameters: `sans` (IP literals become IP SANs), CN `cn`, serverAuth + clientAuth.
@@ -142,29 +146,79 @@ fn issue(params: CertificateParams, by: &Ca) -> Pem {
 }
 
 fn self_signed(params: CertificateParams) -> Pem {
-    let key = KeyPair::generate().expect("self-signed key");
-    let cert = params.self_signed(&key).expect("self-sign leaf");
-    Pem {
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
+    root_from(params).pem
 }
 
-/// Every server certificate of the test, and the files the clients use.
+/// Every certificate of the test, and the root files the clients use (in `dir`).
 struct Pki {
     root: Ca,
-    /// An unrelated root: a stale `~/.postgresql/root.crt`.
+    /// An unrelated root: a stale `~/.postgresql/root.crt`, a client CA the client's
+    /// certificate is not from.
     other_root: Ca,
     intermediate: Ca,
+    /// An intermediate from the root whose validity ended in 2021 (its leaves' has not).
+    expired_intermediate: Ca,
+    /// A root whose validity ended in 2021 (root file [`EXPIRED_ROOT`]).
+    expired_root: Ca,
+    /// An "intermediate" from the root that is not a CA (CA:FALSE, no keyCertSign).
+    not_ca: Ca,
+    /// An intermediate from the root without basicConstraints, whose keyUsage allows
+    /// certificate signing.
+    no_basic_constraints: Ca,
+    /// A self-signed leaf for good.test (root file [`SELF_SIGNED`]).
+    self_signed: Pem,
+    /// The same with CA:TRUE, as `openssl req -x509` makes (root file [`SELF_SIGNED_CA`]).
+    self_signed_ca: Pem,
     dir: tempfile::TempDir,
+}
+
+/// The leaf most cases serve: root → intermediate → leaf for good.test.
+fn good() -> CertificateParams {
+    leaf_params(&["good.test"], "good.test")
+}
+
+/// `params` valid from the first of January of `from` to that of `until`.
+fn valid(mut params: CertificateParams, from: i32, until: i32) -> CertificateParams {
+    params.not_before = rcgen::date_time_ymd(from, 1, 1);
+    params.not_after = rcgen::date_time_ymd(until, 1, 1);
+    params
 }
 
 impl Pki {
     fn new() -> Pki {
         let root = root_ca("pgreach tests", "pgreach test root");
         let intermediate = intermediate_ca("pgreach tests", "pgreach test intermediate", &root);
+        let mut expired = ca_params("pgreach tests", "pgreach expired intermediate");
+        expired.use_authority_key_identifier_extension = true;
+        let expired_intermediate = intermediate_from(valid(expired, 2020, 2021), &root);
+        let expired_root = root_from(valid(
+            ca_params("pgreach tests", "pgreach expired root"),
+            2020,
+            2021,
+        ));
+        let mut not_ca = leaf_params(&[], "pgreach not a CA");
+        not_ca.subject_alt_names.clear();
+        not_ca.is_ca = IsCa::ExplicitNoCa;
+        let mut no_bc = leaf_params(&[], "pgreach CA without basicConstraints");
+        no_bc.subject_alt_names.clear();
+        no_bc.extended_key_usages.clear();
+        no_bc.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let mut self_signed_params = good();
+        self_signed_params.use_authority_key_identifier_extension = false;
+        let mut self_signed_ca_params = self_signed_params.clone();
+        self_signed_ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        self_signed_ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let pki = Pki {
             other_root: root_ca("unrelated org", "unrelated root"),
+            expired_intermediate,
+            expired_root,
+            not_ca: intermediate_from(not_ca, &root),
+            no_basic_constraints: intermediate_from(no_bc, &root),
+            self_signed: self_signed(self_signed_params),
+            self_signed_ca: self_signed(self_signed_ca_params),
             root,
             intermediate,
             dir: tempfile::Builder::new()
@@ -173,15 +227,17 @@ impl Pki {
                 .expect("pki dir"),
         };
         let (root, inter) = (&pki.root.pem.cert, &pki.intermediate.pem.cert);
-        pki.add_root_file(ROOT, root);
-        pki.add_root_file(BUNDLE, &format!("{root}{inter}"));
-        pki.add_root_file(INTERMEDIATE_ONLY, inter);
+        for (name, pem) in [
+            (ROOT, root.clone()),
+            (BUNDLE, format!("{root}{inter}")),
+            (INTERMEDIATE_ONLY, inter.clone()),
+            (SELF_SIGNED, pki.self_signed.cert.clone()),
+            (SELF_SIGNED_CA, pki.self_signed_ca.cert.clone()),
+            (EXPIRED_ROOT, pki.expired_root.pem.cert.clone()),
+        ] {
+            write_with_mode(&pki.root_path(name), &pem, 0o644);
+        }
         pki
-    }
-
-    /// Writes a root file (sslrootcert) under `name` in the PKI directory.
-    fn add_root_file(&self, name: &str, pem: &str) {
-        write(&self.dir.path().join(name), pem, 0o644);
     }
 
     fn root_path(&self, name: &str) -> PathBuf {
@@ -190,42 +246,28 @@ impl Pki {
 
     /// A leaf from the intermediate, served with the intermediate after it.
     fn chained(&self, params: CertificateParams) -> (String, String) {
-        let leaf = issue(params, &self.intermediate);
-        (
-            format!("{}{}", leaf.cert, self.intermediate.pem.cert),
-            leaf.key,
-        )
+        chained_by(params, &self.intermediate)
     }
 
-    /// A client certificate for `USER`, issued by the root, its key written as `client`
-    /// says; returns (cert path, key path).
-    fn client_files(&self, client: Client) -> (PathBuf, PathBuf) {
+    /// A client certificate for `USER`, issued by the root, written to `dir` with its key as
+    /// `client` says; returns (cert path, key path).
+    fn client_files(&self, client: Client, dir: &Path) -> (PathBuf, PathBuf) {
         let mut params = leaf_params(&[], USER);
         params.subject_alt_names.clear();
         let pem = issue(params, &self.root);
-        let name = format!("{client:?}").to_lowercase();
-        let (cert, key) = (
-            self.dir.path().join(format!("{name}.crt")),
-            self.dir.path().join(format!("{name}.key")),
-        );
-        write(&cert, &pem.cert, 0o644);
+        let (cert, key) = (dir.join("client.crt"), dir.join("client.key"));
+        write_with_mode(&cert, &pem.cert, 0o644);
         match client {
-            Client::Good => write(&key, &pem.key, 0o600),
-            Client::KeyReadable => write(&key, &pem.key, 0o644),
+            Client::Good => write_with_mode(&key, &pem.key, 0o600),
+            Client::KeyReadable => write_with_mode(&key, &pem.key, 0o644),
             Client::KeyMissing | Client::None => {}
         }
         (cert, key)
     }
 }
 
-fn write(path: &Path, contents: &str, mode: u32) {
-    std::fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-}
-
 // ---------------------------------------------------------------------------------------------
-// Cases
+// The servers: one cluster each, shared by every case that names it
 
 /// Root files in the PKI directory.
 const ROOT: &str = "root.pem";
@@ -239,6 +281,187 @@ const SELF_SIGNED: &str = "self-signed.pem";
 const SELF_SIGNED_CA: &str = "self-signed-ca.pem";
 /// A root whose validity ended in 2021.
 const EXPIRED_ROOT: &str = "expired-root.pem";
+
+const HBA: &[&str] = &[
+    "hostssl all all 127.0.0.1/32 scram-sha-256",
+    "host all all 127.0.0.1/32 scram-sha-256",
+];
+/// TLS only: prefer's plaintext retry and allow's first attempt are refused.
+const HBA_SSL_ONLY: &[&str] = &["hostssl all all 127.0.0.1/32 scram-sha-256"];
+const HBA_CERT_AUTH: &[&str] = &[
+    "hostssl all all 127.0.0.1/32 cert",
+    "host all all 127.0.0.1/32 scram-sha-256",
+];
+const HBA_CLIENT_CERT: &[&str] = &[
+    "hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-full",
+    "host all all 127.0.0.1/32 scram-sha-256",
+];
+
+/// What a server serves and how its cluster is set up; see [`Srv::server`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Srv {
+    /// Root → intermediate → leaf for good.test, sent with the intermediate.
+    Good,
+    /// A name the client does not use.
+    WrongName,
+    /// `*.db.test`.
+    Wildcard,
+    /// An expired leaf (TLS only).
+    Expired,
+    NotYetValid,
+    /// A self-signed leaf.
+    SelfSigned,
+    /// An IP SAN (127.0.0.1) and no DNS name.
+    IpSanOnly,
+    /// CN good.test, no SAN at all.
+    CnOnly,
+    /// The leaf without its intermediate (TLS only).
+    NoIntermediate,
+    /// `clientcert=verify-full` on hostssl.
+    ClientCertRequired,
+    /// DNS SAN good.test, CN "127.0.0.1" (libpq 14+ checks the CN for an IP host when there
+    /// is no IP SAN).
+    CnIsIp,
+    /// The intermediate has expired; the leaf has not.
+    ExpiredIntermediate,
+    /// A leaf for TLS clients only (extended key usage clientAuth).
+    ClientAuthOnly,
+    /// `cert` authentication on hostssl (no password asked once the certificate is accepted).
+    CertAuth,
+    /// Asks for client certificates from a CA the client's certificate is not from.
+    ClientCaOther,
+    /// A self-signed certificate with CA:TRUE (TLS only).
+    SelfSignedCa,
+    /// A leaf from a root that has expired.
+    ExpiredRoot,
+    /// Leaf, an unrelated root, then the intermediate: out of order.
+    OutOfOrder,
+    /// Issued by a non-CA.
+    NonCaIssuer,
+    /// Issued by a CA without basicConstraints.
+    NoBasicConstraints,
+    /// An unknown critical extension in the leaf.
+    CriticalExtension,
+}
+
+/// One server certificate and how the cluster serving it is set up.
+struct Server {
+    chain: (String, String),
+    /// `ssl_ca_file` (the server then asks for client certificates).
+    client_ca: Option<String>,
+    /// pg_hba.conf lines.
+    hba: &'static [&'static str],
+}
+
+impl Srv {
+    /// The chain (and key) this server sends, its client CA and its pg_hba.conf.
+    fn server(self, pki: &Pki) -> Server {
+        let plain = |chain| (chain, None, HBA);
+        let (chain, client_ca, hba) = match self {
+            Srv::Good => plain(pki.chained(good())),
+            Srv::WrongName => plain(pki.chained(leaf_params(&["other.example"], "other.example"))),
+            Srv::Wildcard => plain(pki.chained(leaf_params(&["*.db.test"], "*.db.test"))),
+            Srv::Expired => (pki.chained(valid(good(), 2020, 2021)), None, HBA_SSL_ONLY),
+            Srv::NotYetValid => plain(pki.chained(valid(good(), 2090, 2091))),
+            Srv::SelfSigned => plain(pki.self_signed.pair()),
+            Srv::IpSanOnly => {
+                plain(pki.chained(leaf_params(&["127.0.0.1"], "pgreach ip-only leaf")))
+            }
+            Srv::CnOnly => {
+                let mut cn_only = good();
+                cn_only.subject_alt_names.clear();
+                plain(pki.chained(cn_only))
+            }
+            Srv::NoIntermediate => (issue(good(), &pki.intermediate).pair(), None, HBA_SSL_ONLY),
+            Srv::ClientCertRequired => (
+                pki.chained(good()),
+                Some(pki.root.pem.cert.clone()),
+                HBA_CLIENT_CERT,
+            ),
+            Srv::CnIsIp => plain(pki.chained(leaf_params(&["good.test"], "127.0.0.1"))),
+            Srv::ExpiredIntermediate => plain(chained_by(good(), &pki.expired_intermediate)),
+            Srv::ClientAuthOnly => {
+                let mut client_only = good();
+                client_only.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                plain(pki.chained(client_only))
+            }
+            Srv::CertAuth => (
+                pki.chained(good()),
+                Some(pki.root.pem.cert.clone()),
+                HBA_CERT_AUTH,
+            ),
+            Srv::ClientCaOther => (
+                pki.chained(good()),
+                Some(pki.other_root.pem.cert.clone()),
+                HBA_CLIENT_CERT,
+            ),
+            Srv::SelfSignedCa => (pki.self_signed_ca.pair(), None, HBA_SSL_ONLY),
+            Srv::ExpiredRoot => plain(issue(good(), &pki.expired_root).pair()),
+            Srv::OutOfOrder => {
+                let leaf = issue(good(), &pki.intermediate);
+                let (other, inter) = (&pki.other_root.pem.cert, &pki.intermediate.pem.cert);
+                plain((format!("{}{other}{inter}", leaf.cert), leaf.key))
+            }
+            Srv::NonCaIssuer => plain(chained_by(good(), &pki.not_ca)),
+            Srv::NoBasicConstraints => plain(chained_by(good(), &pki.no_basic_constraints)),
+            Srv::CriticalExtension => {
+                let mut critical = good();
+                let mut ext = rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 4, 1, 55555, 1],
+                    vec![5, 0],
+                );
+                ext.set_criticality(true);
+                critical.custom_extensions.push(ext);
+                plain(pki.chained(critical))
+            }
+        };
+        Server {
+            chain,
+            client_ca,
+            hba,
+        }
+    }
+}
+
+/// Starts one cluster for every server some case uses, in parallel, on ports 5433 and up.
+fn start_clusters(ns: &Netns, pki: &Pki) -> Vec<(Srv, Cluster)> {
+    let mut used: Vec<Srv> = Vec::new();
+    for case in CASES {
+        if !used.contains(&case.server) {
+            used.push(case.server);
+        }
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (5433..)
+            .zip(used)
+            .map(|(port, srv)| {
+                let server = srv.server(pki);
+                s.spawn(move || {
+                    let mut spec = ClusterSpec::new()
+                        .ssl(true)
+                        .listen("127.0.0.1")
+                        .port(port)
+                        .max_connections(10)
+                        .password_encryption("scram-sha-256")
+                        .server_cert_pem(&server.chain.0, &server.chain.1)
+                        .role(USER, PASSWORD)
+                        .hba(server.hba);
+                    if let Some(pem) = &server.client_ca {
+                        spec = spec.ssl_ca_pem(pem);
+                    }
+                    (srv, Cluster::start(ns, spec))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("cluster start thread"))
+            .collect()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases: one condition each, named
 
 /// Where the client's trust anchors are.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -277,10 +500,43 @@ struct Expect {
     absent_findings: &'static [&'static str],
 }
 
+/// A chain that passes verify-ca and verify-full, sent with its intermediate.
+const OK: Expect = Expect {
+    verify_ca: None,
+    verify_full_ok: true,
+    includes_intermediates: true,
+    client_certificate_requested: false,
+    findings: &[],
+    absent_findings: &[
+        "cert_untrusted",
+        "cert_name_mismatch",
+        "cert_chain_incomplete",
+    ],
+};
+
+/// A trusted chain for another name than the host.
+const MISMATCH: Expect = Expect {
+    verify_full_ok: false,
+    findings: &["cert_name_mismatch"],
+    absent_findings: &["cert_untrusted"],
+    ..OK
+};
+
+/// A chain verify-ca refuses with `code`, which gives the finding `finding`.
+const fn untrusted(code: &'static str, finding: &'static [&'static str]) -> Expect {
+    Expect {
+        verify_ca: Some(code),
+        findings: finding,
+        absent_findings: &[],
+        ..OK
+    }
+}
+
+/// One condition: the server, how the client names it, the client's roots and certificate,
+/// and what pgreach must report; the matrix is compared with psql in every case.
 struct Case {
     name: &'static str,
-    /// Index into the started clusters.
-    cluster: usize,
+    server: Srv,
     host: &'static str,
     roots: Roots,
     client: Client,
@@ -289,60 +545,268 @@ struct Case {
     expect: Expect,
 }
 
-/// One server certificate and how the cluster serving it is set up.
-struct Server {
-    chain: (String, String),
-    /// `ssl_ca_file` (the server then asks for client certificates).
-    client_ca: Option<String>,
-    /// pg_hba.conf lines.
-    hba: &'static [&'static str],
+/// A case for good.test with the test root as sslrootcert, no client certificate and the
+/// default sslmode; the table changes what differs.
+const fn case(name: &'static str, server: Srv, expect: Expect) -> Case {
+    Case {
+        name,
+        server,
+        host: "good.test",
+        roots: Roots::File(ROOT),
+        client: Client::None,
+        sslmode: None,
+        expect,
+    }
 }
 
-const HBA: &[&str] = &[
-    "hostssl all all 127.0.0.1/32 scram-sha-256",
-    "host all all 127.0.0.1/32 scram-sha-256",
-];
-/// TLS only: prefer's plaintext retry and allow's first attempt are refused.
-const HBA_SSL_ONLY: &[&str] = &["hostssl all all 127.0.0.1/32 scram-sha-256"];
-const HBA_CERT_AUTH: &[&str] = &[
-    "hostssl all all 127.0.0.1/32 cert",
-    "host all all 127.0.0.1/32 scram-sha-256",
-];
-const HBA_CLIENT_CERT: &[&str] = &[
-    "hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-full",
-    "host all all 127.0.0.1/32 scram-sha-256",
+const CASES: &[Case] = &[
+    case("good", Srv::Good, OK),
+    Case {
+        roots: Roots::HomeDefault,
+        ..case("good, root.crt in HOME", Srv::Good, OK)
+    },
+    Case {
+        roots: Roots::HomeStale,
+        sslmode: Some("require"),
+        ..case(
+            "good, stale root.crt",
+            Srv::Good,
+            untrusted("unknown_issuer", &["cert_untrusted"]),
+        )
+    },
+    Case {
+        roots: Roots::Missing,
+        sslmode: Some("verify-ca"),
+        ..case(
+            "good, no root file",
+            Srv::Good,
+            Expect {
+                absent_findings: &["cert_untrusted"],
+                ..untrusted("no_root_certificates", &["root_cert_missing"])
+            },
+        )
+    },
+    Case {
+        sslmode: Some("verify-full"),
+        ..case("wrong name", Srv::WrongName, MISMATCH)
+    },
+    Case {
+        host: "srv.db.test",
+        ..case("wildcard", Srv::Wildcard, OK)
+    },
+    Case {
+        host: "a.srv.db.test",
+        ..case("wildcard, two labels", Srv::Wildcard, MISMATCH)
+    },
+    Case {
+        host: "db.test",
+        ..case("wildcard, bare domain", Srv::Wildcard, MISMATCH)
+    },
+    case(
+        "expired",
+        Srv::Expired,
+        Expect {
+            absent_findings: &["cert_not_yet_valid"],
+            ..untrusted("expired", &["cert_expired"])
+        },
+    ),
+    case(
+        "not yet valid",
+        Srv::NotYetValid,
+        Expect {
+            absent_findings: &["cert_expired"],
+            ..untrusted("not_yet_valid", &["cert_not_yet_valid"])
+        },
+    ),
+    case(
+        "self-signed",
+        Srv::SelfSigned,
+        Expect {
+            includes_intermediates: false,
+            ..untrusted("self_signed", &["cert_untrusted"])
+        },
+    ),
+    Case {
+        roots: Roots::File(SELF_SIGNED),
+        ..case(
+            "self-signed, trusted",
+            Srv::SelfSigned,
+            Expect {
+                includes_intermediates: false,
+                ..OK
+            },
+        )
+    },
+    Case {
+        host: "127.0.0.1",
+        ..case("IP SAN only", Srv::IpSanOnly, OK)
+    },
+    case("IP SAN only, by name", Srv::IpSanOnly, MISMATCH),
+    case("CN only", Srv::CnOnly, OK),
+    case(
+        "no intermediate sent",
+        Srv::NoIntermediate,
+        Expect {
+            includes_intermediates: false,
+            ..untrusted("missing_intermediate", &["cert_chain_incomplete"])
+        },
+    ),
+    Case {
+        roots: Roots::File(BUNDLE),
+        ..case(
+            "no intermediate, bundle",
+            Srv::NoIntermediate,
+            Expect {
+                includes_intermediates: false,
+                ..OK
+            },
+        )
+    },
+    Case {
+        roots: Roots::File(INTERMEDIATE_ONLY),
+        ..case(
+            "intermediate-only root file",
+            Srv::Good,
+            Expect {
+                absent_findings: &["cert_chain_incomplete"],
+                ..untrusted("unknown_issuer", &["cert_untrusted"])
+            },
+        )
+    },
+    Case {
+        host: "127.0.0.1",
+        ..case("DNS SAN, CN is the IP", Srv::CnIsIp, OK)
+    },
+    Case {
+        host: "GOOD.Test",
+        ..case("mixed case host name", Srv::Good, OK)
+    },
+    case(
+        "expired intermediate",
+        Srv::ExpiredIntermediate,
+        untrusted("expired", &["cert_expired"]),
+    ),
+    case(
+        "clientAuth-only leaf",
+        Srv::ClientAuthOnly,
+        untrusted("other", &["cert_untrusted"]),
+    ),
+    Case {
+        roots: Roots::File(SELF_SIGNED_CA),
+        ..case(
+            "self-signed CA:TRUE, trusted",
+            Srv::SelfSignedCa,
+            Expect {
+                includes_intermediates: false,
+                ..OK
+            },
+        )
+    },
+    case(
+        "self-signed CA:TRUE, root",
+        Srv::SelfSignedCa,
+        Expect {
+            includes_intermediates: false,
+            ..untrusted("self_signed", &["cert_untrusted"])
+        },
+    ),
+    case("cert auth, none", Srv::CertAuth, CLIENT_CERT_ASKED),
+    Case {
+        client: Client::Good,
+        ..case("cert auth, given", Srv::CertAuth, CLIENT_CERT_ASKED)
+    },
+    Case {
+        client: Client::Good,
+        ..case(
+            "client cert of other CA",
+            Srv::ClientCaOther,
+            CLIENT_CERT_ASKED,
+        )
+    },
+    Case {
+        client: Client::KeyReadable,
+        ..case("client key readable", Srv::Good, OK)
+    },
+    Case {
+        client: Client::KeyMissing,
+        ..case("client key missing", Srv::Good, OK)
+    },
+    Case {
+        roots: Roots::HomeGarbage,
+        ..case(
+            "garbage root.crt in HOME",
+            Srv::Good,
+            Expect {
+                absent_findings: &[],
+                ..untrusted("no_root_certificates", &[])
+            },
+        )
+    },
+    Case {
+        roots: Roots::File(EXPIRED_ROOT),
+        ..case(
+            "expired root",
+            Srv::ExpiredRoot,
+            Expect {
+                includes_intermediates: false,
+                ..untrusted("expired", &["cert_expired"])
+            },
+        )
+    },
+    case("chain out of order", Srv::OutOfOrder, OK),
+    case(
+        "issued by a non-CA",
+        Srv::NonCaIssuer,
+        untrusted("not_a_ca", &["cert_untrusted"]),
+    ),
+    // OpenSSL 3 refuses a v3 CA certificate without basicConstraints.
+    case(
+        "CA without basicConstraints",
+        Srv::NoBasicConstraints,
+        untrusted("not_a_ca", &["cert_untrusted"]),
+    ),
+    case(
+        "critical extension",
+        Srv::CriticalExtension,
+        untrusted("other", &["cert_untrusted"]),
+    ),
+    // Without a root file libpq does not judge the certificate at all: the handshake (and
+    // its signature, made with the leaf's key) is all that counts.
+    Case {
+        roots: Roots::Missing,
+        ..case(
+            "critical extension, no root",
+            Srv::CriticalExtension,
+            untrusted("no_root_certificates", &[]),
+        )
+    },
+    Case {
+        host: "good.test.",
+        ..case("trailing dot", Srv::Good, MISMATCH)
+    },
+    case(
+        "client cert required, none",
+        Srv::ClientCertRequired,
+        CLIENT_CERT_ASKED,
+    ),
+    Case {
+        client: Client::Good,
+        ..case(
+            "client cert required, given",
+            Srv::ClientCertRequired,
+            CLIENT_CERT_ASKED,
+        )
+    },
 ];
 
-/// Starts one cluster per server, in parallel, on ports 5433…
-fn start_clusters(ns: &Netns, servers: &[Server]) -> Vec<Cluster> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = servers
-            .iter()
-            .enumerate()
-            .map(|(i, srv)| {
-                s.spawn(move || {
-                    let mut spec = ClusterSpec::new()
-                        .ssl(true)
-                        .listen("127.0.0.1")
-                        .port(5433 + i as u16)
-                        .max_connections(10)
-                        .password_encryption("scram-sha-256")
-                        .server_cert_pem(&srv.chain.0, &srv.chain.1)
-                        .role(USER, PASSWORD);
-                    spec = spec.hba(srv.hba);
-                    if let Some(pem) = &srv.client_ca {
-                        spec = spec.ssl_ca_pem(pem);
-                    }
-                    Cluster::start(ns, spec)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("cluster start thread"))
-            .collect()
-    })
-}
+/// A trusted chain from a server that asks for a client certificate.
+const CLIENT_CERT_ASKED: Expect = Expect {
+    client_certificate_requested: true,
+    ..OK
+};
+
+// ---------------------------------------------------------------------------------------------
+// Running a case
 
 /// A fresh HOME for one case, with `~/.postgresql/root.crt` as the case wants.
 fn home_for(case: &Case, pki: &Pki) -> tempfile::TempDir {
@@ -350,17 +814,16 @@ fn home_for(case: &Case, pki: &Pki) -> tempfile::TempDir {
         .prefix("pgr-tlsreal-home-")
         .tempdir()
         .expect("temp HOME");
-    let garbage = "not a certificate\n".to_owned();
     let pem = match case.roots {
-        Roots::HomeDefault => Some(&pki.root.pem.cert),
-        Roots::HomeStale => Some(&pki.other_root.pem.cert),
-        Roots::HomeGarbage => Some(&garbage),
+        Roots::HomeDefault => Some(pki.root.pem.cert.as_str()),
+        Roots::HomeStale => Some(pki.other_root.pem.cert.as_str()),
+        Roots::HomeGarbage => Some("not a certificate\n"),
         Roots::File(_) | Roots::Missing => None,
     };
     if let Some(pem) = pem {
         let dir = home.path().join(".postgresql");
         std::fs::create_dir_all(&dir).expect("mkdir ~/.postgresql");
-        write(&dir.join("root.crt"), pem, 0o644);
+        write_with_mode(&dir.join("root.crt"), pem, 0o644);
     }
     home
 }
@@ -388,7 +851,7 @@ fn psql_connects(ns: Option<&Netns>, conninfo: &str, mode: &str, home: &Path) ->
 
 /// One row of the comparison.
 struct Row {
-    case: String,
+    case: &'static str,
     mode: &'static str,
     pgreach: bool,
     stage: String,
@@ -396,7 +859,7 @@ struct Row {
     psql_says: String,
 }
 
-fn table(rows: &[Row]) -> String {
+fn table<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
     let mut s = format!(
         "{:<28} {:<12} {:<8} {:<16} {:<6} {}\n",
         "case", "mode", "pgreach", "stage", "psql", "psql stderr"
@@ -421,109 +884,115 @@ fn table(rows: &[Row]) -> String {
     s
 }
 
-/// Compares pgreach's matrix with psql for every mode; returns the rows.
-fn compare(
-    case_name: &str,
-    report: &Value,
-    mut psql: impl FnMut(&str) -> (bool, String),
-) -> Vec<Row> {
-    MODES
-        .iter()
-        .map(|&mode| {
-            let m = &report["sslmodes"][mode];
-            let pgreach = m["reaches_auth"]
-                .as_bool()
-                .unwrap_or_else(|| panic!("no sslmodes.{mode}.reaches_auth in {report:#}"));
-            assert_eq!(m["uncertain"], false, "{case_name} {mode}: {m:#}");
-            let (ok, says) = psql(mode);
-            Row {
-                case: case_name.to_owned(),
-                mode,
-                pgreach,
-                stage: m["stage"].as_str().unwrap_or("?").to_owned(),
-                psql: ok,
-                psql_says: if ok { String::new() } else { says },
-            }
-        })
-        .collect()
+/// What one case found: its rows of the comparison and what did not hold (empty: passed).
+struct Outcome {
+    name: &'static str,
+    rows: Vec<Row>,
+    problems: Vec<String>,
 }
 
-/// The per-case facts; returns the problems found (empty when all hold).
-fn check_facts(case: &Case, report: &Value) -> Vec<String> {
-    let mut bad = Vec::new();
-    let e = &case.expect;
-    let a = &report["addresses"][0];
-    let tls = &a["tls"];
-    let mut expect = |what: &str, got: &Value, want: Value| {
-        if *got != want {
-            bad.push(format!("{}: {what} is {got}, expected {want}", case.name));
+/// Compares pgreach's matrix with psql for every mode: a mode whose prediction is uncertain,
+/// or that disagrees with psql, is a problem.
+fn compare(
+    case: &'static str,
+    report: &Value,
+    mut psql: impl FnMut(&str) -> (bool, String),
+) -> Outcome {
+    let mut problems = Vec::new();
+    let mut rows = Vec::new();
+    for mode in MODES {
+        let m = at(report, &format!("sslmodes.{mode}"));
+        let fact = |field: &str| at(m, field).clone();
+        let pgreach = fact("reaches_auth")
+            .as_bool()
+            .unwrap_or_else(|| panic!("sslmodes.{mode}.reaches_auth is not a bool: {m}"));
+        if fact("uncertain") != false {
+            problems.push(format!("{mode}: uncertain: {m:#}"));
         }
-    };
-    expect("address", &a["address"], "127.0.0.1".into());
+        let (ok, says) = psql(mode);
+        let stage = fact("stage").as_str().expect("stage is text").to_owned();
+        if pgreach != ok {
+            problems.push(format!(
+                "{mode}: pgreach says reaches_auth={pgreach} (stage {stage}), psql {}: {says}",
+                if ok { "connects" } else { "does not" }
+            ));
+        }
+        rows.push(Row {
+            case,
+            mode,
+            pgreach,
+            stage,
+            psql: ok,
+            psql_says: if ok { String::new() } else { says },
+        });
+    }
+    Outcome {
+        name: case,
+        rows,
+        problems,
+    }
+}
+
+/// The case's facts besides the matrix; returns what did not hold (empty when all did). A
+/// field missing from the report is a problem too, never read as null.
+fn check_facts(case: &Case, report: &Value) -> Vec<String> {
+    let e = &case.expect;
     let (source, exists) = match case.roots {
         Roots::File(_) => ("file", true),
         Roots::Missing => ("default_file", false),
         Roots::HomeDefault | Roots::HomeStale | Roots::HomeGarbage => ("default_file", true),
     };
-    expect("trust.source", &report["trust"]["source"], source.into());
-    expect("trust.exists", &report["trust"]["exists"], exists.into());
-    expect("tls.status", &tls["status"], "ok".into());
-    let ca_ok = e.verify_ca.is_none();
-    expect("verify_ca.ok", &tls["verify_ca"]["ok"], ca_ok.into());
-    expect(
-        "verify_ca.code",
-        &tls["verify_ca"]["code"],
-        e.verify_ca.map_or(Value::Null, Value::from),
-    );
-    expect(
-        "verify_full.ok",
-        &tls["verify_full"]["ok"],
-        e.verify_full_ok.into(),
-    );
-    expect(
-        "chain_shape.includes_intermediates",
-        &tls["chain_shape"]["includes_intermediates"],
-        e.includes_intermediates.into(),
-    );
-    expect(
-        "client_certificate_requested",
-        &tls["client_certificate_requested"],
-        e.client_certificate_requested.into(),
-    );
+    let tls = "addresses.0.tls";
+    let want: [(String, Value); 9] = [
+        ("addresses.0.address".into(), "127.0.0.1".into()),
+        ("trust.source".into(), source.into()),
+        ("trust.exists".into(), exists.into()),
+        (format!("{tls}.status"), "ok".into()),
+        (format!("{tls}.verify_ca.ok"), e.verify_ca.is_none().into()),
+        (
+            format!("{tls}.verify_ca.code"),
+            e.verify_ca.map_or(Value::Null, Value::from),
+        ),
+        (format!("{tls}.verify_full.ok"), e.verify_full_ok.into()),
+        (
+            format!("{tls}.chain_shape.includes_intermediates"),
+            e.includes_intermediates.into(),
+        ),
+        (
+            format!("{tls}.client_certificate_requested"),
+            e.client_certificate_requested.into(),
+        ),
+    ];
+    let mut bad: Vec<String> = want
+        .into_iter()
+        .filter_map(|(path, want)| match get(report, &path) {
+            Ok(got) if *got == want => None,
+            Ok(got) => Some(format!("{path} is {got}, expected {want}")),
+            Err(missing) => Some(missing),
+        })
+        .collect();
     let have = codes(report);
-    for f in e.findings {
-        if !have.contains(f) {
-            bad.push(format!(
-                "{}: finding {f} missing (have {have:?})",
-                case.name
-            ));
-        }
+    for f in e.findings.iter().filter(|f| !have.contains(f)) {
+        bad.push(format!("finding {f} missing (have {have:?})"));
     }
-    for f in e.absent_findings {
-        if have.contains(f) {
-            bad.push(format!(
-                "{}: unexpected finding {f} (have {have:?})",
-                case.name
-            ));
-        }
+    for f in e.absent_findings.iter().filter(|f| have.contains(f)) {
+        bad.push(format!("unexpected finding {f} (have {have:?})"));
     }
     bad
 }
 
-/// The comparison rows of one case, and the facts that did not hold.
-type CaseResult = (Vec<Row>, Vec<String>);
-
-fn run_case(ns: &Netns, cluster: &Cluster, case: &Case, pki: &Pki) -> CaseResult {
+/// Runs pgreach and psql (every mode) for `case` against its cluster.
+fn run_case(ns: &Netns, cluster: &Cluster, case: &Case, pki: &Pki) -> Outcome {
     let home = home_for(case, pki);
     let port = cluster.port().to_string();
     let root = match case.roots {
         Roots::File(name) => pki.root_path(name).display().to_string(),
         _ => String::new(),
     };
-    let client = (case.client != Client::None).then(|| pki.client_files(case.client));
-    let client = client
-        .as_ref()
-        .map(|(c, k)| (c.display().to_string(), k.display().to_string()));
+    let client = (case.client != Client::None).then(|| {
+        let (cert, key) = pki.client_files(case.client, home.path());
+        (cert.display().to_string(), key.display().to_string())
+    });
 
     let mut conninfo = format!("host={} port={port} user={USER} dbname=postgres", case.host);
     let mut args: Vec<&str> = vec![
@@ -553,14 +1022,58 @@ fn run_case(ns: &Netns, cluster: &Cluster, case: &Case, pki: &Pki) -> CaseResult
     let home_s = home.path().display().to_string();
     let run = run_pgreach(Some(ns), &args, &[("HOME", &home_s)]);
     let report = run.json();
-    let mut bad = check_facts(case, &report);
-    if !bad.is_empty() {
-        bad.push(format!("{}: report {report:#}", case.name));
-    }
-    let rows = compare(case.name, &report, |mode| {
+    let facts = check_facts(case, &report);
+    let mut outcome = compare(case.name, &report, |mode| {
         psql_connects(Some(ns), &conninfo, mode, home.path())
     });
-    (rows, bad)
+    if !facts.is_empty() {
+        outcome.problems.extend(facts);
+        outcome.problems.push(format!("report: {report:#}"));
+    }
+    outcome
+}
+
+/// [`run_case`], with a panic (pgreach printing no JSON, psql hanging, …) turned into the
+/// case's problem, so that it too names its case.
+fn run_case_caught(ns: &Netns, clusters: &[(Srv, Cluster)], case: &Case, pki: &Pki) -> Outcome {
+    let cluster = clusters
+        .iter()
+        .find_map(|(srv, c)| (*srv == case.server).then_some(c))
+        .expect("every case's server was started");
+    std::panic::catch_unwind(AssertUnwindSafe(|| run_case(ns, cluster, case, pki))).unwrap_or_else(
+        |panic| Outcome {
+            name: case.name,
+            rows: Vec::new(),
+            problems: vec![format!("panicked: {}", panic_text(&*panic))],
+        },
+    )
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Fails listing every case that did not hold, by name, with what did not hold; prints (and
+/// on failure, shows) the whole comparison table.
+fn assert_outcomes(outcomes: &[Outcome]) {
+    let table = table(outcomes.iter().flat_map(|o| &o.rows));
+    eprintln!("{table}");
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.problems.is_empty())
+        .map(|o| format!("case {:?}:\n    {}", o.name, o.problems.join("\n    ")))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}\n\n{table}",
+        failed.len(),
+        outcomes.len(),
+        failed.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -569,751 +1082,22 @@ fn run_case(ns: &Netns, cluster: &Cluster, case: &Case, pki: &Pki) -> CaseResult
 #[test]
 fn matrix_agrees_with_psql_for_every_certificate_and_sslmode() {
     let pki = Pki::new();
-    let good = || leaf_params(&["good.test"], "good.test");
-    let mut expired = good();
-    expired.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    expired.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    let mut not_yet = good();
-    not_yet.not_before = rcgen::date_time_ymd(2090, 1, 1);
-    not_yet.not_after = rcgen::date_time_ymd(2091, 1, 1);
-    let mut cn_only = good();
-    cn_only.subject_alt_names.clear();
-    let without_intermediate = issue(good(), &pki.intermediate);
-    let mut self_signed_params = good();
-    self_signed_params.use_authority_key_identifier_extension = false;
-    let self_signed_leaf = self_signed(self_signed_params);
-    pki.add_root_file(SELF_SIGNED, &self_signed_leaf.cert);
-    let mut expired_params = ca_params("pgreach tests", "pgreach expired intermediate");
-    expired_params.use_authority_key_identifier_extension = true;
-    expired_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    expired_params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    let expired_intermediate = {
-        let key = KeyPair::generate().expect("key");
-        let cert = expired_params
-            .signed_by(&key, &pki.root.issuer)
-            .expect("sign expired intermediate");
-        Ca {
-            pem: Pem {
-                cert: cert.pem(),
-                key: key.serialize_pem(),
-            },
-            issuer: Issuer::new(expired_params, key),
-        }
-    };
-    let mut client_only = good();
-    client_only.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let mut self_signed_ca_params = good();
-    self_signed_ca_params.use_authority_key_identifier_extension = false;
-    self_signed_ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    self_signed_ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let self_signed_ca = self_signed(self_signed_ca_params);
-    pki.add_root_file(SELF_SIGNED_CA, &self_signed_ca.cert);
-    let mut expired_root_params = ca_params("pgreach tests", "pgreach expired root");
-    expired_root_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    expired_root_params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    let expired_root = {
-        let key = KeyPair::generate().expect("key");
-        let cert = expired_root_params.self_signed(&key).expect("self-sign");
-        Ca {
-            pem: Pem {
-                cert: cert.pem(),
-                key: key.serialize_pem(),
-            },
-            issuer: Issuer::new(expired_root_params, key),
-        }
-    };
-    pki.add_root_file(EXPIRED_ROOT, &expired_root.pem.cert);
-    // An "intermediate" that is not a CA (CA:FALSE, no keyCertSign), and one without
-    // basicConstraints whose keyUsage allows certificate signing.
-    let mut not_ca = leaf_params(&[], "pgreach not a CA");
-    not_ca.subject_alt_names.clear();
-    not_ca.is_ca = IsCa::ExplicitNoCa;
-    let not_ca = intermediate_from(not_ca, &pki.root);
-    let mut no_bc = leaf_params(&[], "pgreach CA without basicConstraints");
-    no_bc.subject_alt_names.clear();
-    no_bc.extended_key_usages.clear();
-    no_bc.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let no_bc = intermediate_from(no_bc, &pki.root);
-    let mut critical = good();
-    let mut ext =
-        rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 1], vec![5, 0]);
-    ext.set_criticality(true);
-    critical.custom_extensions.push(ext);
-
-    let servers = [
-        // 0: root → intermediate → leaf for good.test, sent with the intermediate.
-        Server {
-            chain: pki.chained(good()),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 1: a name the client does not use.
-        Server {
-            chain: pki.chained(leaf_params(&["other.example"], "other.example")),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 2: wildcard.
-        Server {
-            chain: pki.chained(leaf_params(&["*.db.test"], "*.db.test")),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 3, 4: dates (3: TLS only).
-        Server {
-            chain: pki.chained(expired),
-            client_ca: None,
-            hba: HBA_SSL_ONLY,
-        },
-        Server {
-            chain: pki.chained(not_yet),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 5: self-signed leaf.
-        Server {
-            chain: (self_signed_leaf.cert, self_signed_leaf.key),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 6: IP SAN only.
-        Server {
-            chain: pki.chained(leaf_params(&["127.0.0.1"], "pgreach ip-only leaf")),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 7: CN only, no SAN.
-        Server {
-            chain: pki.chained(cn_only),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 8: the leaf without its intermediate (TLS only).
-        Server {
-            chain: (without_intermediate.cert, without_intermediate.key),
-            client_ca: None,
-            hba: HBA_SSL_ONLY,
-        },
-        // 9: client certificate required on hostssl.
-        Server {
-            chain: pki.chained(good()),
-            client_ca: Some(pki.root.pem.cert.clone()),
-            hba: HBA_CLIENT_CERT,
-        },
-        // 10: DNS SAN for good.test, CN "127.0.0.1" (libpq 14+ checks the CN for an IP host
-        // when there is no IP SAN).
-        Server {
-            chain: pki.chained(leaf_params(&["good.test"], "127.0.0.1")),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 11: the intermediate has expired; the leaf has not.
-        Server {
-            chain: {
-                let leaf = issue(good(), &expired_intermediate);
-                (
-                    format!("{}{}", leaf.cert, expired_intermediate.pem.cert),
-                    leaf.key,
-                )
-            },
-            client_ca: None,
-            hba: HBA,
-        },
-        // 12: a leaf for TLS clients only (extended key usage clientAuth).
-        Server {
-            chain: pki.chained(client_only),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 13: `cert` authentication on hostssl (no password asked once the certificate is
-        // accepted).
-        Server {
-            chain: pki.chained(good()),
-            client_ca: Some(pki.root.pem.cert.clone()),
-            hba: HBA_CERT_AUTH,
-        },
-        // 14: asks for client certificates from a CA the client's certificate is not from.
-        Server {
-            chain: pki.chained(good()),
-            client_ca: Some(pki.other_root.pem.cert.clone()),
-            hba: HBA_CLIENT_CERT,
-        },
-        // 15: a self-signed certificate with CA:TRUE, as `openssl req -x509` makes.
-        Server {
-            chain: (self_signed_ca.cert.clone(), self_signed_ca.key.clone()),
-            client_ca: None,
-            hba: HBA_SSL_ONLY,
-        },
-        // 16: a leaf from a root that has expired.
-        Server {
-            chain: {
-                let leaf = issue(good(), &expired_root);
-                (leaf.cert, leaf.key)
-            },
-            client_ca: None,
-            hba: HBA,
-        },
-        // 17: leaf, an unrelated root, then the intermediate: out of order.
-        Server {
-            chain: {
-                let leaf = issue(good(), &pki.intermediate);
-                (
-                    format!(
-                        "{}{}{}",
-                        leaf.cert, pki.other_root.pem.cert, pki.intermediate.pem.cert
-                    ),
-                    leaf.key,
-                )
-            },
-            client_ca: None,
-            hba: HBA,
-        },
-        // 18, 19: issued by a non-CA; by a CA without basicConstraints.
-        Server {
-            chain: chained_by(good(), &not_ca),
-            client_ca: None,
-            hba: HBA,
-        },
-        Server {
-            chain: chained_by(good(), &no_bc),
-            client_ca: None,
-            hba: HBA,
-        },
-        // 20: an unknown critical extension in the leaf.
-        Server {
-            chain: pki.chained(critical),
-            client_ca: None,
-            hba: HBA,
-        },
-    ];
-
     let ns = Netns::new();
     let hosts = ns.etc_dir().join("hosts");
     let mut text = std::fs::read_to_string(&hosts).expect("read netns hosts");
     text.push_str(EXTRA_HOSTS);
     std::fs::write(&hosts, text).expect("write netns hosts");
-    let clusters = start_clusters(&ns, &servers);
+    let clusters = start_clusters(&ns, &pki);
 
-    let ok = |findings: &'static [&'static str]| Expect {
-        verify_ca: None,
-        verify_full_ok: true,
-        includes_intermediates: true,
-        client_certificate_requested: false,
-        findings,
-        absent_findings: &[
-            "cert_untrusted",
-            "cert_name_mismatch",
-            "cert_chain_incomplete",
-        ],
-    };
-    let mismatch = || Expect {
-        verify_full_ok: false,
-        findings: &["cert_name_mismatch"],
-        absent_findings: &["cert_untrusted"],
-        ..ok(&[])
-    };
-    let cases = [
-        Case {
-            name: "good",
-            cluster: 0,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "good, root.crt in HOME",
-            cluster: 0,
-            host: "good.test",
-            roots: Roots::HomeDefault,
-            client: Client::None,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "good, stale root.crt",
-            cluster: 0,
-            host: "good.test",
-            roots: Roots::HomeStale,
-            client: Client::None,
-            sslmode: Some("require"),
-            expect: Expect {
-                verify_ca: Some("unknown_issuer"),
-                verify_full_ok: true,
-                includes_intermediates: true,
-                client_certificate_requested: false,
-                findings: &["cert_untrusted"],
-                absent_findings: &[],
-            },
-        },
-        Case {
-            name: "good, no root file",
-            cluster: 0,
-            host: "good.test",
-            roots: Roots::Missing,
-            client: Client::None,
-            sslmode: Some("verify-ca"),
-            expect: Expect {
-                verify_ca: Some("no_root_certificates"),
-                verify_full_ok: true,
-                includes_intermediates: true,
-                client_certificate_requested: false,
-                findings: &["root_cert_missing"],
-                absent_findings: &["cert_untrusted"],
-            },
-        },
-        Case {
-            name: "wrong name",
-            cluster: 1,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: Some("verify-full"),
-            expect: Expect {
-                verify_ca: None,
-                verify_full_ok: false,
-                includes_intermediates: true,
-                client_certificate_requested: false,
-                findings: &["cert_name_mismatch"],
-                absent_findings: &["cert_untrusted"],
-            },
-        },
-        Case {
-            name: "wildcard",
-            cluster: 2,
-            host: "srv.db.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "wildcard, two labels",
-            cluster: 2,
-            host: "a.srv.db.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: mismatch(),
-        },
-        Case {
-            name: "wildcard, bare domain",
-            cluster: 2,
-            host: "db.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: mismatch(),
-        },
-        Case {
-            name: "expired",
-            cluster: 3,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("expired"),
-                verify_full_ok: true,
-                includes_intermediates: true,
-                client_certificate_requested: false,
-                findings: &["cert_expired"],
-                absent_findings: &["cert_not_yet_valid"],
-            },
-        },
-        Case {
-            name: "not yet valid",
-            cluster: 4,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("not_yet_valid"),
-                verify_full_ok: true,
-                includes_intermediates: true,
-                client_certificate_requested: false,
-                findings: &["cert_not_yet_valid"],
-                absent_findings: &["cert_expired"],
-            },
-        },
-        Case {
-            name: "self-signed",
-            cluster: 5,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("self_signed"),
-                verify_full_ok: true,
-                includes_intermediates: false,
-                client_certificate_requested: false,
-                findings: &["cert_untrusted"],
-                absent_findings: &[],
-            },
-        },
-        Case {
-            name: "self-signed, trusted",
-            cluster: 5,
-            host: "good.test",
-            roots: Roots::File(SELF_SIGNED),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                includes_intermediates: false,
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "IP SAN only",
-            cluster: 6,
-            host: "127.0.0.1",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "IP SAN only, by name",
-            cluster: 6,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: None,
-                verify_full_ok: false,
-                includes_intermediates: true,
-                client_certificate_requested: false,
-                findings: &["cert_name_mismatch"],
-                absent_findings: &["cert_untrusted"],
-            },
-        },
-        Case {
-            name: "CN only",
-            cluster: 7,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "no intermediate sent",
-            cluster: 8,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("missing_intermediate"),
-                verify_full_ok: true,
-                includes_intermediates: false,
-                client_certificate_requested: false,
-                findings: &["cert_chain_incomplete"],
-                absent_findings: &[],
-            },
-        },
-        Case {
-            name: "no intermediate, bundle",
-            cluster: 8,
-            host: "good.test",
-            roots: Roots::File(BUNDLE),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                includes_intermediates: false,
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "intermediate-only root file",
-            cluster: 0,
-            host: "good.test",
-            roots: Roots::File(INTERMEDIATE_ONLY),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("unknown_issuer"),
-                findings: &["cert_untrusted"],
-                absent_findings: &["cert_chain_incomplete"],
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "DNS SAN, CN is the IP",
-            cluster: 10,
-            host: "127.0.0.1",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "mixed case host name",
-            cluster: 0,
-            host: "GOOD.Test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "expired intermediate",
-            cluster: 11,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("expired"),
-                findings: &["cert_expired"],
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "clientAuth-only leaf",
-            cluster: 12,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("other"),
-                findings: &["cert_untrusted"],
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "self-signed CA:TRUE, trusted",
-            cluster: 15,
-            host: "good.test",
-            roots: Roots::File(SELF_SIGNED_CA),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                includes_intermediates: false,
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "self-signed CA:TRUE, root",
-            cluster: 15,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("self_signed"),
-                includes_intermediates: false,
-                findings: &["cert_untrusted"],
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "cert auth, none",
-            cluster: 13,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                client_certificate_requested: true,
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "cert auth, given",
-            cluster: 13,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::Good,
-            sslmode: None,
-            expect: Expect {
-                client_certificate_requested: true,
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "client cert of other CA",
-            cluster: 14,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::Good,
-            sslmode: None,
-            expect: Expect {
-                client_certificate_requested: true,
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "client key readable",
-            cluster: 0,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::KeyReadable,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "client key missing",
-            cluster: 0,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::KeyMissing,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "garbage root.crt in HOME",
-            cluster: 0,
-            host: "good.test",
-            roots: Roots::HomeGarbage,
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("no_root_certificates"),
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "expired root",
-            cluster: 16,
-            host: "good.test",
-            roots: Roots::File(EXPIRED_ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("expired"),
-                includes_intermediates: false,
-                findings: &["cert_expired"],
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "chain out of order",
-            cluster: 17,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: ok(&[]),
-        },
-        Case {
-            name: "issued by a non-CA",
-            cluster: 18,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("not_a_ca"),
-                findings: &["cert_untrusted"],
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            // OpenSSL 3 refuses a v3 CA certificate without basicConstraints.
-            name: "CA without basicConstraints",
-            cluster: 19,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("not_a_ca"),
-                findings: &["cert_untrusted"],
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "critical extension",
-            cluster: 20,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("other"),
-                findings: &["cert_untrusted"],
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            // Without a root file libpq does not judge the certificate at all: the handshake
-            // (and its signature, made with the leaf's key) is all that counts.
-            name: "critical extension, no root",
-            cluster: 20,
-            host: "good.test",
-            roots: Roots::Missing,
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                verify_ca: Some("no_root_certificates"),
-                absent_findings: &[],
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "trailing dot",
-            cluster: 0,
-            host: "good.test.",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: mismatch(),
-        },
-        Case {
-            name: "client cert required, none",
-            cluster: 9,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::None,
-            sslmode: None,
-            expect: Expect {
-                client_certificate_requested: true,
-                ..ok(&[])
-            },
-        },
-        Case {
-            name: "client cert required, given",
-            cluster: 9,
-            host: "good.test",
-            roots: Roots::File(ROOT),
-            client: Client::Good,
-            sslmode: None,
-            expect: Expect {
-                client_certificate_requested: true,
-                ..ok(&[])
-            },
-        },
-    ];
-
-    // Two workers (one per core), each taking every other case; results in case order.
-    let mut results: Vec<(usize, CaseResult)> = std::thread::scope(|s| {
+    // Two workers (one per core), each taking every other case; outcomes in case order.
+    let mut outcomes: Vec<(usize, Outcome)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|w| {
-                let (ns, clusters, pki, cases) = (&ns, &clusters, &pki, &cases);
+                let (ns, clusters, pki) = (&ns, &clusters, &pki);
                 s.spawn(move || {
-                    (w..cases.len())
+                    (w..CASES.len())
                         .step_by(2)
-                        .map(|i| {
-                            let c = &cases[i];
-                            (i, run_case(ns, &clusters[c.cluster], c, pki))
-                        })
+                        .map(|i| (i, run_case_caught(ns, clusters, &CASES[i], pki)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -1323,20 +1107,9 @@ fn matrix_agrees_with_psql_for_every_certificate_and_sslmode() {
             .flat_map(|h| h.join().expect("case worker"))
             .collect()
     });
-    results.sort_by_key(|(i, _)| *i);
-    let (mut rows, mut facts) = (Vec::new(), Vec::new());
-    for (_, (r, f)) in results {
-        rows.extend(r);
-        facts.extend(f);
-    }
-    let agree = rows.iter().all(|r| r.pgreach == r.psql);
-    eprintln!("{}", table(&rows));
-    assert!(
-        agree,
-        "pgreach's matrix disagrees with psql:\n{}",
-        table(&rows)
-    );
-    assert!(facts.is_empty(), "facts:\n{}", facts.join("\n"));
+    outcomes.sort_by_key(|(i, _)| *i);
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    assert_outcomes(&outcomes);
 }
 
 #[test]
@@ -1344,11 +1117,7 @@ fn bytes_injected_after_s_fail_every_ssl_mode_as_in_libpq() {
     // A man in the middle answers `S` and appends a ParameterStatus before the handshake
     // (CVE-2021-23222). Every connection gets the same script: read one untagged packet (an
     // SSLRequest, or a StartupMessage under sslmode=disable), answer it so, then drain.
-    let mut injected = b"S".to_vec();
-    let body = b"application_name\0evil\0";
-    injected.push(b'S');
-    injected.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
-    injected.extend_from_slice(body);
+    let injected = s_then_injected_bytes();
     let script = vec![
         Step::ExpectUntagged,
         Step::Send(injected.clone()),
@@ -1381,31 +1150,26 @@ fn bytes_injected_after_s_fail_every_ssl_mode_as_in_libpq() {
         &[("HOME", &home_s)],
     );
     let report = run.json();
-    let a = &report["addresses"][0];
+    let a = at(&report, "addresses.0");
     assert_eq!(a["ssl_request"]["answer"], "S", "{a:#}");
     assert_eq!(
         a["ssl_request"]["unencrypted_bytes_after_s"],
-        1 + 4 + body.len(),
-        "{a:#}"
+        injected.len() - 1,
+        "every byte after the S: {a:#}"
     );
     let conninfo = format!("host=127.0.0.1 port={port} user={USER} dbname=postgres");
-    let rows = compare("bytes after S", &report, |mode| {
+    let outcome = compare("bytes after S", &report, |mode| {
         psql_connects(None, &conninfo, mode, home.path())
     });
-    eprintln!("{}", table(&rows));
     assert!(
-        rows.iter().all(|r| r.pgreach == r.psql),
-        "pgreach disagrees with psql:\n{}",
-        table(&rows)
-    );
-    assert!(
-        rows.iter().all(|r| !r.psql),
+        outcome.rows.iter().all(|r| !r.psql),
         "no mode connects:\n{}",
-        table(&rows)
+        table(&outcome.rows)
     );
     for mode in ["prefer", "require", "verify-ca", "verify-full"] {
         assert_eq!(
-            report["sslmodes"][mode]["stage"], "ssl_negotiation",
+            *at(&report, &format!("sslmodes.{mode}.stage")),
+            "ssl_negotiation",
             "{mode}: {:#}",
             report["sslmodes"]
         );
@@ -1415,4 +1179,5 @@ fn bytes_injected_after_s_fail_every_ssl_mode_as_in_libpq() {
         "{:#}",
         report["findings"]
     );
+    assert_outcomes(&[outcome]);
 }

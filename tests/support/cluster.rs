@@ -1,11 +1,11 @@
 //! Real PostgreSQL 15 clusters, created with initdb in a temp dir and run inside a [`Netns`].
 
 use std::fmt::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use super::files::{postgres_dir, postgres_ids, write_owned, write_with_mode};
 use super::netns::Netns;
 use super::process::{CLEAN_PATH, Captured, run, run_ok, run_with_timeout};
 use super::tls::{IssuedCert, TestCa};
@@ -147,39 +147,23 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(ns: &Netns, spec: ClusterSpec) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("pgr-cluster-{}-", std::process::id()))
-            .tempdir()
-            .expect("create cluster temp dir");
-        let (uid, gid) = postgres_ids();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod cluster dir");
-        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown cluster dir");
+        let dir = postgres_dir("");
+        let owner = postgres_ids();
 
         // TLS material.
         let ca = TestCa::new("pgreach test CA");
         let names: Vec<&str> = spec.server_cert_names.iter().map(String::as_str).collect();
         let server_cert = ca.issue(&names);
         let root = dir.path();
-        write_file(&root.join("ca.pem"), ca.cert_pem(), 0o644, None);
+        write_with_mode(&root.join("ca.pem"), ca.cert_pem(), 0o644);
         let (served_cert, served_key) = match &spec.server_cert_pem {
             Some((cert, key)) => (cert.as_str(), key.as_str()),
             None => (server_cert.cert_pem.as_str(), server_cert.key_pem.as_str()),
         };
-        write_file(
-            &root.join("server.crt"),
-            served_cert,
-            0o644,
-            Some((uid, gid)),
-        );
-        write_file(
-            &root.join("server.key"),
-            served_key,
-            0o600,
-            Some((uid, gid)),
-        );
+        write_owned(&root.join("server.crt"), served_cert, 0o644, owner);
+        write_owned(&root.join("server.key"), served_key, 0o600, owner);
         if let Some(pem) = &spec.ssl_ca_pem {
-            write_file(&root.join("client_ca.pem"), pem, 0o644, Some((uid, gid)));
+            write_owned(&root.join("client_ca.pem"), pem, 0o644, owner);
         }
 
         // initdb (needs no network: runs in the root namespace).
@@ -468,31 +452,6 @@ fn clean_env(c: &mut Command) -> &mut Command {
     c.env_clear().env("PATH", CLEAN_PATH).env("LC_ALL", "C")
 }
 
-fn postgres_ids() -> (u32, u32) {
-    let out = run_ok(
-        Command::new("getent").args(["passwd", "postgres"]),
-        Duration::from_secs(10),
-        "getent passwd postgres (is postgresql-15 installed?)",
-    );
-    let f: Vec<&str> = out.trim().split(':').collect();
-    let parse = |i: usize| -> u32 {
-        f.get(i)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad passwd line for postgres: {out}"))
-    };
-    (parse(2), parse(3))
-}
-
-fn write_file(path: &Path, contents: &str, mode: u32, owner: Option<(u32, u32)>) {
-    std::fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))
-            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
-    }
-}
-
 fn append_file(path: &Path, text: &str) {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
@@ -552,31 +511,20 @@ impl Cluster {
     /// started as a standby on `spec.port`, with a certificate from a CA of its own.
     /// Dropping it stops it like any [`Cluster`]; drop it before its primary.
     pub fn from_base_backup(ns: &Netns, primary: &Cluster, spec: BaseBackupSpec) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("pgr-cluster-{}-", std::process::id()))
-            .tempdir()
-            .expect("create standby temp dir");
-        let (uid, gid) = postgres_ids();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod standby dir");
-        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown standby dir");
+        let dir = postgres_dir("");
+        let owner = postgres_ids();
         let root = dir.path();
 
         let ca = TestCa::new("pgreach test CA (standby)");
         let server_cert = ca.issue(DEFAULT_CERT_NAMES);
-        write_file(&root.join("ca.pem"), ca.cert_pem(), 0o644, None);
-        write_file(
+        write_with_mode(&root.join("ca.pem"), ca.cert_pem(), 0o644);
+        write_owned(
             &root.join("server.crt"),
             &server_cert.cert_pem,
             0o644,
-            Some((uid, gid)),
+            owner,
         );
-        write_file(
-            &root.join("server.key"),
-            &server_cert.key_pem,
-            0o600,
-            Some((uid, gid)),
-        );
+        write_owned(&root.join("server.key"), &server_cert.key_pem, 0o600, owner);
 
         let data = root.join("data");
         let mut backup = Command::new("ip");

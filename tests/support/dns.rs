@@ -14,12 +14,12 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::netns::Netns;
-use super::process::{CLEAN_PATH, run, run_ok};
+use super::process::{CLEAN_PATH, run};
 
 /// Debian's dnsmasq (package `dnsmasq-base`, which has no system service).
 pub const DNSMASQ: &str = "/usr/sbin/dnsmasq";
@@ -46,7 +46,6 @@ pub const BLACKHOLE_RESOLVER: &str = "127.0.0.53";
 
 /// Bound on waiting for dnsmasq to answer its first query.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
-const TOOL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Answered by every zone; [`DnsServer::start`] waits until it resolves.
 const READY_NAME: &str = "pgr-ready.test";
 
@@ -256,43 +255,11 @@ impl Drop for DnsServer {
 /// table of its own (`inet pgrdns`), so that every DNS query times out. Names in the
 /// namespace's /etc/hosts still resolve. Undone when the namespace is dropped.
 pub fn blackhole_resolver(ns: &Netns) {
-    let nft = |args: &[&str], what: &str| {
-        let mut c = ns.cmd("nft");
-        c.args(args);
-        run_ok(&mut c, TOOL_TIMEOUT, what);
-    };
-    nft(&["add", "table", "inet", "pgrdns"], "nft add table pgrdns");
     // On input, not output: a locally generated UDP packet dropped on output fails sendto
     // with EPERM at once, which is not a timeout.
-    nft(
-        &[
-            "add",
-            "chain",
-            "inet",
-            "pgrdns",
-            "input",
-            "{ type filter hook input priority -10; policy accept; }",
-        ],
-        "nft add chain pgrdns input",
-    );
     for proto in ["udp", "tcp"] {
-        nft(
-            &[
-                "add",
-                "rule",
-                "inet",
-                "pgrdns",
-                "input",
-                "ip",
-                "daddr",
-                BLACKHOLE_RESOLVER,
-                proto,
-                "dport",
-                "53",
-                "drop",
-            ],
-            "nft add rule (drop DNS)",
-        );
+        let rule = format!("ip daddr {BLACKHOLE_RESOLVER} {proto} dport 53 drop");
+        ns.nft_rule("pgrdns", "input", &rule);
     }
     let mut conf = String::new();
     let _ = writeln!(conf, "nameserver {BLACKHOLE_RESOLVER}");

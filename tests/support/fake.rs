@@ -9,6 +9,25 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// A backend message as a server frames it: the type byte, an Int32 length counting itself,
+/// the body (ErrorResponse, AuthenticationSASL, ParameterStatus, …).
+pub fn backend_message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(body.len() + 4).expect("message length fits an Int32");
+    let mut v = vec![tag];
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+/// What a man in the middle sends for an SSLRequest (CVE-2021-23222): `S`, then at once a
+/// plaintext ParameterStatus before any TLS. PostgreSQL itself never does this; every byte
+/// after the `S` counts as `unencrypted_bytes_after_s`.
+pub fn s_then_injected_bytes() -> Vec<u8> {
+    let mut v = b"S".to_vec();
+    v.extend(backend_message(b'S', b"application_name\0evil\0"));
+    v
+}
+
 /// Largest length a framed `Expect*` step accepts (guards against garbage lengths).
 const MAX_FRAME: usize = 1 << 20;
 

@@ -1,7 +1,8 @@
 //! Integration-test harness for pgreach: real PostgreSQL 15 clusters (and PgBouncer in front of
 //! them) in private network namespaces, a scripted fake server for hostile peers, a replay
-//! server for recorded captures, and a hermetic way to run the binary.
-//! See DESIGN.md, "Real components, not mocks". Use from a test file with `mod support;`.
+//! server for recorded captures, and a hermetic way to run the binary. Real components, not
+//! mocks: the fake server plays only what no real server does. Use from a test file with
+//! `mod support;`.
 //!
 //! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
 //! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`].
@@ -16,6 +17,7 @@
 pub mod cluster;
 pub mod dns;
 pub mod fake;
+pub mod files;
 pub mod held;
 pub mod netns;
 pub mod pgbouncer;
@@ -32,18 +34,19 @@ pub use cluster::{
     quote_literal,
 };
 pub use dns::{DnsServer, DnsZone, blackhole_resolver};
-pub use fake::{FakeOptions, FakeServer, Step};
+pub use fake::{FakeOptions, FakeServer, Step, backend_message, s_then_injected_bytes};
 pub use held::HeldSessions;
 pub use netns::Netns;
 pub use pgbouncer::{PgBouncer, PgBouncerSpec};
 pub use pgreach::{
-    PGREACH_TIMEOUT, PgreachRun, pgreach_command, run_pgreach, run_pgreach_with_timeout,
+    DEADLINE, DEADLINE_MARGIN, PGREACH_TIMEOUT, PgreachRun, pgreach_command, run_pgreach,
+    run_pgreach_with_timeout, run_within_deadline,
 };
 pub use process::{Captured, run_with_timeout};
 pub use replay::{ReplayOutcome, ReplayServer};
 pub use report::{
-    address, assert_exit_follows_findings, assert_no_finding, codes, finding, home_as_tilde,
-    strings,
+    address, assert_exit_follows_findings, assert_no_finding, assert_null, at, codes, finding, get,
+    home_as_tilde, setting, strings,
 };
 pub use standby::{StandbyKind, replication_primary, start_standby, wait_isready};
 pub use tls::{IssuedCert, TestCa};

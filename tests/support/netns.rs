@@ -13,7 +13,8 @@ use super::process::{run, run_ok, run_with_timeout};
 /// /etc/hosts inside every namespace: `localhost` and `dual.test` have both families.
 pub const NETNS_HOSTS: &str = "127.0.0.1 localhost dual.test v4only.test\n\
                                ::1 localhost dual.test v6only.test\n";
-/// resolv.conf inside every namespace: no DNS server runs there, so unknown names fail fast.
+/// resolv.conf inside every namespace: 127.0.0.1, where no DNS server runs unless a test starts
+/// one ([`super::dns::DnsServer`]), so unknown names fail fast.
 pub const NETNS_RESOLV_CONF: &str = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
 
 const PREFIX: &str = "pgr-";
@@ -43,7 +44,6 @@ static NETNS_LOCK: Mutex<()> = Mutex::new(());
 #[derive(Debug)]
 pub struct Netns {
     name: String,
-    firewall_ready: Mutex<bool>,
 }
 
 impl Netns {
@@ -71,10 +71,7 @@ impl Netns {
             }
         }
         // From here on Drop cleans up, even if a later step panics.
-        let ns = Netns {
-            name,
-            firewall_ready: Mutex::new(false),
-        };
+        let ns = Netns { name };
         let etc = ns.etc_dir();
         std::fs::create_dir_all(&etc).unwrap_or_else(|e| panic!("mkdir {}: {e}", etc.display()));
         std::fs::write(etc.join("hosts"), NETNS_HOSTS).expect("write netns hosts");
@@ -117,36 +114,12 @@ impl Netns {
 
     fn add_drop_rule(&self, addr: Option<IpAddr>, port: u16) {
         if tool_exists("nft") {
-            let mut ready = self
-                .firewall_ready
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if !*ready {
-                self.ok(&["nft", "add", "table", "inet", "pgr"], "nft add table");
-                self.ok(
-                    &[
-                        "nft",
-                        "add",
-                        "chain",
-                        "inet",
-                        "pgr",
-                        "input",
-                        "{ type filter hook input priority 0; policy accept; }",
-                    ],
-                    "nft add chain",
-                );
-                *ready = true;
-            }
-            let port_s = port.to_string();
-            let mut rule = vec!["nft", "add", "rule", "inet", "pgr", "input"];
-            let addr_s = addr.map(|a| a.to_string());
-            match (&addr, &addr_s) {
-                (Some(IpAddr::V4(_)), Some(a)) => rule.extend(["ip", "daddr", a.as_str()]),
-                (Some(IpAddr::V6(_)), Some(a)) => rule.extend(["ip6", "daddr", a.as_str()]),
-                _ => {}
-            }
-            rule.extend(["tcp", "dport", port_s.as_str(), "drop"]);
-            self.ok(&rule, "nft add rule");
+            let to = match addr {
+                Some(IpAddr::V4(a)) => format!("ip daddr {a} "),
+                Some(IpAddr::V6(a)) => format!("ip6 daddr {a} "),
+                None => String::new(),
+            };
+            self.nft_rule("pgr", "input", &format!("{to}tcp dport {port} drop"));
         } else if tool_exists("iptables") {
             let port_s = port.to_string();
             let tools: &[&str] = match addr {
@@ -169,18 +142,32 @@ impl Netns {
                     rule.extend(["-d", a.as_str()]);
                 }
                 rule.extend(["-j", "DROP"]);
-                self.ok(&rule, "iptables -A INPUT ... -j DROP");
+                self.run_ok(&rule);
             }
         } else {
             panic!("neither nft nor iptables is installed (./scripts/test installs nftables)");
         }
     }
 
-    /// Runs argv inside the namespace, panicking unless it exits 0; returns stdout.
-    fn ok(&self, argv: &[&str], what: &str) -> String {
+    /// Adds the nftables `rule` (e.g. `ip daddr 127.0.0.1 tcp dport 5432 reject with tcp
+    /// reset`) to the `hook` chain (`input` or `output`) of the table `inet TABLE` inside the
+    /// namespace, creating table and chain (policy accept) if needed: a table per purpose, so
+    /// that a test can delete its own rules with `nft delete table inet TABLE`.
+    pub fn nft_rule(&self, table: &str, hook: &str, rule: &str) {
+        let chain = format!("{{ type filter hook {hook} priority 0; policy accept; }}");
+        self.run_ok(&["nft", "add", "table", "inet", table]);
+        self.run_ok(&["nft", "add", "chain", "inet", table, hook, &chain]);
+        let mut argv = vec!["nft", "add", "rule", "inet", table, hook];
+        argv.extend(rule.split_whitespace());
+        self.run_ok(&argv);
+    }
+
+    /// Runs argv inside the namespace, panicking (with its output) unless it exits 0; returns
+    /// stdout.
+    pub fn run_ok(&self, argv: &[&str]) -> String {
         let mut c = self.cmd(argv[0]);
         c.args(&argv[1..]);
-        run_ok(&mut c, IP_TIMEOUT, what)
+        run_ok(&mut c, IP_TIMEOUT, &argv.join(" "))
     }
 
     /// Pids of processes inside the namespace.

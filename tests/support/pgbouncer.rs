@@ -6,13 +6,13 @@
 //! namespace, and keeps its socket, pid and log files in its own temp dir.
 
 use std::fmt::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, DEFAULT_CERT_NAMES};
+use super::files::{postgres_dir, postgres_ids, write_owned};
 use super::netns::Netns;
 use super::process::{CLEAN_PATH, run_ok};
 
@@ -93,21 +93,15 @@ impl PgBouncer {
     /// Starts PgBouncer in `ns` with `[databases] * = host=127.0.0.1 port=<cluster port>` and
     /// waits (bounded) until its log says it listens.
     pub fn start(ns: &Netns, cluster: &Cluster, spec: PgBouncerSpec) -> PgBouncer {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("pgr-cluster-{}-bouncer-", std::process::id()))
-            .tempdir()
-            .expect("create pgbouncer temp dir");
-        let (uid, gid) = postgres_ids();
+        let dir = postgres_dir("bouncer-");
+        let owner = postgres_ids();
         let root = dir.path();
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod pgbouncer dir");
-        std::os::unix::fs::chown(root, Some(uid), Some(gid)).expect("chown pgbouncer dir");
 
         let mut userlist = String::new();
         for (user, password) in &spec.users {
             let _ = writeln!(userlist, "{} {}", quoted(user), quoted(password));
         }
-        write_owned(&root.join("userlist.txt"), &userlist, 0o600, (uid, gid));
+        write_owned(&root.join("userlist.txt"), &userlist, 0o600, owner);
 
         let mut ini = String::new();
         let _ = writeln!(ini, "[databases]");
@@ -123,8 +117,8 @@ impl PgBouncer {
         let _ = writeln!(ini, "client_tls_sslmode = {}", spec.client_tls_sslmode);
         if spec.client_tls_sslmode != "disable" {
             let cert = cluster.issue_cert(DEFAULT_CERT_NAMES);
-            write_owned(&root.join("server.crt"), &cert.cert_pem, 0o644, (uid, gid));
-            write_owned(&root.join("server.key"), &cert.key_pem, 0o600, (uid, gid));
+            write_owned(&root.join("server.crt"), &cert.cert_pem, 0o644, owner);
+            write_owned(&root.join("server.key"), &cert.key_pem, 0o600, owner);
             let _ = writeln!(
                 ini,
                 "client_tls_cert_file = {}",
@@ -136,7 +130,7 @@ impl PgBouncer {
                 root.join("server.key").display()
             );
         }
-        write_owned(&root.join("pgbouncer.ini"), &ini, 0o644, (uid, gid));
+        write_owned(&root.join("pgbouncer.ini"), &ini, 0o644, owner);
 
         // setpriv execs (no fork, unlike runuser), so the child *is* PgBouncer and killing it
         // stops it. PgBouncer refuses to run as root.
@@ -251,20 +245,4 @@ impl Drop for PgBouncer {
 /// An auth_file field: double quotes, inner quotes doubled.
 fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn write_owned(path: &Path, contents: &str, mode: u32, (uid, gid): (u32, u32)) {
-    std::fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-    std::os::unix::fs::chown(path, Some(uid), Some(gid))
-        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
-}
-
-fn postgres_ids() -> (u32, u32) {
-    let user = nix::unistd::User::from_name("postgres")
-        .ok()
-        .flatten()
-        .expect("user postgres (is postgresql-15 installed?)");
-    (user.uid.as_raw(), user.gid.as_raw())
 }

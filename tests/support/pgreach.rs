@@ -10,6 +10,11 @@ use super::process::{CLEAN_PATH, Captured, run};
 /// Hard limit for one pgreach run; past it the run is killed and the test panics.
 pub const PGREACH_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The deadline [`run_within_deadline`] gives pgreach (`--connect-timeout 2`): behaviour.
+pub const DEADLINE: Duration = Duration::from_secs(2);
+/// What a run may take beyond [`DEADLINE`]: process start and scheduling on a loaded machine.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+
 /// What one pgreach run produced.
 #[derive(Debug, Clone)]
 pub struct PgreachRun {
@@ -50,6 +55,28 @@ impl fmt::Display for PgreachRun {
 /// Panics if it runs longer than [`PGREACH_TIMEOUT`].
 pub fn run_pgreach(ns: Option<&Netns>, args: &[&str], env: &[(&str, &str)]) -> PgreachRun {
     run_pgreach_with_timeout(ns, args, env, PGREACH_TIMEOUT)
+}
+
+/// `pgreach --json --connect-timeout 2 --quiet-server EXTRA… TARGET` (inside `ns` if given):
+/// one connection per address, so one [`DEADLINE`], which the run must keep (within
+/// [`DEADLINE_MARGIN`]). Returns the run and its report.
+#[track_caller]
+pub fn run_within_deadline(
+    ns: Option<&Netns>,
+    target: &str,
+    extra: &[&str],
+) -> (PgreachRun, serde_json::Value) {
+    let mut args = vec!["--json", "--connect-timeout", "2", "--quiet-server"];
+    args.extend_from_slice(extra);
+    args.push(target);
+    let run = run_pgreach(ns, &args, &[]);
+    assert!(
+        run.elapsed < DEADLINE + DEADLINE_MARGIN,
+        "pgreach took {:?}, over the deadline {DEADLINE:?} + {DEADLINE_MARGIN:?}\n{run}",
+        run.elapsed
+    );
+    let report = run.json();
+    (run, report)
 }
 
 /// [`run_pgreach`] with a different hard timeout.
