@@ -4,7 +4,8 @@
 //! See DESIGN.md, "Real components, not mocks". Use from a test file with `mod support;`.
 //!
 //! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
-//! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`].
+//! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`];
+//! for other majors ([`ClusterSpec::version`]) the npm builds scripts/fetch-postgres installs.
 //!
 //! Every wait is bounded; everything a test creates is removed by `Drop`, also on panic.
 //! Declare the namespace before the cluster (`let ns = Netns::new(); let c = Cluster::start(&ns,
@@ -19,6 +20,7 @@ pub mod fake;
 pub mod held;
 pub mod netns;
 pub mod pgbouncer;
+pub mod pgdist;
 pub mod pgreach;
 pub mod process;
 pub mod pty;
@@ -36,6 +38,7 @@ pub use fake::{FakeOptions, FakeServer, Step};
 pub use held::HeldSessions;
 pub use netns::Netns;
 pub use pgbouncer::{PgBouncer, PgBouncerSpec};
+pub use pgdist::{MAJORS, NpmBuild, PgDist};
 pub use pgreach::{
     PGREACH_TIMEOUT, PgreachRun, pgreach_command, run_pgreach, run_pgreach_with_timeout,
 };
