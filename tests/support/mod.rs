@@ -5,7 +5,8 @@
 //!
 //! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
 //! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`];
-//! for other majors ([`ClusterSpec::version`]) the npm builds scripts/fetch-postgres installs.
+//! for other majors ([`ClusterSpec::version`]) the npm builds scripts/fetch-postgres installs,
+//! and gcc for the libpq judge ([`Libpq`]).
 //!
 //! Every wait is bounded; everything a test creates is removed by `Drop`, also on panic.
 //! Declare the namespace before the cluster (`let ns = Netns::new(); let c = Cluster::start(&ns,
@@ -18,6 +19,7 @@ pub mod cluster;
 pub mod dns;
 pub mod fake;
 pub mod held;
+pub mod libpq;
 pub mod netns;
 pub mod pgbouncer;
 pub mod pgdist;
@@ -36,6 +38,7 @@ pub use cluster::{
 pub use dns::{DnsServer, DnsZone, blackhole_resolver};
 pub use fake::{FakeOptions, FakeServer, Step};
 pub use held::HeldSessions;
+pub use libpq::{Connected, Libpq, Parsed};
 pub use netns::Netns;
 pub use pgbouncer::{PgBouncer, PgBouncerSpec};
 pub use pgdist::{MAJORS, NpmBuild, PgDist};
