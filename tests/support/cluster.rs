@@ -1,4 +1,5 @@
-//! Real PostgreSQL 15 clusters, created with initdb in a temp dir and run inside a [`Netns`].
+//! Real PostgreSQL clusters (Debian's 15 unless [`ClusterSpec::version`] picks another major),
+//! created with initdb in a temp dir and run inside a [`Netns`].
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use super::files::{postgres_dir, postgres_ids, write_owned, write_with_mode};
 use super::netns::Netns;
+use super::pgdist::PgDist;
 use super::process::{CLEAN_PATH, Captured, run, run_ok, run_with_timeout};
 use super::tls::{IssuedCert, TestCa};
 
@@ -43,6 +45,7 @@ pub struct ClusterSpec {
     server_cert_pem: Option<(String, String)>,
     /// PEM written as `ssl_ca_file` (the server then requests client certificates).
     ssl_ca_pem: Option<String>,
+    server: PgDist,
 }
 
 impl Default for ClusterSpec {
@@ -59,6 +62,7 @@ impl Default for ClusterSpec {
             server_cert_names: DEFAULT_CERT_NAMES.iter().map(|s| s.to_string()).collect(),
             server_cert_pem: None,
             ssl_ca_pem: None,
+            server: PgDist::Debian15,
         }
     }
 }
@@ -132,15 +136,23 @@ impl ClusterSpec {
         self.ssl_ca_pem = Some(pem.into());
         self
     }
+
+    /// Run the npm build of this major version (13–18, see support/pgdist.rs) instead of
+    /// Debian's PostgreSQL 15. Client tools (`psql`, `pg_isready`) stay Debian's 15.
+    pub fn version(mut self, major: u32) -> Self {
+        self.server = PgDist::Npm(major);
+        self
+    }
 }
 
-/// A running PostgreSQL 15 server. Dropping it stops the server (`-m immediate`) and removes
+/// A running PostgreSQL server. Dropping it stops the server (`-m immediate`) and removes
 /// its directory, also when the test panics.
 pub struct Cluster {
     netns: String,
     port: u16,
     ca: TestCa,
     server_cert: IssuedCert,
+    server: PgDist,
     // Field order: `dir` is dropped (removed) after Drop::drop stopped the server.
     dir: tempfile::TempDir,
 }
@@ -166,12 +178,13 @@ impl Cluster {
             write_owned(&root.join("client_ca.pem"), pem, 0o644, owner);
         }
 
-        // initdb (needs no network: runs in the root namespace).
+        // initdb (needs no network: runs in the root namespace). Its instructions go to the
+        // captured stdout: initdb 13 has no --no-instructions.
         let data = root.join("data");
         let mut initdb = Command::new("runuser");
         initdb
             .args(["-u", "postgres", "--"])
-            .arg(pg_bin("initdb"))
+            .args(spec.server.argv("initdb"))
             .arg("-D")
             .arg(&data)
             .args([
@@ -180,7 +193,6 @@ impl Cluster {
                 "-A",
                 "trust",
                 "--no-sync",
-                "--no-instructions",
                 "-E",
                 "UTF8",
                 "--locale=C",
@@ -244,6 +256,7 @@ impl Cluster {
             port: spec.port,
             ca,
             server_cert,
+            server: spec.server,
             dir,
         };
 
@@ -284,7 +297,7 @@ impl Cluster {
             "postgres",
             "--",
         ])
-        .arg(pg_bin("pg_ctl"))
+        .args(self.server.argv("pg_ctl"))
         .arg("-D")
         .arg(self.data_dir());
         clean_env(&mut c).current_dir(self.dir.path());
@@ -306,6 +319,11 @@ impl Cluster {
 
     pub fn netns_name(&self) -> &str {
         &self.netns
+    }
+
+    /// The server build this cluster runs.
+    pub fn server(&self) -> PgDist {
+        self.server
     }
 
     /// The temp dir holding everything (also the Unix socket directory).
@@ -588,6 +606,7 @@ impl Cluster {
             port: spec.port,
             ca,
             server_cert,
+            server: primary.server,
             dir,
         };
         let mut start = cluster.pg_ctl_cmd();

@@ -5,7 +5,9 @@
 //! `mod support;`.
 //!
 //! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
-//! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`].
+//! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`];
+//! for other majors ([`ClusterSpec::version`]) the npm builds scripts/fetch-postgres installs,
+//! and gcc for the libpq judge ([`Libpq`]).
 //!
 //! Every wait is bounded; everything a test creates is removed by `Drop`, also on panic.
 //! Declare the namespace before the cluster (`let ns = Netns::new(); let c = Cluster::start(&ns,
@@ -19,8 +21,10 @@ pub mod dns;
 pub mod fake;
 pub mod files;
 pub mod held;
+pub mod libpq;
 pub mod netns;
 pub mod pgbouncer;
+pub mod pgdist;
 pub mod pgreach;
 pub mod process;
 pub mod pty;
@@ -36,8 +40,10 @@ pub use cluster::{
 pub use dns::{DnsServer, DnsZone, blackhole_resolver};
 pub use fake::{FakeOptions, FakeServer, Step, backend_message, s_then_injected_bytes};
 pub use held::HeldSessions;
+pub use libpq::{Connected, Libpq, Parsed};
 pub use netns::Netns;
 pub use pgbouncer::{PgBouncer, PgBouncerSpec};
+pub use pgdist::{MAJORS, NpmBuild, PgDist};
 pub use pgreach::{
     DEADLINE, DEADLINE_MARGIN, PGREACH_TIMEOUT, PgreachRun, pgreach_command, run_pgreach,
     run_pgreach_with_timeout, run_within_deadline,
