@@ -247,7 +247,7 @@ impl Probe {
                 application_name: "pgreach".into(),
                 sslmode: SslMode::Require,
                 timeout: Duration::from_secs(5),
-                tls: Arc::new(TlsBase::new(None, anchors(pki))),
+                tls: Arc::new(TlsBase::new(None, anchors(pki), None)),
                 quiet_server: true,
                 direct_tls: false,
                 gssenc: false,
