@@ -3,7 +3,6 @@
 //! measured is kept.
 
 mod extra;
-mod spare;
 pub mod ssl_request;
 pub mod startup;
 pub mod tcp;

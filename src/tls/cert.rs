@@ -21,7 +21,6 @@ use std::fmt::{self, Write as _};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use smallvec::SmallVec;
 use x509_parser::asn1_rs::{Any, Tag};
 use x509_parser::extensions::GeneralName;
 use x509_parser::oid_registry::Oid;
@@ -39,14 +38,8 @@ pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
 /// Why x509-parser refused a certificate.
 pub type ParseError = x509_parser::nom::Err<x509_parser::error::X509Error>;
 
-/// A parsed chain. Up to four certificates (leaf, one or two intermediates, perhaps the root:
-/// nearly every chain) it lives on the stack of the one call that judges it, so judging a
-/// chain allocates nothing beyond x509-parser's own working space.
-pub type ParsedChain<'a> = SmallVec<[Parsed<'a>; 4]>;
-
 /// One certificate parsed once and shared by everything that judges it: the summary, the
-/// chain shape, verify-ca and verify-full. Each used to parse the DER again, several parses
-/// per certificate per probe.
+/// chain shape, verify-ca and verify-full.
 pub struct Parsed<'a> {
     pub der: &'a [u8],
     pub cert: Result<X509Certificate<'a>, ParseError>,
@@ -64,7 +57,7 @@ impl<'a> Parsed<'a> {
     }
 
     /// Every certificate of `chain`, in order.
-    pub fn chain(chain: &'a [CertificateDer<'_>]) -> ParsedChain<'a> {
+    pub fn chain(chain: &'a [CertificateDer<'_>]) -> Vec<Parsed<'a>> {
         chain.iter().map(|der| Parsed::new(der)).collect()
     }
 
