@@ -1,8 +1,10 @@
 //! Criterion benchmarks of the CPU-only TLS work a probe does on the chain its server presents
-//! (inside the verifier callback): the summary of a three-certificate chain, libpq's host-name
-//! matcher, the verify-ca chain check, each from DER, and all of them together from one parse
-//! of the chain as a probe does them; and the cost of building the rustls configuration, to
-//! show why one is built per run and shared by every connection.
+//! (after the handshake): the summary of a three-certificate chain, libpq's host-name matcher,
+//! the verify-ca chain check, each from DER, and all of them together from one parse of the
+//! chain as a probe does them; and the cost of the rustls configuration, built once per run
+//! and copied for each connection.
+
+#![forbid(unsafe_code)]
 
 mod common;
 
