@@ -39,22 +39,38 @@ impl TlsSetup {
         let anchors = Arc::new(anchors::load(config.sslrootcert.as_deref(), home));
         let identity =
             anchors::client_identity(config.sslcert.as_deref(), config.sslkey.as_deref(), home);
+        // --keylog / SSLKEYLOGFILE, installed before the probe starts (`evidence::start`).
+        let key_log = crate::evidence::keylog::installed();
         let versions = if config.tls_versions {
             vec![
                 (
                     "TLSv1.2",
-                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS12]),
+                    TlsBase::with_versions(
+                        None,
+                        anchors.clone(),
+                        &[&rustls::version::TLS12],
+                        key_log.clone(),
+                    ),
                 ),
                 (
                     "TLSv1.3",
-                    TlsBase::with_versions(None, anchors.clone(), &[&rustls::version::TLS13]),
+                    TlsBase::with_versions(
+                        None,
+                        anchors.clone(),
+                        &[&rustls::version::TLS13],
+                        key_log.clone(),
+                    ),
                 ),
             ]
         } else {
             Vec::new()
         };
         TlsSetup {
-            base: Arc::new(TlsBase::new(identity.certified_key(), anchors.clone())),
+            base: Arc::new(TlsBase::new(
+                identity.certified_key(),
+                anchors.clone(),
+                key_log,
+            )),
             anchors,
             identity: identity.facts,
             versions: Arc::new(versions),

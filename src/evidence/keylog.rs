@@ -2,9 +2,8 @@
 //! (`LABEL <client_random hex> <secret hex>` per line), which Wireshark reads to decrypt the TLS
 //! part of the pcap.
 //!
-//! The key log is installed once per process, before any probe starts. Every TLS base's
-//! `ClientConfig` logs through [`Installed`], which forwards to it: one place covers the main
-//! handshake, direct TLS and the TLS-version probes alike.
+//! The key log is installed once per process, before any probe starts, and handed to every TLS
+//! base ([`installed`]): the main handshake, direct TLS and the TLS-version probes alike.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -59,21 +58,9 @@ pub fn install(log: Arc<dyn KeyLog>) {
     let _ = INSTALLED.set(log);
 }
 
-/// The key log every TLS configuration carries: the installed one, looked up at each secret,
-/// so a configuration built before [`install`] still logs.
-#[derive(Debug)]
-pub struct Installed;
-
-impl KeyLog for Installed {
-    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
-        if let Some(log) = INSTALLED.get() {
-            log.log(label, client_random, secret);
-        }
-    }
-    /// rustls computes nothing for a label no one logs.
-    fn will_log(&self, label: &str) -> bool {
-        INSTALLED.get().is_some_and(|log| log.will_log(label))
-    }
+/// The installed key log, if any.
+pub fn installed() -> Option<Arc<dyn KeyLog>> {
+    INSTALLED.get().cloned()
 }
 
 #[cfg(test)]

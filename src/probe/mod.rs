@@ -3,14 +3,13 @@
 //! measured is kept.
 
 mod extra;
-mod spare;
 pub mod ssl_request;
 pub mod startup;
 pub mod tcp;
 pub mod tls;
 
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,33 +31,30 @@ use crate::tls::TlsBase;
 /// unit tests.
 pub trait Wire: AsyncRead + AsyncWrite + Unpin + Send {
     /// Copies bytes the peer sent that nobody has read yet into `buf`, without consuming them
-    /// or waiting; returns how many are waiting (which may exceed `buf.len()`).
+    /// or waiting; returns how many were copied (1 for an empty `buf` when anything waits).
     fn waiting_bytes(&self, buf: &mut [u8]) -> usize;
 }
 
-fn peek_socket(sock: socket2::SockRef<'_>, buf: &mut [u8]) -> usize {
+/// recv(2) with MSG_PEEK and MSG_DONTWAIT: what the kernel holds for `fd` right now, copied
+/// and left in place; 0 when nothing waits (EAGAIN) or on any error.
+fn peek_socket(fd: RawFd, buf: &mut [u8]) -> usize {
+    use nix::sys::socket::{MsgFlags, recv};
     // A peek of zero bytes would say nothing: with an empty `buf`, one byte is peeked into a
     // byte of our own, so the answer still tells whether anything waits.
     let mut one = [0u8; 1];
     let into = if buf.is_empty() { &mut one[..] } else { buf };
-    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and socket2 documents that
-    // `peek`, like `recv`, hands the slice straight to recv(2) and never writes uninitialised
-    // bytes into it; nothing else writes through `raw`. So every byte of `into` is still
-    // initialised when it is read as `u8` again.
-    let raw = unsafe { &mut *(std::ptr::from_mut::<[u8]>(into) as *mut [MaybeUninit<u8>]) };
-    // The socket is non-blocking (tokio set it so), so an empty queue is WouldBlock, not a wait.
-    sock.peek(raw).unwrap_or(0)
+    recv(fd, into, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT).unwrap_or(0)
 }
 
 impl Wire for TcpStream {
     fn waiting_bytes(&self, buf: &mut [u8]) -> usize {
-        peek_socket(socket2::SockRef::from(self), buf)
+        peek_socket(self.as_raw_fd(), buf)
     }
 }
 
 impl Wire for UnixStream {
     fn waiting_bytes(&self, buf: &mut [u8]) -> usize {
-        peek_socket(socket2::SockRef::from(self), buf)
+        peek_socket(self.as_raw_fd(), buf)
     }
 }
 

@@ -6,7 +6,6 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
-use super::spare;
 use crate::facts::{Channel, NegotiateProtocol, ServerError, StartupFacts, StartupStatus, millis};
 use crate::pgwire::backend::{AuthRequest, Message};
 use crate::pgwire::{self, backend, frontend};
@@ -46,17 +45,14 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
         ..StartupFacts::skipped("")
     };
     // One buffer for the whole exchange: the StartupMessage goes out of it, the answer comes
-    // into it. It is taken from and given back to this thread's spares, so a sweep does not
-    // allocate one per probe.
-    let mut buf = spare::take(BUF_CAPACITY);
+    // into it.
+    let mut buf = BytesMut::with_capacity(BUF_CAPACITY);
     if let Err(e) = frontend::startup_message(&mut buf, params) {
         facts.status = StartupStatus::ProtocolViolation;
         facts.detail = Some(e.to_string());
-        spare::give(buf);
         return facts;
     }
     let result = timeout_at(deadline, converse(stream, &mut buf, &mut facts, hold)).await;
-    spare::give(buf);
     facts.elapsed_ms = Some(millis(start.elapsed()));
     match result {
         Err(_) => {
@@ -102,8 +98,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 {
                     let request = req.clone();
                     absorb(msg, facts);
-                    // The whole buffer, not a split-off part: splitting would share it. (It is
-                    // then not given back to the spares; login is one connection per run.)
+                    // The bytes read past the request, for the login to read first.
                     let buffered = std::mem::take(buf);
                     *hold = Some(Pending { request, buffered });
                     return Ok(());

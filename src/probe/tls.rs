@@ -1,17 +1,13 @@
 //! Phase 3: the TLS handshake after `S`, recording version, cipher, ALPN and the chain.
 
-use std::ops::Range;
-use std::sync::Arc;
-
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::Wire;
 use crate::facts::{NameVerdict, TlsFacts, TlsFailure, TlsStatus, millis};
-use crate::tls::current::{Handshake, OnChain, Scoped};
-use crate::tls::danger::ChainLimit;
+use crate::tls::danger::{ChainLimit, Presented};
 use crate::tls::{TlsBase, cert, hostname, verify};
 
 /// Runs the handshake. `sni` is the host name the user typed (never the resolved IP: libpq
@@ -44,22 +40,16 @@ pub async fn handshake<S: Wire>(
         facts.failure = Some(TlsFailure::InvalidServerName);
         return (facts, None);
     };
-    let connector = TlsConnector::from(Arc::clone(base.config()));
-    // The chain is judged when rustls verifies it (TLS 1.3: on CertificateVerify; TLS 1.2: on
-    // ServerHelloDone), inside the handshake, so its facts are there even when the handshake
-    // fails after that.
-    let mut judge = Judge {
-        facts: &mut facts,
-        base,
-        host: names.verify_host,
-    };
-    let mut handshake = Handshake::new(&mut judge);
-    let connecting = Scoped::new(&mut handshake, connector.connect(server_name, stream));
-    let outcome = timeout_at(deadline, connecting).await;
-    let (requested, judging) = (handshake.cert_requested, handshake.judging);
-    // What the handshake took on the wire and at the server, not pgreach's judging inside it.
-    facts.elapsed_ms = millis(start.elapsed().saturating_sub(judging));
-    facts.client_certificate_requested = requested;
+    let connection = base.connection();
+    let connector = TlsConnector::from(connection.config());
+    let outcome = timeout_at(deadline, connector.connect(server_name, stream)).await;
+    facts.elapsed_ms = millis(start.elapsed());
+    facts.client_certificate_requested = connection.client_certificate_requested();
+    // The chain is judged whether or not the handshake completed: one that failed after the
+    // server's certificates (a bad signature, a chain over the limits) still shows them.
+    if let Some(presented) = connection.take_presented() {
+        judge(&mut facts, &presented, base, names.verify_host);
+    }
     match outcome {
         Err(_) => {
             facts.status = TlsStatus::Timeout;
@@ -158,57 +148,28 @@ pub struct TlsNames<'a> {
     pub ip: std::net::IpAddr,
 }
 
-/// Judges a chain as libpq would under verify-ca and verify-full, whatever the configured
-/// sslmode (the matrix and the findings need both verdicts), into the connection's facts.
-struct Judge<'f, 'a> {
-    facts: &'f mut TlsFacts,
-    base: &'a TlsBase,
-    /// The host verify-full checks; `None` when only hostaddr was given.
-    host: Option<&'a str>,
-}
-
-impl OnChain for Judge<'_, '_> {
-    fn chain(
-        &mut self,
-        leaf: Option<&CertificateDer<'_>>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Option<Range<usize>> {
-        // Each certificate is parsed once, for all four judgements and the leaf's key.
-        let parsed: cert::ParsedChain = (leaf.into_iter().chain(intermediates))
-            .map(|der| cert::Parsed::new(der))
-            .collect();
-        let facts = &mut *self.facts;
-        facts.chain = cert::summarize_chain_parsed(&parsed, now);
-        facts.chain_shape = Some(cert::chain_shape_parsed(&parsed));
-        facts.verify_ca = Some(verify::verify_chain_parsed(
-            &parsed,
-            intermediates,
-            self.base.anchors(),
-            now,
-        ));
-        facts.verify_full = match (parsed.first(), self.host) {
-            (Some(leaf), Some(host)) => Some(hostname::verify_name_parsed(leaf, host)),
-            (Some(_), None) => Some(NameVerdict {
-                ok: false,
-                host: String::new(),
-                matched: None,
-                names: Vec::new(),
-                reason: "host name must be specified for a verified SSL connection (only hostaddr was given)".into(),
-            }),
-            (None, _) => None,
-        };
-        parsed.first().and_then(spki_range)
-    }
-}
-
-/// Where the certificate's SubjectPublicKeyInfo lies in its DER; `None` when it does not parse.
-fn spki_range(parsed: &cert::Parsed<'_>) -> Option<Range<usize>> {
-    let raw = parsed.cert.as_ref().ok()?.public_key().raw;
-    // x509-parser borrows from the DER, so the key is a sub-slice of it.
-    let start = (raw.as_ptr() as usize).checked_sub(parsed.der.as_ptr() as usize)?;
-    let range = start..start.checked_add(raw.len())?;
-    (range.end <= parsed.der.len()).then_some(range)
+/// Judges the chain the server presented as libpq would under verify-ca and verify-full,
+/// whatever the configured sslmode (the matrix and the findings need both verdicts), into the
+/// connection's facts. `host` is the host verify-full checks; `None` when only hostaddr was
+/// given.
+fn judge(facts: &mut TlsFacts, presented: &Presented, base: &TlsBase, host: Option<&str>) {
+    let now = presented.now;
+    // Each certificate is parsed once, for all four judgements.
+    let parsed = cert::Parsed::chain(&presented.chain);
+    facts.chain = cert::summarize_chain_parsed(&parsed, now);
+    facts.chain_shape = Some(cert::chain_shape_parsed(&parsed));
+    facts.verify_ca = Some(verify::verify_chain_parsed(&parsed, base.anchors(), now));
+    facts.verify_full = match (parsed.first(), host) {
+        (Some(leaf), Some(host)) => Some(hostname::verify_name_parsed(leaf, host)),
+        (Some(_), None) => Some(NameVerdict {
+            ok: false,
+            host: String::new(),
+            matched: None,
+            names: Vec::new(),
+            reason: "host name must be specified for a verified SSL connection (only hostaddr was given)".into(),
+        }),
+        (None, _) => None,
+    };
 }
 
 /// The name rustls needs: the DNS name when there is one (it becomes SNI), else the IP.
@@ -224,5 +185,100 @@ fn version_name(v: rustls::ProtocolVersion) -> String {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
         rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rustls::RootCertStore;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::server::{ServerConfig, WebPkiClientVerifier};
+    use tokio_rustls::TlsAcceptor;
+
+    use super::*;
+    use crate::tls::anchors::{TrustAnchors, TrustFacts};
+
+    /// A server for `name` with a self-signed certificate; with `ask`, it asks for a client
+    /// certificate (and goes on without one).
+    fn server(name: &str, ask: bool) -> (TlsAcceptor, CertificateDer<'static>) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+        let cert = params.self_signed(&key).expect("cert").der().clone();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions");
+        let builder = if ask {
+            let mut roots = RootCertStore::empty();
+            roots.add(cert.clone()).expect("root");
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                .allow_unauthenticated()
+                .build()
+                .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let config = builder
+            .with_single_cert(vec![cert.clone()], key)
+            .expect("server config");
+        (TlsAcceptor::from(Arc::new(config)), cert)
+    }
+
+    /// Two handshakes of one base, polled together on one thread: each connection's facts hold
+    /// its own server's chain and its own server's request for a client certificate.
+    #[tokio::test]
+    async fn concurrent_connections_record_their_own_chain() {
+        let anchors = TrustAnchors::new(
+            TrustFacts {
+                source: "file".into(),
+                path: Some("root.crt".into()),
+                exists: true,
+                certificates: 0,
+                error: None,
+            },
+            Vec::new(),
+        );
+        let base = TlsBase::new(None, Arc::new(anchors), None);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ip = std::net::Ipv4Addr::LOCALHOST.into();
+        let run = |name: &'static str, ask: bool| {
+            let base = &base;
+            async move {
+                let (acceptor, cert) = server(name, ask);
+                let (client, server) = tokio::io::duplex(64 * 1024);
+                let serve = async move { acceptor.accept(server).await.map(drop) };
+                let names = TlsNames {
+                    sni: Some(name),
+                    verify_host: Some(name),
+                    ip,
+                };
+                let ((facts, stream), served) =
+                    tokio::join!(handshake(client, base, &names, deadline), serve);
+                assert!(stream.is_some() && served.is_ok(), "{:?}", facts.error);
+                (facts, cert)
+            }
+        };
+        let ((a, a_cert), (b, b_cert)) = tokio::join!(run("a.test", true), run("b.test", false));
+        for (facts, cert, name, asked) in [
+            (&a, &a_cert, "a.test", true),
+            (&b, &b_cert, "b.test", false),
+        ] {
+            assert_eq!(facts.status, TlsStatus::Ok);
+            assert_eq!(facts.chain.len(), 1, "{name}");
+            assert_eq!(facts.chain[0].sha256, cert::hex(&sha256(cert)), "{name}");
+            let full = facts.verify_full.as_ref().expect("verify-full judged");
+            assert!(full.ok, "{name}: {}", full.reason);
+            assert_eq!(facts.client_certificate_requested, asked, "{name}");
+        }
+    }
+
+    fn sha256(der: &[u8]) -> Vec<u8> {
+        use sha2::Digest;
+        sha2::Sha256::digest(der).to_vec()
     }
 }

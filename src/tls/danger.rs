@@ -1,22 +1,25 @@
 //! The one place pgreach relaxes TLS verification, and exactly how.
 //!
 //! [`RecordingVerifier`] accepts any certificate chain during the handshake, so that pgreach
-//! can report what the server presents even when it would not be trusted: it hands the chain to
-//! the connection whose handshake is being polled ([`super::current`]), which summarises it and
-//! judges trust in the chain and the host name there and then, as libpq would; the handshake
-//! goes on whatever the verdict. It does **not** skip the handshake signatures: those are
-//! checked with the crypto provider's algorithms, so a peer that cannot prove possession of the
-//! certificate's key still fails the handshake. Nothing pgreach sends over such a connection is
-//! secret: it closes the connection at the authentication request, before any password.
+//! can report what the server presents even when it would not be trusted: it keeps a copy of
+//! the chain ([`Presented`]), which the probe judges after the handshake, as libpq would (trust
+//! in the chain, the host name); the handshake goes on whatever the verdict. It does **not**
+//! skip the handshake signatures: those are checked with the crypto provider's algorithms, so a
+//! peer that cannot prove possession of the certificate's key still fails the handshake.
+//! Nothing pgreach sends over such a connection is secret: it closes the connection at the
+//! authentication request, before any password.
+//!
+//! A verifier serves one connection ([`super::TlsBase::connection`] makes one for each), so
+//! what it recorded is that connection's.
 //!
 //! It is also where the chain's size is capped: a chain of more than
 //! [`MAX_CHAIN_CERTS`](super::cert::MAX_CHAIN_CERTS) certificates or
 //! [`MAX_CHAIN_BYTES`](super::cert::MAX_CHAIN_BYTES) bytes fails the handshake with a
 //! [`ChainLimit`] error (classified `chain_too_long` / `chain_too_large`); the certificates
-//! within the limits are still handed over and judged, so the report shows what the server
-//! began with.
+//! within the limits are still recorded and judged, so the report shows what the server began
+//! with.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -60,17 +63,39 @@ impl ChainLimit {
     }
 }
 
-/// Accepts every chain, hands it to the connection whose handshake is being polled (see
-/// [`super::current`]), and verifies handshake signatures for real. One verifier serves every
-/// connection of a run.
+/// The chain a server presented, as the verifier recorded it.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    /// The certificates within pgreach's limits, leaf first, as the server sent them; empty
+    /// when not even the leaf fits.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// When rustls verified them: the time the chain is judged at.
+    pub now: UnixTime,
+}
+
+/// Accepts every chain and records it, and verifies handshake signatures for real. One
+/// verifier per connection.
 #[derive(Debug)]
 pub struct RecordingVerifier {
     provider: Arc<CryptoProvider>,
+    presented: Mutex<Option<Presented>>,
 }
 
 impl RecordingVerifier {
     pub fn new(provider: Arc<CryptoProvider>) -> Self {
-        RecordingVerifier { provider }
+        RecordingVerifier {
+            provider,
+            presented: Mutex::new(None),
+        }
+    }
+
+    /// Takes what the server presented; `None` when the handshake ended before the server's
+    /// certificates were verified (or they were taken already).
+    pub fn take_presented(&self) -> Option<Presented> {
+        self.presented
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -83,16 +108,14 @@ impl ServerCertVerifier for RecordingVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        let sizes = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.len());
-        let limit = ChainLimit::check(sizes);
+        let sent = || std::iter::once(end_entity).chain(intermediates);
+        let limit = ChainLimit::check(sent().map(|c| c.len()));
         let kept = limit.as_ref().map_or(usize::MAX, |l| l.kept);
-        let leaf = (kept > 0).then_some(end_entity);
-        let intermediates = intermediates
-            .get(..kept.saturating_sub(1))
-            .unwrap_or(intermediates);
-        super::current::with(|handshake| handshake.chain(leaf, intermediates, now));
+        let chain = sent().take(kept).map(|c| c.clone().into_owned()).collect();
+        *self
+            .presented
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Presented { chain, now });
         match limit {
             None => Ok(ServerCertVerified::assertion()),
             Some(over) => Err(Error::InvalidCertificate(CertificateError::Other(
@@ -151,5 +174,35 @@ mod tests {
         let big = ChainLimit::check([MAX_CHAIN_BYTES / 2 + 1; 3].into_iter()).unwrap();
         assert_eq!((big.kept, big.too_many), (1, false));
         assert_eq!(ChainLimit::check(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn records_the_chain_within_the_limits() {
+        let verifier = RecordingVerifier::new(Arc::new(rustls::crypto::ring::default_provider()));
+        assert!(verifier.take_presented().is_none(), "nothing verified yet");
+        let leaf = CertificateDer::from(vec![1u8; 10]);
+        let others = vec![CertificateDer::from(vec![2u8; 10]); MAX_CHAIN_CERTS + 4];
+        let name = ServerName::try_from("db.test").expect("name");
+        let now = UnixTime::now();
+        let verify =
+            |intermediates| verifier.verify_server_cert(&leaf, intermediates, &name, &[], now);
+
+        assert!(verify(&others[..1]).is_ok());
+        let presented = verifier.take_presented().expect("recorded");
+        assert_eq!(presented.chain, [leaf.clone(), others[0].clone()]);
+        assert_eq!(presented.now, now);
+        assert!(verifier.take_presented().is_none(), "taken");
+
+        let Err(Error::InvalidCertificate(CertificateError::Other(other))) = verify(&others) else {
+            panic!("a chain over the limit fails");
+        };
+        let limit = other.0.downcast_ref::<ChainLimit>().expect("a ChainLimit");
+        assert!(limit.too_many);
+        let presented = verifier.take_presented().expect("recorded");
+        assert_eq!(
+            presented.chain.len(),
+            MAX_CHAIN_CERTS,
+            "the certificates within the limit"
+        );
     }
 }

@@ -7,26 +7,39 @@
 
 pub mod anchors;
 pub mod cert;
-pub mod current;
 pub mod danger;
 pub mod hostname;
 pub mod verify;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustls::ClientConfig;
 use rustls::client::ResolvesClientCert;
+use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, KeyLog};
+
+use self::danger::{Presented, RecordingVerifier};
 
 /// The ALPN protocol id PostgreSQL registered (`PG_ALPN_PROTOCOL`); libpq 17+ sends it on every
 /// TLS connection, so pgreach does too, and PG17+ servers echo it.
 pub const PG_ALPN: &[u8] = b"postgresql";
 
-/// Offers the configured client certificate (if any) and notes, on the handshake being polled
-/// ([`current`]), that the server asked.
+/// Offers the configured client certificate (if any) and notes that the server asked. One per
+/// connection.
 #[derive(Debug)]
 struct RecordingClientCert {
     identity: Option<Arc<CertifiedKey>>,
+    requested: AtomicBool,
+}
+
+impl RecordingClientCert {
+    fn new(identity: Option<Arc<CertifiedKey>>) -> Self {
+        RecordingClientCert {
+            identity,
+            requested: AtomicBool::new(false),
+        }
+    }
 }
 
 impl ResolvesClientCert for RecordingClientCert {
@@ -35,7 +48,7 @@ impl ResolvesClientCert for RecordingClientCert {
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[rustls::SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        current::with(|handshake| handshake.cert_requested = true);
+        self.requested.store(true, Ordering::Relaxed);
         self.identity.clone()
     }
     fn has_certs(&self) -> bool {
@@ -48,32 +61,42 @@ impl ResolvesClientCert for RecordingClientCert {
 /// ClientHello whose one key share is X25519 (ring's default order) draws a HelloRetryRequest:
 /// a round trip and a second ClientHello on every connection. X25519 and P-384 stay offered
 /// for servers configured otherwise.
-fn provider() -> rustls::crypto::CryptoProvider {
+fn provider() -> CryptoProvider {
     use rustls::crypto::ring::{default_provider, kx_group};
-    rustls::crypto::CryptoProvider {
+    CryptoProvider {
         kx_groups: vec![kx_group::SECP256R1, kx_group::X25519, kx_group::SECP384R1],
         ..default_provider()
     }
 }
 
-/// The configuration shared by every connection of a run. What differs per connection (the
-/// facts its chain is judged into, whether a client certificate was asked for) reaches the
-/// shared callbacks through [`current`].
+/// What every connection of a run has in common. Each connection gets a configuration of its
+/// own from it ([`TlsBase::connection`]), with a verifier and a client-certificate resolver
+/// that record what that connection's server presents and asks.
 pub struct TlsBase {
-    config: Arc<ClientConfig>,
+    /// The shared settings. The verifier and resolver it was built with are replaced in each
+    /// connection's copy.
+    config: ClientConfig,
+    provider: Arc<CryptoProvider>,
+    /// The client certificate and key offered when a server asks for one.
+    identity: Option<Arc<CertifiedKey>>,
     /// What recorded chains are judged against (libpq's sslrootcert).
     anchors: Arc<anchors::TrustAnchors>,
 }
 
 impl TlsBase {
+    /// A base offering TLS 1.3 and 1.2. `identity` is the client certificate and key offered
+    /// when a server asks for one; `key_log` receives the session secrets (`--keylog`,
+    /// `SSLKEYLOGFILE`), none are computed without it.
     pub fn new(
         identity: Option<Arc<CertifiedKey>>,
         anchors: Arc<anchors::TrustAnchors>,
+        key_log: Option<Arc<dyn KeyLog>>,
     ) -> TlsBase {
         Self::with_versions(
             identity,
             anchors,
             &[&rustls::version::TLS13, &rustls::version::TLS12],
+            key_log,
         )
     }
 
@@ -83,35 +106,73 @@ impl TlsBase {
     }
 
     /// A base that offers only `versions`: how pgreach asks "does the server accept TLS 1.2?".
-    /// `identity` is the client certificate and key offered when a server asks for one.
     pub fn with_versions(
         identity: Option<Arc<CertifiedKey>>,
         anchors: Arc<anchors::TrustAnchors>,
         versions: &[&'static rustls::SupportedProtocolVersion],
+        key_log: Option<Arc<dyn KeyLog>>,
     ) -> TlsBase {
         let provider = Arc::new(provider());
-        let verifier = Arc::new(danger::RecordingVerifier::new(provider.clone()));
-        let mut config = ClientConfig::builder_with_provider(provider)
+        let mut config = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
             .expect("ring supports TLS 1.2 and 1.3")
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_client_cert_resolver(Arc::new(RecordingClientCert { identity }));
+            .with_custom_certificate_verifier(Arc::new(RecordingVerifier::new(provider.clone())))
+            .with_client_cert_resolver(Arc::new(RecordingClientCert::new(identity.clone())));
         config.alpn_protocols = vec![PG_ALPN.to_vec()];
         // Every handshake must be a full one: a resumed session presents no certificate, so
-        // there would be no chain to record or judge. It also spares storing tickets per probe.
+        // there would be no chain to record or judge.
         config.resumption = rustls::client::Resumption::disabled();
-        // --keylog / SSLKEYLOGFILE, looked up when a secret is logged: it may be installed
-        // after this base is built, and is off (nothing computed) when it is not.
-        config.key_log = Arc::new(crate::evidence::keylog::Installed);
+        if let Some(key_log) = key_log {
+            config.key_log = key_log;
+        }
         TlsBase {
-            config: Arc::new(config),
+            config,
+            provider,
+            identity,
             anchors,
         }
     }
 
-    /// The configuration every connection of this base uses.
-    pub fn config(&self) -> &Arc<ClientConfig> {
-        &self.config
+    /// The configuration for one connection: this base's, with a verifier and a
+    /// client-certificate resolver of the connection's own.
+    pub fn connection(&self) -> TlsConnection {
+        let verifier = Arc::new(RecordingVerifier::new(self.provider.clone()));
+        let client_cert = Arc::new(RecordingClientCert::new(self.identity.clone()));
+        let mut config = self.config.clone();
+        config
+            .dangerous()
+            .set_certificate_verifier(verifier.clone());
+        config.client_auth_cert_resolver = client_cert.clone();
+        TlsConnection {
+            config: Arc::new(config),
+            verifier,
+            client_cert,
+        }
+    }
+}
+
+/// One connection's TLS configuration, and what its handshake recorded.
+pub struct TlsConnection {
+    config: Arc<ClientConfig>,
+    verifier: Arc<RecordingVerifier>,
+    client_cert: Arc<RecordingClientCert>,
+}
+
+impl TlsConnection {
+    /// The configuration to connect with.
+    pub fn config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+
+    /// Takes the chain the server presented; `None` when the handshake ended before it was
+    /// verified.
+    pub fn take_presented(&self) -> Option<Presented> {
+        self.verifier.take_presented()
+    }
+
+    /// The server asked for a client certificate.
+    pub fn client_certificate_requested(&self) -> bool {
+        self.client_cert.requested.load(Ordering::Relaxed)
     }
 }

@@ -15,7 +15,6 @@
 //! OpenSSL's chain building over the same certificates.
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
 
@@ -35,29 +34,15 @@ pub fn verify_chain(
     anchors: &TrustAnchors,
     now: UnixTime,
 ) -> ChainVerdict {
-    let intermediates = chain.get(1..).unwrap_or_default();
-    verify_chain_parsed(&Parsed::chain(chain), intermediates, anchors, now)
+    verify_chain_parsed(&Parsed::chain(chain), anchors, now)
 }
 
-/// [`verify_chain`] for a chain already parsed. `intermediates` is the DER of `chain[1..]`, in
-/// order, as the TLS layer holds it: webpki wants the intermediates as one slice, which would
-/// otherwise be a list built per probe.
+/// [`verify_chain`] for a chain already parsed.
 pub fn verify_chain_parsed(
     chain: &[Parsed<'_>],
-    intermediates: &[CertificateDer<'_>],
     anchors: &TrustAnchors,
     now: UnixTime,
 ) -> ChainVerdict {
-    // The chain comes twice, parsed (for the OpenSSL model and the texts) and as DER (for
-    // webpki); a mismatch would judge one chain and describe another.
-    debug_assert!(
-        intermediates.len() == chain.len().saturating_sub(1)
-            && intermediates
-                .iter()
-                .zip(chain.iter().skip(1))
-                .all(|(der, p)| der.as_ref() == p.der),
-        "`intermediates` must be the DER of `chain[1..]`"
-    );
     if anchors.is_empty() {
         return no_roots(anchors);
     }
@@ -87,6 +72,7 @@ pub fn verify_chain_parsed(
     if leaf.self_signed() {
         return walk(&ctx);
     }
+    let intermediates = chain.get(1..).unwrap_or_default();
     match webpki_path(leaf, intermediates, prepared, now) {
         Ok(root) => match ctx.get(Node::Root(root)) {
             Some(r) => ctx.time_problem(r, Node::Root(root)).unwrap_or_else(|| {
@@ -217,15 +203,11 @@ impl fmt::Display for Source<'_> {
     }
 }
 
-/// The provider's signature algorithms, looked up once: building the provider to read them
-/// allocates.
+/// The provider's signature algorithms.
 fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
-    static ALL: OnceLock<&'static [&'static dyn SignatureVerificationAlgorithm]> = OnceLock::new();
-    ALL.get_or_init(|| {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .all
-    })
+    rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all
 }
 
 /// webpki's path building, with only self-signed anchors as trust anchors and the other
@@ -233,34 +215,22 @@ fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
 /// `prepared.roots` of the anchor the path ends at.
 fn webpki_path(
     leaf: &Parsed<'_>,
-    intermediates: &[CertificateDer<'_>],
+    intermediates: &[Parsed<'_>],
     prepared: &Prepared,
     now: UnixTime,
 ) -> Result<usize, webpki::Error> {
     let leaf = CertificateDer::from(leaf.der);
     let ee = webpki::EndEntityCert::try_from(&leaf)?;
-    // The chain's own intermediates as they came, unless anchors must join them: then one list
-    // of exactly both.
-    let extra = || prepared.roots.iter().filter(|r| !r.self_signed);
-    let joined: Vec<CertificateDer<'_>>;
-    let intermediates = match extra().count() {
-        0 => intermediates,
-        n => {
-            let mut all = Vec::with_capacity(intermediates.len() + n);
-            all.extend(
-                intermediates
-                    .iter()
-                    .map(|c| CertificateDer::from(c.as_ref())),
-            );
-            all.extend(extra().map(|r| CertificateDer::from(r.der.as_ref())));
-            joined = all;
-            &joined
-        }
-    };
+    let sent = intermediates.iter().map(|p| p.der);
+    let from_anchors = prepared.roots.iter().filter(|r| !r.self_signed);
+    let intermediates: Vec<CertificateDer<'_>> = sent
+        .chain(from_anchors.map(|r| r.der.as_ref()))
+        .map(CertificateDer::from)
+        .collect();
     let path = ee.verify_for_usage(
         algorithms(),
         &prepared.trust,
-        intermediates,
+        &intermediates,
         now,
         webpki::KeyUsage::server_auth(),
         None,

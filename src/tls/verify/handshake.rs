@@ -8,7 +8,6 @@
 //! connects. Whether the certificate is acceptable is verify-ca's question, answered from the
 //! recorded chain; here only possession of the key is proven, with the provider's algorithms.
 
-use crate::tls::current::LeafKey;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm, SubjectPublicKeyInfoDer};
@@ -39,18 +38,11 @@ pub fn verify_tls13_signature(
 }
 
 /// The certificate's SubjectPublicKeyInfo, read leniently (x509-parser, not webpki), borrowed
-/// from the certificate. During a probe's handshake the leaf was parsed moments ago, when its
-/// chain was judged ([`crate::tls::current`]); that parse says where the key is. Otherwise the
-/// certificate is parsed here, without turning the extensions into their meaning: nothing here
-/// reads them, and x509-parser accepts the same certificates either way (an extension it
-/// cannot make sense of is kept as a parse error, never a failure of the certificate).
+/// from the certificate. The extensions are not turned into their meaning: nothing here reads
+/// them, and x509-parser accepts the same certificates either way (an extension it cannot make
+/// sense of is kept as a parse error, never a failure of the certificate).
 fn spki<'a>(cert: &'a CertificateDer<'_>) -> Result<SubjectPublicKeyInfoDer<'a>, Error> {
     let der: &'a [u8] = cert.as_ref();
-    match crate::tls::current::with(|handshake| handshake.leaf_key(der)).flatten() {
-        Some(LeafKey::Spki(spki)) => return Ok(SubjectPublicKeyInfoDer::from(spki)),
-        Some(LeafKey::Unparsable) => return Err(CertificateError::BadEncoding.into()),
-        None => {}
-    }
     let mut parser = X509CertificateParser::new().with_deep_parse_extensions(false);
     match parser.parse(der) {
         Ok((_, parsed)) => Ok(SubjectPublicKeyInfoDer::from(
