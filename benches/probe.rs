@@ -142,7 +142,7 @@ fn start_server(pki: &common::Pki) -> SocketAddr {
 fn anchors(pki: &common::Pki) -> Arc<TrustAnchors> {
     Arc::new(TrustAnchors::new(
         TrustFacts {
-            source: "file".into(),
+            source: pgreach::facts::FileSource::File,
             path: Some("root.crt".into()),
             exists: true,
             certificates: 1,

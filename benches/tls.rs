@@ -19,7 +19,7 @@ use rustls::pki_types::UnixTime;
 fn anchors(pki: &common::Pki) -> TrustAnchors {
     TrustAnchors::new(
         TrustFacts {
-            source: "file".into(),
+            source: pgreach::facts::FileSource::File,
             path: Some("root.crt".into()),
             exists: true,
             certificates: 1,

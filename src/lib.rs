@@ -1,14 +1,30 @@
 //! pgreach: find out why an application cannot reach its PostgreSQL database.
 //!
-//! Data flows one way through the layers, and each layer lives in its own module:
+//! Data flows one way: the command line becomes plain options, a command runs probes through a
+//! session, the facts are judged, and a report prints them.
 //!
 //! ```text
-//! cli::Args ─▶ config::Config (every setting with its source)
-//!           ─▶ resolve (A and AAAA separately, plus the system's getaddrinfo order)
-//!           ─▶ probe, for every address concurrently:
-//!                tcp ─▶ ssl_request ─▶ tls ─▶ startup   (each phase: outcome + elapsed + detail)
-//!           ─▶ facts::Report ─▶ report::{text, json}   (the only code that prints)
+//! cli::Args ─▶ config::Input ─▶ config::Config (every setting with its source)
+//!   ─▶ commands::{run, sweep, watch} ─▶ session: resolve, then for every address concurrently
+//!        probe: tcp ─▶ ssl_request ─▶ tls ─▶ startup [─▶ login]   (outcome + elapsed + detail)
+//!   ─▶ facts::Report ─▶ diagnose (findings, sslmode matrix) ─▶ report (the only code that prints)
 //! ```
+//!
+//! Modules, by layer; a module imports only from layers below its own (`tests/layers.rs`
+//! checks this against the `use crate::` lines):
+//!
+//! | layer | modules | job |
+//! |---|---|---|
+//! | 8 | `cli` | clap definitions of every command; `Args` → plain options |
+//! | 7 | `commands` | `run` (one target), `sweep`, `watch`: options → probes → output → exit code |
+//! | 6 | `session` | what a run builds once (trust, TLS bases, login), resolving, probing, judging |
+//! | 5 | `report` | text, markdown, JSON, JSON Lines, Prometheus, watch lines |
+//! | 4 | `diagnose` | pure: facts → findings and the sslmode matrix |
+//! | 4 | `probe` | the phases of one address, over any byte stream |
+//! | 3 | `resolve`, `tls`, `login`, `evidence` | DNS; rustls and libpq's certificate rules; `--login`; transcript, pcap, key log |
+//! | 2 | `facts` | the report's data, plain and serialisable |
+//! | 1 | `config`, `pgwire` | settings and their sources; the pure protocol codec |
+//! | 0 | `vocabulary` | the macro that declares closed word lists |
 //!
 //! `pgwire` is the hand-written PostgreSQL frontend: pure encoders and decoders over byte
 //! buffers, no IO. `tls` holds the rustls client configuration, including the one place where

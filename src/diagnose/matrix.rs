@@ -52,10 +52,10 @@ mod attempt;
 mod tls;
 
 use crate::config::SslMode;
-use crate::facts::ClientIdentityFacts;
 use crate::facts::{
     AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, TcpStatus, TrustFacts,
 };
+use crate::facts::{ClientIdentityFacts, FileSource};
 
 use super::{address_label, channel_words};
 use attempt::{Failure, Step, plaintext, tcp_failure};
@@ -255,7 +255,7 @@ pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: S
 
 /// libpq 16+ refuses `sslrootcert=system` with any mode weaker than verify-full (§6.4).
 fn system_roots_refusal(trust: &TrustFacts, mode: SslMode) -> Option<Verdict> {
-    (trust.source == "system" && mode != SslMode::VerifyFull).then(|| Verdict {
+    (trust.source == FileSource::System && mode != SslMode::VerifyFull).then(|| Verdict {
         outcome: fail_outcome(
             "config",
             format!(

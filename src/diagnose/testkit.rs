@@ -357,7 +357,7 @@ impl Addr {
 /// Trust anchors: `~/.postgresql/root.crt` exists (with one certificate) or not.
 pub(crate) fn trust(root_file: bool) -> TrustFacts {
     TrustFacts {
-        source: "default_file".into(),
+        source: FileSource::DefaultFile,
         path: Some("/home/app/.postgresql/root.crt".into()),
         exists: root_file,
         certificates: usize::from(root_file),
@@ -414,7 +414,7 @@ pub(crate) fn report(mode: &'static str, addresses: Vec<AddressFacts>) -> Report
         addresses,
         trust: trust(false),
         client_certificate: ClientIdentityFacts {
-            source: "none",
+            source: FileSource::None,
             cert_path: None,
             key_path: None,
             cert_exists: false,

@@ -269,7 +269,10 @@ mod tests {
     fn every_finding_code_is_documented_in_the_readme() {
         let readme = include_str!("../../README.md");
         for code in FindingCode::ALL {
-            assert!(readme.contains(&format!("`{code}`")), "{code} is not in the README");
+            assert!(
+                readme.contains(&format!("`{code}`")),
+                "{code} is not in the README"
+            );
         }
     }
 

@@ -126,11 +126,24 @@ pub struct NameVerdict {
     pub reason: String,
 }
 
+vocabulary! {
+    /// Where a certificate file came from, by libpq's rules (sslrootcert, sslcert).
+    pub enum FileSource {
+        /// The setting (sslrootcert, sslcert) named a file.
+        File = "file",
+        /// `sslrootcert=system`: the system's trusted roots.
+        System = "system",
+        /// libpq's default in `~/.postgresql` (root.crt, postgresql.crt).
+        DefaultFile = "default_file",
+        /// No setting and no home directory: nothing to read.
+        None = "none",
+    }
+}
+
 /// Where the trust anchors came from (libpq's sslrootcert rules).
 #[derive(Debug, Clone, Serialize)]
 pub struct TrustFacts {
-    /// `file` (sslrootcert), `system`, `default_file` (~/.postgresql/root.crt), or `none`.
-    pub source: String,
+    pub source: FileSource,
     pub path: Option<String>,
     pub exists: bool,
     pub certificates: usize,
@@ -182,8 +195,8 @@ pub struct ChainShape {
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientIdentityFacts {
     /// `file` (sslcert given), `default_file` (~/.postgresql/postgresql.crt) or `none` (no
-    /// sslcert and no home directory).
-    pub source: &'static str,
+    /// sslcert and no home directory); never `system`.
+    pub source: FileSource,
     pub cert_path: Option<String>,
     /// Null when the key was never looked for (no certificate).
     pub key_path: Option<String>,

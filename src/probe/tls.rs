@@ -235,7 +235,7 @@ mod tests {
     async fn concurrent_connections_record_their_own_chain() {
         let anchors = TrustAnchors::new(
             TrustFacts {
-                source: "file".into(),
+                source: crate::facts::FileSource::File,
                 path: Some("root.crt".into()),
                 exists: true,
                 certificates: 0,

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-pub use crate::facts::{ClientIdentityFacts, TrustFacts};
+pub use crate::facts::{ClientIdentityFacts, FileSource, TrustFacts};
 
 /// libpq's `ROOT_CERT_FILE`, `USER_CERT_FILE` and `USER_KEY_FILE`, under the home directory.
 const ROOT_CERT_FILE: &str = ".postgresql/root.crt";
@@ -57,12 +57,12 @@ impl TrustAnchors {
 pub fn load(sslrootcert: Option<&str>, home: Option<&Path>) -> TrustAnchors {
     match sslrootcert.filter(|s| !s.is_empty()) {
         Some("system") => system(),
-        Some(path) => from_file("file", Path::new(path)),
+        Some(path) => from_file(FileSource::File, Path::new(path)),
         None => match home {
-            Some(home) => from_file("default_file", &home.join(ROOT_CERT_FILE)),
+            Some(home) => from_file(FileSource::DefaultFile, &home.join(ROOT_CERT_FILE)),
             None => TrustAnchors::new(
                 TrustFacts {
-                    source: "none".to_string(),
+                    source: FileSource::None,
                     path: None,
                     exists: false,
                     certificates: 0,
@@ -88,7 +88,7 @@ fn system() -> TrustAnchors {
     });
     TrustAnchors::new(
         TrustFacts {
-            source: "system".to_string(),
+            source: FileSource::System,
             path: None,
             exists: !loaded.certs.is_empty(),
             certificates: loaded.certs.len(),
@@ -101,9 +101,9 @@ fn system() -> TrustAnchors {
 /// A PEM file of certificates. libpq `stat()`s it first: a missing file means "no roots",
 /// while a file that exists but cannot be read is an error that fails the connection
 /// ("could not read root certificate file").
-fn from_file(source: &'static str, path: &Path) -> TrustAnchors {
+fn from_file(source: FileSource, path: &Path) -> TrustAnchors {
     let mut facts = TrustFacts {
-        source: source.to_string(),
+        source,
         path: Some(path.display().to_string()),
         exists: std::fs::metadata(path).is_ok(),
         certificates: 0,
@@ -190,9 +190,9 @@ pub fn client_identity(
 ) -> ClientIdentity {
     let given = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(PathBuf::from);
     let (source, cert_path) = match (given(sslcert), home) {
-        (Some(path), _) => ("file", Some(path)),
-        (None, Some(home)) => ("default_file", Some(home.join(USER_CERT_FILE))),
-        (None, None) => ("none", None),
+        (Some(path), _) => (FileSource::File, Some(path)),
+        (None, Some(home)) => (FileSource::DefaultFile, Some(home.join(USER_CERT_FILE))),
+        (None, None) => (FileSource::None, None),
     };
     let mut identity = ClientIdentity {
         facts: ClientIdentityFacts {
@@ -366,7 +366,7 @@ mod tests {
     fn default_root_file_absent_and_present() {
         let home = tempfile::tempdir().unwrap();
         let a = load(None, Some(home.path()));
-        assert_eq!(a.facts.source, "default_file");
+        assert_eq!(a.facts.source, FileSource::DefaultFile);
         assert!(!a.facts.exists);
         assert!(a.is_empty());
         assert_eq!(a.facts.error, None);
@@ -381,7 +381,7 @@ mod tests {
         );
         // The empty string is "not set" for libpq too.
         let a = load(Some(""), Some(home.path()));
-        assert_eq!(a.facts.source, "default_file");
+        assert_eq!(a.facts.source, FileSource::DefaultFile);
         assert!(a.facts.exists);
         assert_eq!(a.facts.certificates, 2);
         assert_eq!(a.certificates.len(), 2);
@@ -391,7 +391,7 @@ mod tests {
     #[test]
     fn no_home_no_anchors() {
         let a = load(None, None);
-        assert_eq!(a.facts.source, "none");
+        assert_eq!(a.facts.source, FileSource::None);
         assert!(a.is_empty());
     }
 
@@ -400,7 +400,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.crt");
         let a = load(Some(missing.to_str().unwrap()), None);
-        assert_eq!(a.facts.source, "file");
+        assert_eq!(a.facts.source, FileSource::File);
         assert!(!a.facts.exists);
         assert_eq!(a.facts.error, None);
 
@@ -433,7 +433,7 @@ mod tests {
         // Which roots the machine has is not ours to choose (setting SSL_CERT_FILE would race
         // with other tests), so check that the facts describe what was loaded.
         let a = load(Some("system"), None);
-        assert_eq!(a.facts.source, "system");
+        assert_eq!(a.facts.source, FileSource::System);
         assert_eq!(a.facts.certificates, a.certificates.len());
         assert_eq!(a.facts.exists, !a.certificates.is_empty());
         assert_eq!(a.facts.path, None);
@@ -444,7 +444,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         // Nothing there: no identity, no error.
         let id = client_identity(None, None, Some(home.path()));
-        assert_eq!(id.facts.source, "default_file");
+        assert_eq!(id.facts.source, FileSource::DefaultFile);
         assert!(!id.facts.cert_exists);
         assert_eq!(id.facts.error, None);
         assert!(!id.is_loaded());
@@ -510,7 +510,7 @@ mod tests {
         write(&crt, &cert, 0o644);
         write(&kf, &key, 0o600);
         let id = client_identity(crt.to_str(), kf.to_str(), None);
-        assert_eq!(id.facts.source, "file");
+        assert_eq!(id.facts.source, FileSource::File);
         assert!(id.is_loaded(), "{:?}", id.facts);
         assert_eq!(id.facts.key_path.as_deref(), kf.to_str());
     }

@@ -24,7 +24,7 @@ use self::openssl::walk;
 use super::anchors::TrustAnchors;
 use super::cert::{Parsed, Rfc3339};
 pub use crate::facts::ChainVerdict;
-use crate::facts::TrustFacts;
+use crate::facts::{FileSource, TrustFacts};
 pub use handshake::{verify_tls12_signature, verify_tls13_signature};
 pub(crate) use nodes::Prepared;
 
@@ -195,8 +195,8 @@ struct Source<'c>(&'c TrustFacts);
 
 impl fmt::Display for Source<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.0.source.as_str(), &self.0.path) {
-            ("system", _) => f.write_str("the system's trusted roots"),
+        match (self.0.source, &self.0.path) {
+            (FileSource::System, _) => f.write_str("the system's trusted roots"),
             (_, Some(path)) => write!(f, "the root file \"{path}\""),
             _ => f.write_str("the trust anchors"),
         }
@@ -353,10 +353,10 @@ fn describe(e: &webpki::Error) -> String {
 fn no_roots(anchors: &TrustAnchors) -> ChainVerdict {
     let facts = &anchors.facts;
     let path = facts.path.as_deref().unwrap_or("");
-    let reason = match (facts.source.as_str(), &facts.error) {
+    let reason = match (facts.source, &facts.error) {
         (_, Some(error)) => error.clone(),
-        ("system", None) => "no system root certificates could be loaded".to_string(),
-        ("none", None) => {
+        (FileSource::System, None) => "no system root certificates could be loaded".to_string(),
+        (FileSource::None, None) => {
             "no root certificate file: sslrootcert is not set and there is no home directory \
              for ~/.postgresql/root.crt"
                 .to_string()

@@ -6,7 +6,7 @@ use crate::config::SslMode;
 use crate::diagnose::dates::parse_rfc3339;
 use crate::diagnose::matrix::{self, Roots, name_mismatch, roots};
 use crate::facts::{
-    CertificateFacts, Family, FindingCode, HostFacts, Severity, TlsFacts, TlsStatus,
+    CertificateFacts, Family, FileSource, FindingCode, HostFacts, Severity, TlsFacts, TlsStatus,
 };
 
 use super::{At, Ctx, Draft, Layer, Text};
@@ -258,14 +258,14 @@ pub(super) fn below_verify_full(ctx: &Ctx, host: &HostFacts) -> Option<Draft> {
         format!(
             "Set sslmode=verify-full in the app's settings (`?sslmode=verify-full` in DATABASE_URL, or PGSSLMODE){}; it protects against a man in the middle.",
             match trust.path.as_deref() {
-                Some(p) if trust.source == "file" => format!(" with sslrootcert={p}"),
+                Some(p) if trust.source == FileSource::File => format!(" with sslrootcert={p}"),
                 _ => String::new(),
             }
         ),
     );
     let evidence = vec![format!(
         "trust anchors: {} ({} certificate(s))",
-        trust.path.as_deref().unwrap_or(&trust.source),
+        trust.path.as_deref().unwrap_or(trust.source.as_str()),
         trust.certificates
     )];
     Some(

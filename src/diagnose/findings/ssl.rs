@@ -7,7 +7,8 @@ use crate::diagnose::matrix::{Roots, roots};
 use crate::diagnose::server_error::{Refusal, quote};
 use crate::diagnose::{channel_words, startup_on};
 use crate::facts::{
-    Channel, FindingCode, HostFacts, HostKind, Severity, SslAnswer, StartupFacts, TlsStatus,
+    Channel, FileSource, FindingCode, HostFacts, HostKind, Severity, SslAnswer, StartupFacts,
+    TlsStatus,
 };
 
 use super::hba::{Acc, hba_line, hba_message, refusal};
@@ -30,7 +31,7 @@ pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
             .map(|e| format!(", error: {e}"))
             .unwrap_or_default()
     )];
-    if trust.source == "system" && mode != SslMode::VerifyFull {
+    if trust.source == FileSource::System && mode != SslMode::VerifyFull {
         out.push(config_draft(
             FindingCode::SslrootcertSystemWeakSslmode,
             Text::new(

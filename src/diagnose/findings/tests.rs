@@ -83,7 +83,7 @@ fn root_cert_missing_under_verify_modes_only() {
 #[test]
 fn sslrootcert_system_with_a_weak_mode() {
     let mut r = report("require", vec![ok_v4(HOST)]);
-    r.trust.source = "system".into();
+    r.trust.source = crate::facts::FileSource::System;
     r.trust.certificates = 100;
     let fs = run(&r, SslMode::Require);
     let f = only(

@@ -311,7 +311,7 @@ fn quiet_server_leaves_the_fallback_uncertain() {
 #[test]
 fn system_roots_refuse_weak_modes() {
     let mut t = trust(true);
-    t.source = "system".into();
+    t.source = crate::facts::FileSource::System;
     t.path = None;
     t.certificates = 140;
     let m = for_address(&hostssl_only(), &t);

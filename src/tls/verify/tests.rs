@@ -66,7 +66,7 @@ impl Ca {
 fn anchors(certs: &[&CertificateDer<'static>]) -> TrustAnchors {
     TrustAnchors::new(
         TrustFacts {
-            source: "file".to_string(),
+            source: crate::facts::FileSource::File,
             path: Some("/home/app/.postgresql/root.crt".to_string()),
             exists: true,
             certificates: certs.len(),
@@ -483,7 +483,7 @@ fn missing_intermediate_named_by_authority_information_access() {
 fn system_source_is_named() {
     let p = pki();
     let mut a = anchors(&[&p.root.der]);
-    a.facts.source = "system".to_string();
+    a.facts.source = crate::facts::FileSource::System;
     a.facts.path = None;
     let v = verify_chain(&[p.leaf.clone(), p.int.der.clone()], &a, now());
     assert!(v.ok, "{v:?}");
@@ -495,7 +495,7 @@ fn system_source_is_named() {
 
     let empty = TrustAnchors::new(
         TrustFacts {
-            source: "system".to_string(),
+            source: crate::facts::FileSource::System,
             path: None,
             exists: false,
             certificates: 0,
