@@ -31,8 +31,6 @@
 //! certificate verification is relaxed (`tls::danger`) so that untrusted chains can still be
 //! recorded.
 
-#![forbid(unsafe_code)]
-
 pub mod cli;
 pub mod commands;
 pub mod config;

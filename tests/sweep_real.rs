@@ -10,7 +10,6 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -26,9 +25,9 @@ fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'stati
     let path = format!("/run/netns/{}", ns.name());
     thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns on a valid descriptor only changes this thread's network namespace.
-        let rc = unsafe { nix::libc::setns(file.as_raw_fd(), nix::libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        // Changes only this thread's network namespace.
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
         f()
     })
     .join()
@@ -523,7 +522,7 @@ fn sigint_flushes_finished_targets_and_exits_cleanly() {
     while slow.accepted().len() < 16 && Instant::now() < wait_connected {
         thread::sleep(Duration::from_millis(50));
     }
-    live.signal(nix::libc::SIGINT);
+    live.signal(nix::sys::signal::Signal::SIGINT);
     let (code, out) = live.finish(Duration::from_secs(10));
     assert_eq!(code, Some(130), "exit code after SIGINT");
     let (targets, summary, _) = parse_lines(&out.join("\n"));
@@ -713,9 +712,9 @@ impl Live {
         (status.code(), self.seen)
     }
 
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { nix::libc::kill(self.child.id() as i32, sig) };
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, sig).expect("signal our own child");
     }
 }
 
@@ -923,7 +922,7 @@ fn watch_json_counts_percentiles_and_changes_of_outcome() {
         up["data"]["probe"].as_u64() > down["data"]["probe"].as_u64(),
         "{down:#}\n{up:#}"
     );
-    live.signal(nix::libc::SIGINT);
+    live.signal(nix::sys::signal::Signal::SIGINT);
     let (code, lines) = live.finish(Duration::from_secs(15));
     // A probe in between had error findings (refused).
     assert_eq!(code, Some(1), "{lines:#?}");
@@ -1002,20 +1001,13 @@ fn descriptors_run_out_mid_sweep(quiet_server: bool) {
         server.accepted().len() >= 100,
         "the first wave never connected"
     );
-    let limit = libc::rlimit {
-        rlim_cur: 48,
-        rlim_max: 48,
-    };
-    // SAFETY: prlimit on our child's pid with a valid new limit and no old-limit output.
-    let rc = unsafe {
-        libc::prlimit(
-            live.child.id() as i32,
-            libc::RLIMIT_NOFILE,
-            &limit,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    // util-linux's prlimit(1) lowers the running child's limit, as prlimit(2) would.
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", live.child.id()))
+        .arg("--nofile=48:48")
+        .status()
+        .expect("run prlimit");
+    assert!(status.success(), "prlimit: {status}");
     let summary = live.wait_line(Duration::from_secs(55), "the summary", |v| {
         v["type"] == "summary"
     });
