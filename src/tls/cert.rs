@@ -203,11 +203,13 @@ pub(crate) fn days_between(now: UnixTime, unix_secs: i64) -> i64 {
 /// RFC 3339 for a Unix time; certificates can hold dates `time` cannot represent, which are
 /// shown as the raw number of seconds.
 pub(crate) fn rfc3339(unix_secs: i64) -> String {
-    let mut buf = [0; RFC3339_MAX];
-    match format_rfc3339(unix_secs, &mut buf) {
-        Some(text) => text.to_owned(),
-        None => format!("@{unix_secs}"),
-    }
+    time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("@{unix_secs}"))
 }
 
 /// [`rfc3339`] written where it is needed, for a reason that quotes a date.
@@ -215,27 +217,8 @@ pub(crate) struct Rfc3339(pub i64);
 
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0; RFC3339_MAX];
-        match format_rfc3339(self.0, &mut buf) {
-            Some(text) => f.write_str(text),
-            None => write!(f, "@{}", self.0),
-        }
+        f.write_str(&rfc3339(self.0))
     }
-}
-
-/// The longest RFC 3339 text `time` writes: `9999-12-31T23:59:59.999999999+23:59`. Unix times
-/// have whole seconds in UTC, so they take 20 bytes; the room for the rest means a date is
-/// never shown as seconds for want of space.
-const RFC3339_MAX: usize = 35;
-
-/// `time`'s RFC 3339 text, formatted on the stack: `format` would build a growing `String`.
-fn format_rfc3339(unix_secs: i64, buf: &mut [u8; RFC3339_MAX]) -> Option<&str> {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix_secs).ok()?;
-    let mut out = &mut buf[..];
-    let len = t
-        .format_into(&mut out, &time::format_description::well_known::Rfc3339)
-        .ok()?;
-    std::str::from_utf8(buf.get(..len)?).ok()
 }
 
 fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
@@ -250,7 +233,6 @@ fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
             GeneralName::IPAddress(bytes) => format!("IP:{}", IpText(bytes)),
             other => format!("{other}"),
         })
-        // A map over a slice: the Vec is allocated once, at its final length.
         .collect()
 }
 
@@ -280,11 +262,9 @@ impl std::fmt::Display for IpText<'_> {
     }
 }
 
-/// The serial number as x509-parser's `raw_serial_as_string` shows it (`01:a2:…`), built in
-/// one allocation of its size instead of one per byte.
+/// The serial number as x509-parser's `raw_serial_as_string` shows it (`01:a2:…`).
 fn serial_string(bytes: &[u8]) -> String {
-    // Two digits a byte, and a colon between bytes.
-    let mut out = String::with_capacity((bytes.len() * 3).saturating_sub(1));
+    let mut out = String::new();
     for (i, b) in bytes.iter().enumerate() {
         let sep = if i == 0 { "" } else { ":" };
         let _ = write!(out, "{sep}{b:02x}");
@@ -293,8 +273,7 @@ fn serial_string(bytes: &[u8]) -> String {
 }
 
 /// A name exactly as x509-parser's `Display` shows it (`CN=db, O=Example`; attributes of one
-/// RDN joined by ` + `; values that are not strings in upper-case hex), in one allocation of
-/// its size: the `Display` impl allocates several strings per attribute.
+/// RDN joined by ` + `; values that are not strings in upper-case hex).
 pub(crate) fn name_string(name: &X509Name<'_>) -> String {
     format!("{}", NameText(name))
 }
@@ -331,7 +310,7 @@ impl fmt::Display for NameText<'_, '_> {
                     Ok(abbrev) => f.write_str(abbrev)?,
                     // The OID's `Debug` form, `OID(1.2.3.4)`. Attribute types are absolute
                     // OIDs, which `Debug` shows without the `rel. ` prefix.
-                    Err(_) => write!(f, "OID({})", OidText(oid))?,
+                    Err(_) => write!(f, "OID({})", oid.to_id_string())?,
                 }
                 f.write_char('=')?;
                 write_attribute_value(f, attr.attr_value())?;
@@ -397,27 +376,7 @@ fn write_attribute_value(f: &mut fmt::Formatter<'_>, value: &Any<'_>) -> fmt::Re
     }
 }
 
-/// An OID as `to_id_string` shows it (`1.2.840.10045.3.1.7`), written out instead of joined
-/// from a string per arc. An arc too large for 64 bits is left to `to_id_string` itself.
-struct OidText<'o, 'a>(&'o Oid<'a>);
-
-impl fmt::Display for OidText<'_, '_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(arcs) = self.0.iter() else {
-            return f.write_str(&self.0.to_id_string());
-        };
-        for (i, arc) in arcs.enumerate() {
-            if i > 0 {
-                f.write_char('.')?;
-            }
-            write!(f, "{arc}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Whether `oid` is the one with these arcs. Compares what `to_id_string` would print, without
-/// building the string.
+/// Whether `oid` is the one with these arcs.
 fn oid_is(oid: &Oid<'_>, arcs: &[u64]) -> bool {
     oid.iter().is_some_and(|it| it.eq(arcs.iter().copied()))
 }
@@ -442,7 +401,7 @@ fn key_type(cert: &X509Certificate<'_>) -> (String, Option<u32>) {
                 None => {
                     let bits = u32::try_from(point.key_size()).ok().filter(|&b| b > 0);
                     let key_type = match &curve {
-                        Some(curve) => format!("EC {}", OidText(curve)),
+                        Some(curve) => format!("EC {}", curve.to_id_string()),
                         None => "EC ".to_string(),
                     };
                     (key_type, bits)
@@ -452,7 +411,7 @@ fn key_type(cert: &X509Certificate<'_>) -> (String, Option<u32>) {
         Ok(PublicKey::DSA(y)) => ("DSA".to_string(), Some(unsigned_bits(y))),
         _ if oid_is(alg, OID_ED25519) => ("Ed25519".to_string(), Some(256)),
         _ if oid_is(alg, OID_ED448) => ("Ed448".to_string(), Some(456)),
-        _ => (short_name(alg).unwrap_or_else(|| id_string(alg)), None),
+        _ => (short_name(alg).unwrap_or_else(|| alg.to_id_string()), None),
     }
 }
 
@@ -500,13 +459,8 @@ fn signature_algorithm(cert: &X509Certificate<'_>) -> String {
     let oid = &cert.signature_algorithm.algorithm;
     match NAMES.iter().find(|(arcs, _)| oid_is(oid, arcs)) {
         Some((_, name)) => name.to_string(),
-        None => short_name(oid).unwrap_or_else(|| id_string(oid)),
+        None => short_name(oid).unwrap_or_else(|| oid.to_id_string()),
     }
-}
-
-/// `to_id_string` in one allocation of its size.
-fn id_string(oid: &Oid<'_>) -> String {
-    format!("{}", OidText(oid))
 }
 
 fn short_name(oid: &Oid<'_>) -> Option<String> {
@@ -788,24 +742,6 @@ mod tests {
             assert_eq!(text, parsed.to_string(), "{der:02x?}");
             assert_eq!(NameText(&parsed).to_string(), text);
         }
-    }
-
-    #[test]
-    fn oid_text_as_to_id_string() {
-        for arcs in [
-            &[2, 5, 4, 3][..],
-            &[1, 2, 840, 10045, 3, 1, 7],
-            &[1, 3, 6, 1, 4, 1, 99999],
-        ] {
-            let oid = Oid::from(arcs).unwrap();
-            assert_eq!(id_string(&oid), oid.to_id_string());
-        }
-        // An arc over 64 bits: `to_id_string` shows it its own way.
-        let big = Oid::new(std::borrow::Cow::Borrowed(&[
-            0x2a, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
-        ]));
-        assert_eq!(id_string(&big), big.to_id_string());
-        assert_eq!(format!("OID({})", OidText(&big)), format!("{big:?}"));
     }
 
     #[test]

@@ -284,16 +284,12 @@ pub fn verify_name_parsed(leaf: &Parsed<'_>, host: &str) -> NameVerdict {
         verdict.matched = outcome.matched;
         verdict.reason = outcome.reason;
     }
-    // The labels go into the report, judged or not: counted first, so the list is allocated
-    // once at its final length.
-    let mut labels = Vec::with_capacity(names.sans().count() + names.cns().count());
-    labels.extend(
-        names
-            .sans()
-            .chain(names.cns())
-            .map(|c| format!("{}", Label(c))),
-    );
-    verdict.names = labels;
+    // The labels go into the report, judged or not.
+    verdict.names = names
+        .sans()
+        .chain(names.cns())
+        .map(|c| format!("{}", Label(c)))
+        .collect();
     verdict
 }
 

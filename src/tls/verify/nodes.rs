@@ -95,8 +95,7 @@ impl Prepared {
 }
 
 /// A certificate on the path, whichever side it came from. One the server sent is read from
-/// its [`Parsed`] (its x509-parser form alongside, as it is known to parse): the chain is
-/// judged in place, without a list of its certificates built per probe.
+/// its [`Parsed`] (its x509-parser form alongside, as it is known to parse).
 #[derive(Clone, Copy)]
 pub(super) enum Cert<'c> {
     Sent(&'c Parsed<'c>, &'c X509Certificate<'c>),
