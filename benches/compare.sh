@@ -2,7 +2,7 @@
 # Times one pgreach TLS probe as a process beside the tools a person would otherwise run, all
 # against the same real PostgreSQL 15 with SSL, in the same run:
 #
-#   pgreach (release, one address, TLS, --quiet-server), pg_isready (sslmode prefer, require and
+#   pgreach (dist profile, one address, TLS, --quiet-server), pg_isready (sslmode prefer, require and
 #   disable), psql failing at auth over TLS, openssl s_client -starttls postgres -CAfile, and
 #   sslyze when installed.
 #
@@ -18,7 +18,7 @@
 # Environment: ROUNDS (default 3: hyperfine runs every command in turn, ROUNDS times; each
 #   figure is the median over the rounds, so a burst of load elsewhere during one command's
 #   runs does not decide its figure), PORT (default 25433), PGREACH_BIN (default: build
-#   target/release/pgreach),
+#   target/dist/pgreach, from `cargo build --profile dist` as published binaries are),
 #   PGREACH_BASELINE_BIN (an older pgreach build timed beside the current one),
 #   KEY=rsa|ec (server key, default rsa: RSA 2048 like Debian's snakeoil certificate),
 #   OUT (directory for the JSON exports; default: a temporary directory, kept).
@@ -42,8 +42,8 @@ command -v openssl >/dev/null || die "openssl missing"
 command -v python3 >/dev/null || die "python3 missing"
 
 if [[ -z ${PGREACH_BIN:-} ]]; then
-    (cd "$ROOT" && cargo build --release --quiet)
-    PGREACH_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/pgreach
+    (cd "$ROOT" && cargo build --profile dist --quiet)
+    PGREACH_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/dist/pgreach
 fi
 [[ -x $PGREACH_BIN ]] || die "no pgreach binary at $PGREACH_BIN"
 
@@ -228,5 +228,5 @@ EOF
 echo
 size=$(stat -c %s "$PGREACH_BIN")
 strip -o "$OUT/pgreach.stripped" "$PGREACH_BIN"
-echo "release binary: $((size / 1024)) KiB as built, $(($(stat -c %s "$OUT/pgreach.stripped") / 1024)) KiB stripped ($PGREACH_BIN)"
+echo "binary: $((size / 1024)) KiB as built, $(($(stat -c %s "$OUT/pgreach.stripped") / 1024)) KiB stripped ($PGREACH_BIN)"
 echo "raw results: $OUT"

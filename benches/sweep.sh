@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Sweep throughput and memory, compared in the same run with `xargs -P 32 pg_isready`.
 #
-#   sudo benches/sweep.sh [PGREACH_BINARY]      (default: target/release/pgreach)
+#   sudo benches/sweep.sh [PGREACH_BINARY]      (default: target/dist/pgreach)
 #
-# Build first:  cargo build --release && cargo build --release --example bench_listener
+# Build first:  cargo build --profile dist && cargo build --profile dist --example bench_listener
 # (the listener is looked for in examples/ beside the binary, or set LISTENER=PATH).
 #
 # Everything runs inside a private network namespace, in three parts:
@@ -34,7 +34,7 @@
 # iproute2, PostgreSQL 15, GNU time and bc.
 set -euo pipefail
 
-BIN=${1:-target/release/pgreach}
+BIN=${1:-target/dist/pgreach}
 BIN=$(readlink -f "$BIN")
 LISTENER=${LISTENER:-$(dirname "$BIN")/examples/bench_listener}
 PG=/usr/lib/postgresql/15/bin
@@ -49,8 +49,8 @@ chown postgres "$WORK"
 
 die() { echo "sweep.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root (ip netns, runuser)"
-[[ -x $BIN ]] || die "no pgreach binary at $BIN (cargo build --release)"
-[[ -x $LISTENER ]] || die "no listener at $LISTENER (cargo build --release --example bench_listener)"
+[[ -x $BIN ]] || die "no pgreach binary at $BIN (cargo build --profile dist)"
+[[ -x $LISTENER ]] || die "no listener at $LISTENER (cargo build --profile dist --example bench_listener)"
 
 LISTENER_PID=
 cleanup() {
