@@ -46,6 +46,12 @@ if [[ -z ${PGREACH_BIN:-} ]]; then
     PGREACH_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/dist/pgreach
 fi
 [[ -x $PGREACH_BIN ]] || die "no pgreach binary at $PGREACH_BIN"
+# Absolute: the commands run from the cluster's directory.
+PGREACH_BIN=$(readlink -f "$PGREACH_BIN")
+if [[ -n ${PGREACH_BASELINE_BIN:-} ]]; then
+    [[ -x $PGREACH_BASELINE_BIN ]] || die "no pgreach binary at $PGREACH_BASELINE_BIN"
+    PGREACH_BASELINE_BIN=$(readlink -f "$PGREACH_BASELINE_BIN")
+fi
 
 # shellcheck source=benches/cluster.sh
 source "$ROOT/benches/cluster.sh"
