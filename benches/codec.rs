@@ -4,8 +4,6 @@
 //! Every input is built from exact bytes as a server sends them; each iteration decodes from a
 //! fresh `BytesMut` (the copy is part of what a read loop pays too).
 
-#![forbid(unsafe_code)]
-
 use std::hint::black_box;
 
 use bytes::{BufMut, BytesMut};

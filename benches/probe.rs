@@ -18,8 +18,6 @@
 //! criterion and measures client CPU in N rounds that alternate between the clients, for a
 //! machine busy with other work.
 
-#![forbid(unsafe_code)]
-
 mod common;
 
 use std::net::SocketAddr;

@@ -4,8 +4,6 @@
 //! chain as a probe does them; and the cost of the rustls configuration, built once per run
 //! and copied for each connection.
 
-#![forbid(unsafe_code)]
-
 mod common;
 
 use std::hint::black_box;

@@ -11,8 +11,6 @@
 //! `key=value` pairs to FILE (or stderr) and exits, so the bench can check how many
 //! connections each client opened for the same targets.
 
-#![forbid(unsafe_code)]
-
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
