@@ -285,11 +285,11 @@ impl Addr {
     }
 
     /// verify-ca fails with `code`.
-    pub(crate) fn chain_fails(mut self, code: &str, reason: &str) -> Self {
+    pub(crate) fn chain_fails(mut self, code: ChainCode, reason: &str) -> Self {
         if let Some(t) = self.facts.tls.as_mut() {
             t.verify_ca = Some(ChainVerdict {
                 ok: false,
-                code: Some(code.into()),
+                code: Some(code),
                 certificate_index: Some(0),
                 reason: reason.into(),
             });

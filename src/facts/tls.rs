@@ -86,10 +86,27 @@ pub struct DirectTlsFacts {
     pub detail: Option<String>,
 }
 
+vocabulary! {
+    /// The answer to a GSSENCRequest.
+    pub enum GssAnswer {
+        /// Willing to do GSSAPI encryption.
+        G = "G",
+        /// Unwilling (no Kerberos build, or no `hostgssenc` line).
+        N = "N",
+        /// An error before answering (a server older than 12 rejects the request code).
+        E = "E",
+        Eof = "eof",
+        Timeout = "timeout",
+        /// Some other byte: not PostgreSQL.
+        Other = "other",
+        /// The connection failed or was reset while waiting.
+        Error = "error",
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GssEncFacts {
-    /// `G`, `N`, `E`, `eof`, `timeout`, `other` or `error`.
-    pub answer: String,
+    pub answer: GssAnswer,
     pub elapsed_ms: Option<Millis>,
     pub detail: Option<String>,
 }
@@ -102,13 +119,28 @@ pub struct TlsVersionFacts {
     pub error: Option<String>,
 }
 
+vocabulary! {
+    /// Why a chain does not lead to a trusted root, as OpenSSL inside libpq sees it.
+    pub enum ChainCode {
+        NoRootCertificates = "no_root_certificates",
+        UnknownIssuer = "unknown_issuer",
+        MissingIntermediate = "missing_intermediate",
+        Expired = "expired",
+        NotYetValid = "not_yet_valid",
+        BadSignature = "bad_signature",
+        SelfSigned = "self_signed",
+        NotACa = "not_a_ca",
+        BadEncoding = "bad_encoding",
+        Other = "other",
+    }
+}
+
 /// Does the chain lead to a trusted root, as OpenSSL inside libpq decides.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainVerdict {
     pub ok: bool,
-    /// `no_root_certificates`, `unknown_issuer`, `missing_intermediate`, `expired`,
-    /// `not_yet_valid`, `bad_signature`, `self_signed`, `not_a_ca`, `bad_encoding`, `other`.
-    pub code: Option<String>,
+    /// Null when `ok`.
+    pub code: Option<ChainCode>,
     /// Which certificate of the chain (0 = leaf) the problem is with.
     pub certificate_index: Option<usize>,
     pub reason: String,

@@ -9,7 +9,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::{ProbeSettings, TcpTarget, connect, tls};
 use crate::evidence::Purpose;
-use crate::facts::{DirectTlsFacts, GssEncFacts, TlsStatus, TlsVersionFacts, millis};
+use crate::facts::{DirectTlsFacts, GssAnswer, GssEncFacts, TlsStatus, TlsVersionFacts, millis};
 use crate::pgwire::frontend;
 
 /// A ClientHello straight after connect, with ALPN `postgresql` (libpq's
@@ -67,7 +67,7 @@ pub(super) async fn gssenc(
     let (tcp, stream) = connect(addr, deadline, recorder, Purpose::Gssenc).await;
     let Some(mut stream) = stream else {
         return GssEncFacts {
-            answer: "error".into(),
+            answer: GssAnswer::Error,
             elapsed_ms: None,
             detail: Some(format!(
                 "connection failed: {}",
@@ -83,20 +83,20 @@ pub(super) async fn gssenc(
     let outcome = timeout_at(deadline, exchange).await;
     let elapsed_ms = Some(millis(start.elapsed()));
     let (answer, detail) = match outcome {
-        Err(_) => ("timeout".to_owned(), None),
-        Ok(Err(e)) => ("error".to_owned(), Some(e.to_string())),
-        Ok(Ok(0)) => ("eof".to_owned(), None),
+        Err(_) => (GssAnswer::Timeout, None),
+        Ok(Err(e)) => (GssAnswer::Error, Some(e.to_string())),
+        Ok(Ok(0)) => (GssAnswer::Eof, None),
         Ok(Ok(_)) => match byte[0] {
             b'G' => (
-                "G".to_owned(),
+                GssAnswer::G,
                 Some("the server was built with GSSAPI".into()),
             ),
-            b'N' => ("N".to_owned(), None),
+            b'N' => (GssAnswer::N, None),
             b'E' => (
-                "E".to_owned(),
+                GssAnswer::E,
                 Some("an error: servers before PostgreSQL 12 do not know GSSENCRequest".into()),
             ),
-            other => ("other".to_owned(), Some(format!("byte 0x{other:02x}"))),
+            other => (GssAnswer::Other, Some(format!("byte 0x{other:02x}"))),
         },
     };
     GssEncFacts {

@@ -23,7 +23,7 @@ use self::openssl::walk;
 
 use super::anchors::TrustAnchors;
 use super::cert::{Parsed, Rfc3339};
-pub use crate::facts::ChainVerdict;
+pub use crate::facts::{ChainCode, ChainVerdict};
 use crate::facts::{FileSource, TrustFacts};
 pub use handshake::{verify_tls12_signature, verify_tls13_signature};
 pub(crate) use nodes::Prepared;
@@ -47,13 +47,17 @@ pub fn verify_chain_parsed(
         return no_roots(anchors);
     }
     let Some(leaf) = chain.first() else {
-        return fail("other", None, "the server sent no certificate".to_string());
+        return fail(
+            ChainCode::Other,
+            None,
+            "the server sent no certificate".to_string(),
+        );
     };
     // From here on every certificate of the chain parses: [`Ctx`] reads them in place.
     for (i, p) in chain.iter().enumerate() {
         if let Err(e) = &p.cert {
             return fail(
-                "bad_encoding",
+                ChainCode::BadEncoding,
                 Some(i),
                 format!("certificate {i} of the chain could not be parsed: {e}"),
             );
@@ -141,7 +145,7 @@ impl<'c> Ctx<'c> {
         let (not_before, not_after) = cert.validity();
         if self.now > not_after {
             Some(fail(
-                "expired",
+                ChainCode::Expired,
                 Self::index(node),
                 format!(
                     "{} expired on {} (OpenSSL: \"certificate has expired\")",
@@ -151,7 +155,7 @@ impl<'c> Ctx<'c> {
             ))
         } else if self.now < not_before {
             Some(fail(
-                "not_yet_valid",
+                ChainCode::NotYetValid,
                 Self::index(node),
                 format!(
                     "{} is not valid before {} (OpenSSL: \"certificate is not yet valid\")",
@@ -248,7 +252,7 @@ fn webpki_path(
 /// How a webpki error is reported.
 enum Mapped {
     /// One of the stable codes.
-    Code(&'static str),
+    Code(ChainCode),
     /// UnknownIssuer: the walk tells which of these it is.
     IssuerFamily,
     /// webpki is stricter than OpenSSL here; the OpenSSL model decides alone.
@@ -261,20 +265,20 @@ fn map(e: &webpki::Error) -> Mapped {
         E::UnknownIssuer => Mapped::IssuerFamily,
         // OpenSSL accepts a CA certificate, and a v1 certificate, as the server's certificate.
         E::CaUsedAsEndEntity | E::UnsupportedCertVersion => Mapped::OpenSslDecides,
-        E::CertExpired { .. } => Mapped::Code("expired"),
-        E::CertNotValidYet { .. } => Mapped::Code("not_yet_valid"),
+        E::CertExpired { .. } => Mapped::Code(ChainCode::Expired),
+        E::CertNotValidYet { .. } => Mapped::Code(ChainCode::NotYetValid),
         E::InvalidSignatureForPublicKey | E::SignatureAlgorithmMismatch => {
-            Mapped::Code("bad_signature")
+            Mapped::Code(ChainCode::BadSignature)
         }
-        E::EndEntityUsedAsCa => Mapped::Code("not_a_ca"),
+        E::EndEntityUsedAsCa => Mapped::Code(ChainCode::NotACa),
         E::BadDer
         | E::BadDerTime
         | E::TrailingData(_)
         | E::InvalidSerialNumber
         | E::MalformedExtensions
         | E::ExtensionValueInvalid
-        | E::InvalidCertValidity => Mapped::Code("bad_encoding"),
-        _ => Mapped::Code("other"),
+        | E::InvalidCertValidity => Mapped::Code(ChainCode::BadEncoding),
+        _ => Mapped::Code(ChainCode::Other),
     }
 }
 
@@ -282,16 +286,20 @@ fn map(e: &webpki::Error) -> Mapped {
 /// when it reaches the same conclusion.
 fn from_webpki(e: &webpki::Error, ctx: &Ctx<'_>) -> ChainVerdict {
     let walked = walk(ctx);
-    let agrees = |codes: &[&str]| walked.code.as_deref().is_some_and(|c| codes.contains(&c));
+    let agrees = |codes: &[ChainCode]| walked.code.is_some_and(|c| codes.contains(&c));
     match map(e) {
         Mapped::OpenSslDecides => walked,
         Mapped::IssuerFamily
-            if agrees(&["unknown_issuer", "missing_intermediate", "self_signed"]) =>
+            if agrees(&[
+                ChainCode::UnknownIssuer,
+                ChainCode::MissingIntermediate,
+                ChainCode::SelfSigned,
+            ]) =>
         {
             walked
         }
         Mapped::IssuerFamily => fail(
-            "unknown_issuer",
+            ChainCode::UnknownIssuer,
             None,
             "no path from the server's certificate to a trusted root (OpenSSL: \"unable to get \
              local issuer certificate\")"
@@ -367,7 +375,7 @@ fn no_roots(anchors: &TrustAnchors) -> ChainVerdict {
              certificate verification"
         ),
     };
-    fail("no_root_certificates", None, reason)
+    fail(ChainCode::NoRootCertificates, None, reason)
 }
 
 fn pass(reason: String) -> ChainVerdict {
@@ -379,10 +387,10 @@ fn pass(reason: String) -> ChainVerdict {
     }
 }
 
-fn fail(code: &'static str, certificate_index: Option<usize>, reason: String) -> ChainVerdict {
+fn fail(code: ChainCode, certificate_index: Option<usize>, reason: String) -> ChainVerdict {
     ChainVerdict {
         ok: false,
-        code: Some(code.to_string()),
+        code: Some(code),
         certificate_index,
         reason,
     }

@@ -6,18 +6,19 @@ use crate::config::SslMode;
 use crate::diagnose::dates::parse_rfc3339;
 use crate::diagnose::matrix::{self, Roots, name_mismatch, roots};
 use crate::facts::{
-    CertificateFacts, Family, FileSource, FindingCode, HostFacts, Severity, TlsFacts, TlsStatus,
+    CertificateFacts, ChainCode, Family, FileSource, FindingCode, HostFacts, Severity, TlsFacts,
+    TlsStatus,
 };
 
 use super::{At, Ctx, Draft, Layer, Text};
 
 /// verify_ca codes with a finding of their own; `no_root_certificates` is about our trust
 /// anchors, not the server (see `root_cert_missing`).
-const OWN_CODES: [&str; 4] = [
-    "expired",
-    "not_yet_valid",
-    "missing_intermediate",
-    "no_root_certificates",
+const OWN_CODES: [ChainCode; 4] = [
+    ChainCode::Expired,
+    ChainCode::NotYetValid,
+    ChainCode::MissingIntermediate,
+    ChainCode::NoRootCertificates,
 ];
 
 pub(super) fn certificate(at: &At) -> Vec<Draft> {
@@ -57,7 +58,7 @@ fn verdict_line(at: &At, tls: &TlsFacts) -> Option<String> {
     Some(format!(
         "{}: verify-ca: {}{}",
         at.label(),
-        v.code.as_deref().unwrap_or("ok"),
+        v.code.map_or("ok", ChainCode::as_str),
         if v.reason.is_empty() {
             String::new()
         } else {
@@ -68,7 +69,7 @@ fn verdict_line(at: &At, tls: &TlsFacts) -> Option<String> {
 
 fn dates(at: &At, tls: &TlsFacts) -> Vec<Draft> {
     let now = at.ctx.opts.now;
-    let code = tls.verify_ca.as_ref().and_then(|v| v.code.as_deref());
+    let code = tls.verify_ca.as_ref().and_then(|v| v.code);
     let expired: Vec<(usize, &CertificateFacts)> = tls
         .chain
         .iter()
@@ -82,7 +83,7 @@ fn dates(at: &At, tls: &TlsFacts) -> Vec<Draft> {
         .filter(|(_, c)| parse_rfc3339(&c.not_before).is_some_and(|t| t > now))
         .collect();
     let mut out = Vec::new();
-    if !expired.is_empty() || code == Some("expired") {
+    if !expired.is_empty() || code == Some(ChainCode::Expired) {
         let leaf_only = expired.iter().all(|(i, _)| *i == 0);
         let mut evidence: Vec<String> = expired.iter().map(|(i, c)| cert_line(*i, c)).collect();
         evidence.extend(verdict_line(at, tls));
@@ -91,7 +92,7 @@ fn dates(at: &At, tls: &TlsFacts) -> Vec<Draft> {
             "Renew the expired certificate (the server's is the file named by ssl_cert_file; an expired intermediate must be replaced in that file too), then `SELECT pg_reload_conf()`; check the dates with `openssl x509 -noout -dates -in server.crt`.",
         ), evidence));
     }
-    if !early.is_empty() || code == Some("not_yet_valid") {
+    if !early.is_empty() || code == Some(ChainCode::NotYetValid) {
         let mut evidence: Vec<String> = early.iter().map(|(i, c)| cert_line(*i, c)).collect();
         evidence.extend(verdict_line(at, tls));
         out.push(at.draft(Layer::Certificate, FindingCode::CertNotYetValid, chain_severity(at), Text::new(
@@ -131,7 +132,7 @@ fn expiring_soon(at: &At, tls: &TlsFacts) -> Option<Draft> {
 
 fn incomplete(at: &At, tls: &TlsFacts) -> Option<Draft> {
     let v = tls.verify_ca.as_ref()?;
-    if v.code.as_deref() != Some("missing_intermediate") {
+    if v.code != Some(ChainCode::MissingIntermediate) {
         return None;
     }
     let mut evidence: Vec<String> = tls
@@ -149,7 +150,7 @@ fn incomplete(at: &At, tls: &TlsFacts) -> Option<Draft> {
 
 fn untrusted(at: &At, tls: &TlsFacts) -> Option<Draft> {
     let v = tls.verify_ca.as_ref()?;
-    let code = v.code.as_deref().unwrap_or("other");
+    let code = v.code.unwrap_or(ChainCode::Other);
     if v.ok || OWN_CODES.contains(&code) {
         return None;
     }

@@ -680,7 +680,12 @@ fn cert_report(f: impl FnOnce(Addr) -> Addr, root_file: bool) -> Report {
 #[test]
 fn cert_untrusted() {
     let r = cert_report(
-        |a| a.chain_fails("unknown_issuer", "self-signed certificate"),
+        |a| {
+            a.chain_fails(
+                crate::facts::ChainCode::UnknownIssuer,
+                "self-signed certificate",
+            )
+        },
         true,
     );
     let f = only(
@@ -703,7 +708,12 @@ fn cert_untrusted() {
     );
     // Without a root file, require does not check: a warning.
     let r = cert_report(
-        |a| a.chain_fails("unknown_issuer", "self-signed certificate"),
+        |a| {
+            a.chain_fails(
+                crate::facts::ChainCode::UnknownIssuer,
+                "self-signed certificate",
+            )
+        },
         false,
     );
     assert_eq!(
@@ -772,7 +782,7 @@ fn cert_expired() {
     let r = cert_report(
         |a| {
             a.leaf(|c| c.not_after = "2025-12-01T00:00:00Z".into())
-                .chain_fails("expired", "certificate has expired")
+                .chain_fails(crate::facts::ChainCode::Expired, "certificate has expired")
         },
         true,
     );
@@ -802,7 +812,10 @@ fn cert_not_yet_valid() {
     let r = cert_report(
         |a| {
             a.leaf(|c| c.not_before = "2026-03-01T00:00:00Z".into())
-                .chain_fails("not_yet_valid", "certificate is not yet valid")
+                .chain_fails(
+                    crate::facts::ChainCode::NotYetValid,
+                    "certificate is not yet valid",
+                )
         },
         true,
     );
@@ -843,7 +856,7 @@ fn cert_chain_incomplete() {
     let r = cert_report(
         |a| {
             a.chain_fails(
-                "missing_intermediate",
+                crate::facts::ChainCode::MissingIntermediate,
                 "unable to get local issuer certificate",
             )
         },
@@ -1062,7 +1075,7 @@ fn one_finding_per_code_and_host_in_layer_order() {
             .rank(Some(rank))
             .tls_ok()
             .leaf(|c| c.not_after = "2025-12-01T00:00:00Z".into())
-            .chain_fails("expired", "certificate has expired")
+            .chain_fails(crate::facts::ChainCode::Expired, "certificate has expired")
             .tls_startup(auth("md5"))
             .build()
     };

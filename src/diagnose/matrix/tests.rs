@@ -112,7 +112,10 @@ fn ssl_off_server() {
 fn untrusted() -> AddressFacts {
     tcp(HOST, "10.0.0.5")
         .tls_ok()
-        .chain_fails("unknown_issuer", "unable to get local issuer certificate")
+        .chain_fails(
+            crate::facts::ChainCode::UnknownIssuer,
+            "unable to get local issuer certificate",
+        )
         .tls_startup(auth("sasl"))
         .plain_startup(auth("sasl"))
         .build()

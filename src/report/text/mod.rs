@@ -228,7 +228,7 @@ fn write_extras(out: &mut dyn Write, a: &AddressFacts, style: Style) -> io::Resu
     if let Some(g) = &a.gssenc {
         let text = match &g.detail {
             Some(d) => format!("{}: {d}", g.answer),
-            None => g.answer.clone(),
+            None => g.answer.to_string(),
         };
         phase(out, "gssencrequest", &text, g.elapsed_ms, Tone::Dim, style)?;
     }

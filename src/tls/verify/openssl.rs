@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::nodes::Cert;
 use super::{Ctx, Node, fail, pass};
-use crate::facts::ChainVerdict;
+use crate::facts::{ChainCode, ChainVerdict};
 
 /// OpenSSL's default maximum chain depth is 100; real chains have 2–4 certificates, and the
 /// walk stops long before either matters.
@@ -87,7 +87,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
         let Some((node, issuer)) = next else {
             if named_but_unsigned {
                 return fail(
-                    "bad_signature",
+                    ChainCode::BadSignature,
                     Ctx::index(current),
                     format!(
                         "the signature of {} does not verify with the key of any certificate \
@@ -101,7 +101,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
         };
         if !issuer.is_ca() {
             return fail(
-                "not_a_ca",
+                ChainCode::NotACa,
                 Ctx::index(node),
                 format!(
                     "{} issued {} but is not a CA certificate (no basicConstraints CA:TRUE; \
@@ -120,7 +120,7 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
         current = node;
     }
     fail(
-        "other",
+        ChainCode::Other,
         None,
         format!("the chain is longer than {MAX_DEPTH} certificates"),
     )
@@ -130,7 +130,11 @@ pub(super) fn walk(ctx: &Ctx<'_>) -> ChainVerdict {
 /// allows.
 fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVerdict {
     let Some(cert) = ctx.get(node) else {
-        return fail("other", None, "internal: lost the certificate".to_string());
+        return fail(
+            ChainCode::Other,
+            None,
+            "internal: lost the certificate".to_string(),
+        );
     };
     let issuer = cert.issuer_text();
     if cert.self_signed() {
@@ -143,7 +147,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
                 ""
             };
             fail(
-                "self_signed",
+                ChainCode::SelfSigned,
                 Some(0),
                 format!(
                     "the server certificate is self-signed and is not in {}{stale} (OpenSSL: \
@@ -153,7 +157,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
             )
         } else {
             fail(
-                "unknown_issuer",
+                ChainCode::UnknownIssuer,
                 Ctx::index(node),
                 format!(
                     "the chain ends at the self-signed {}, which is not in {} (OpenSSL: \
@@ -166,7 +170,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
     }
     if let Some(anchor) = partial_anchor {
         return fail(
-            "unknown_issuer",
+            ChainCode::UnknownIssuer,
             None,
             format!(
                 "the chain reaches {}, which is not self-signed: libpq (OpenSSL without \
@@ -179,7 +183,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
     }
     if let Some(hint) = missing_intermediate_hint(ctx, cert) {
         return fail(
-            "missing_intermediate",
+            ChainCode::MissingIntermediate,
             Ctx::index(node),
             format!(
                 "the server did not send the intermediate certificate \"{issuer}\" that issued \
@@ -191,7 +195,7 @@ fn dangling(ctx: &Ctx<'_>, node: Node, partial_anchor: Option<Node>) -> ChainVer
         );
     }
     fail(
-        "unknown_issuer",
+        ChainCode::UnknownIssuer,
         Ctx::index(node),
         format!(
             "{} was issued by \"{issuer}\", which is neither in the chain the server sent nor \

@@ -5,7 +5,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, UnixTime};
 
 use super::{verify_chain, verify_chain_parsed};
-use crate::facts::{ChainVerdict, TrustFacts};
+use crate::facts::{ChainCode, ChainVerdict, TrustFacts};
 use crate::tls::anchors::TrustAnchors;
 use crate::tls::cert::Parsed;
 
@@ -91,9 +91,9 @@ fn pki() -> Pki {
 }
 
 #[track_caller]
-fn assert_fails(v: &ChainVerdict, code: &str, index: Option<usize>) {
+fn assert_fails(v: &ChainVerdict, code: ChainCode, index: Option<usize>) {
     assert!(!v.ok, "{v:?}");
-    assert_eq!(v.code.as_deref(), Some(code), "{v:?}");
+    assert_eq!(v.code, Some(code), "{v:?}");
     assert_eq!(v.certificate_index, index, "{v:?}");
 }
 
@@ -154,7 +154,7 @@ fn intermediates_as_sent_with_or_without_the_root_file_s() {
         let leaf = &parsed[..1];
         let v = verify_chain_parsed(leaf, &a, now());
         if roots.len() == 1 {
-            assert_fails(&v, "missing_intermediate", Some(0));
+            assert_fails(&v, ChainCode::MissingIntermediate, Some(0));
         } else {
             assert_eq!(v.reason, want);
         }
@@ -169,7 +169,7 @@ fn leaf_without_its_intermediate() {
         &anchors(&[&p.root.der]),
         now(),
     );
-    assert_fails(&v, "missing_intermediate", Some(0));
+    assert_fails(&v, ChainCode::MissingIntermediate, Some(0));
     assert_eq!(
         v.reason,
         format!(
@@ -199,7 +199,7 @@ fn another_ca() {
         &anchors(&[&other.der]),
         now(),
     );
-    assert_fails(&v, "unknown_issuer", Some(1));
+    assert_fails(&v, ChainCode::UnknownIssuer, Some(1));
     assert!(v.reason.contains("pgreach Test Root CA"), "{}", v.reason);
 
     // Only the leaf, and no anchor of the same organisation: nothing suggests an intermediate.
@@ -208,7 +208,7 @@ fn another_ca() {
         &anchors(&[&other.der]),
         now(),
     );
-    assert_fails(&v, "unknown_issuer", Some(0));
+    assert_fails(&v, ChainCode::UnknownIssuer, Some(0));
 
     // The server sends its own root, which the user does not trust.
     let v = verify_chain(
@@ -216,7 +216,7 @@ fn another_ca() {
         &anchors(&[&other.der]),
         now(),
     );
-    assert_fails(&v, "unknown_issuer", Some(2));
+    assert_fails(&v, ChainCode::UnknownIssuer, Some(2));
     assert!(v.reason.contains("self-signed"), "{}", v.reason);
 }
 
@@ -232,7 +232,7 @@ fn expired_and_not_yet_valid_leaf() {
         &anchors(&[&p.root.der]),
         now(),
     );
-    assert_fails(&v, "expired", Some(0));
+    assert_fails(&v, ChainCode::Expired, Some(0));
     assert_eq!(
         v.reason,
         "certificate 0 (\"CN=db.example.com\") expired on 2021-01-01T00:00:00Z (OpenSSL: \
@@ -248,7 +248,7 @@ fn expired_and_not_yet_valid_leaf() {
         &anchors(&[&p.root.der]),
         now(),
     );
-    assert_fails(&v, "not_yet_valid", Some(0));
+    assert_fails(&v, ChainCode::NotYetValid, Some(0));
     assert!(v.reason.contains("2030-01-01T00:00:00Z"), "{}", v.reason);
 }
 
@@ -266,7 +266,7 @@ fn expired_intermediate_is_named() {
         &anchors(&[&root.der]),
         now(),
     );
-    assert_fails(&v, "expired", Some(1));
+    assert_fails(&v, ChainCode::Expired, Some(1));
     assert!(v.reason.contains("Old Intermediate"), "{}", v.reason);
 }
 
@@ -280,7 +280,7 @@ fn expired_root_in_the_file() {
     let der = params.self_signed(&key).unwrap().der().clone();
     let root = Ca { params, key, der };
     let v = verify_chain(&[root.leaf()], &anchors(&[&root.der]), now());
-    assert_fails(&v, "expired", None);
+    assert_fails(&v, ChainCode::Expired, None);
     assert_eq!(
         v.reason,
         format!(
@@ -315,7 +315,7 @@ fn self_signed_leaf_trusted_only_when_in_the_file() {
 
         let other = self_signed_leaf(ca);
         let v = verify_chain(std::slice::from_ref(&leaf), &anchors(&[&other]), now());
-        assert_fails(&v, "self_signed", Some(0));
+        assert_fails(&v, ChainCode::SelfSigned, Some(0));
     }
 }
 
@@ -327,7 +327,7 @@ fn intermediate_alone_in_the_root_file_is_not_enough() {
         vec![p.leaf.clone(), p.int.der.clone()],
     ] {
         let v = verify_chain(&chain, &anchors(&[&p.int.der]), now());
-        assert_fails(&v, "unknown_issuer", None);
+        assert_fails(&v, ChainCode::UnknownIssuer, None);
         assert!(v.reason.contains("not self-signed"), "{}", v.reason);
         assert!(v.reason.contains("pgreach Test Root CA"), "{}", v.reason);
     }
@@ -339,7 +339,7 @@ fn no_anchors() {
     let mut a = anchors(&[]);
     a.facts.exists = false;
     let v = verify_chain(std::slice::from_ref(&p.leaf), &a, now());
-    assert_fails(&v, "no_root_certificates", None);
+    assert_fails(&v, ChainCode::NoRootCertificates, None);
     assert!(
         v.reason
             .starts_with("root certificate file \"/home/app/.postgresql/root.crt\" does not exist"),
@@ -357,11 +357,11 @@ fn garbage_is_bad_encoding() {
         &anchors(&[&p.root.der]),
         now(),
     );
-    assert_fails(&v, "bad_encoding", Some(0));
+    assert_fails(&v, ChainCode::BadEncoding, Some(0));
     let v = verify_chain(&[p.leaf.clone(), garbage], &anchors(&[&p.root.der]), now());
-    assert_fails(&v, "bad_encoding", Some(1));
+    assert_fails(&v, ChainCode::BadEncoding, Some(1));
     let v = verify_chain(&[], &anchors(&[&p.root.der]), now());
-    assert_fails(&v, "other", None);
+    assert_fails(&v, ChainCode::Other, None);
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn signature_by_an_impostor() {
         &anchors(&[&p.root.der]),
         now(),
     );
-    assert_fails(&v, "bad_signature", Some(0));
+    assert_fails(&v, ChainCode::BadSignature, Some(0));
 }
 
 #[test]
@@ -393,7 +393,7 @@ fn intermediate_without_ca_flag() {
         &anchors(&[&root.der]),
         now(),
     );
-    assert_fails(&v, "not_a_ca", Some(1));
+    assert_fails(&v, ChainCode::NotACa, Some(1));
 }
 
 #[test]
@@ -410,7 +410,7 @@ fn ca_flagged_server_certificate_is_accepted_like_openssl() {
     assert!(v.ok, "{v:?}");
     // …and still judged by the OpenSSL model when it fails.
     let v = verify_chain(std::slice::from_ref(&leaf), &anchors(&[&p.root.der]), now());
-    assert_fails(&v, "missing_intermediate", Some(0));
+    assert_fails(&v, ChainCode::MissingIntermediate, Some(0));
 }
 
 #[test]
@@ -420,7 +420,7 @@ fn server_auth_usage_is_required_when_present() {
         c.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     });
     let v = verify_chain(&[leaf, p.int.der.clone()], &anchors(&[&p.root.der]), now());
-    assert_fails(&v, "other", None);
+    assert_fails(&v, ChainCode::Other, None);
     assert!(v.reason.contains("server authentication"), "{}", v.reason);
 }
 
@@ -439,12 +439,12 @@ fn self_signed_leaf_details() {
         .der()
         .clone();
     let v = verify_chain(std::slice::from_ref(&old), &anchors(&[&old]), now());
-    assert_fails(&v, "expired", Some(0));
+    assert_fails(&v, ChainCode::Expired, Some(0));
 
     // The server regenerated its certificate; the file still has the old one.
     let new = self_signed_leaf(false);
     let v = verify_chain(std::slice::from_ref(&new), &anchors(&[&old]), now());
-    assert_fails(&v, "self_signed", Some(0));
+    assert_fails(&v, ChainCode::SelfSigned, Some(0));
     assert!(v.reason.contains("perhaps an older copy"), "{}", v.reason);
 }
 
@@ -471,7 +471,7 @@ fn missing_intermediate_named_by_authority_information_access() {
     });
     let other = Ca::root("Someone Else Root", "another organisation");
     let v = verify_chain(std::slice::from_ref(&leaf), &anchors(&[&other.der]), now());
-    assert_fails(&v, "missing_intermediate", Some(0));
+    assert_fails(&v, ChainCode::MissingIntermediate, Some(0));
     assert!(
         v.reason.contains("http://ca.example/int.crt"),
         "{}",
@@ -504,6 +504,6 @@ fn system_source_is_named() {
         Vec::new(),
     );
     let v = verify_chain(std::slice::from_ref(&p.leaf), &empty, now());
-    assert_fails(&v, "no_root_certificates", None);
+    assert_fails(&v, ChainCode::NoRootCertificates, None);
     assert_eq!(v.reason, "no system root certificates could be loaded");
 }
