@@ -53,7 +53,8 @@ mod tls;
 
 use crate::config::SslMode;
 use crate::facts::{
-    AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, TcpStatus, TrustFacts,
+    AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, Stage, TcpStatus,
+    TrustFacts,
 };
 use crate::facts::{ClientIdentityFacts, FileSource};
 
@@ -204,7 +205,7 @@ fn unresolved(host: &HostFacts) -> ModeOutcome {
         .and_then(|d| d.system.error.clone())
         .unwrap_or_else(|| "no address".into());
     fail_outcome(
-        "dns",
+        Stage::Dns,
         format!(
             "could not translate host name \"{}\" to address: {why}",
             host.host
@@ -214,10 +215,10 @@ fn unresolved(host: &HostFacts) -> ModeOutcome {
 }
 
 fn nothing_to_try() -> ModeOutcome {
-    fail_outcome("config", "no host to connect to".into(), None)
+    fail_outcome(Stage::Config, "no host to connect to".into(), None)
 }
 
-fn fail_outcome(stage: &'static str, reason: String, address: Option<String>) -> ModeOutcome {
+fn fail_outcome(stage: Stage, reason: String, address: Option<String>) -> ModeOutcome {
     ModeOutcome {
         reaches_auth: false,
         stage,
@@ -257,7 +258,7 @@ pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: S
 fn system_roots_refusal(trust: &TrustFacts, mode: SslMode) -> Option<Verdict> {
     (trust.source == FileSource::System && mode != SslMode::VerifyFull).then(|| Verdict {
         outcome: fail_outcome(
-            "config",
+            Stage::Config,
             format!(
                 "weak sslmode \"{mode}\" may not be used with sslrootcert=system (use \"verify-full\")"
             ),
@@ -273,7 +274,7 @@ fn finish(step: Step, label: String) -> Verdict {
         Step::Auth { channel, reason } => Verdict {
             outcome: ModeOutcome {
                 reaches_auth: true,
-                stage: "auth",
+                stage: Stage::Auth,
                 reason,
                 address: Some(label),
                 uncertain: false,
@@ -289,7 +290,7 @@ fn finish(step: Step, label: String) -> Verdict {
         Step::Unknown(why) => Verdict {
             outcome: ModeOutcome {
                 reaches_auth: false,
-                stage: "unknown",
+                stage: Stage::Unknown,
                 reason: why,
                 address: Some(label),
                 uncertain: true,
@@ -305,7 +306,7 @@ fn allow(a: &AddressFacts, s: Setup<'_>) -> Step {
     match plaintext(a) {
         Step::Fail(first) if first.retry => match over_ssl(a, s, Checks::weak(s.trust)) {
             Ssl::Refused => Step::Fail(Failure::new(
-                "ssl_negotiation",
+                Stage::SslNegotiation,
                 format!(
                     "{}: {}; then with SSL: server does not support SSL, but SSL was required",
                     channel_words(a, Channel::Plaintext),
@@ -338,7 +339,7 @@ fn prefer(a: &AddressFacts, s: Setup<'_>) -> Step {
 fn ssl_only(a: &AddressFacts, s: Setup<'_>, checks: Checks) -> Step {
     match over_ssl(a, s, checks) {
         Ssl::Refused => Step::Fail(Failure::new(
-            "ssl_negotiation",
+            Stage::SslNegotiation,
             "server does not support SSL, but SSL was required",
         )),
         Ssl::Step(step) => step,

@@ -166,16 +166,35 @@ pub struct Finding {
     pub evidence: Vec<String>,
 }
 
+vocabulary! {
+    /// Where libpq's attempt under one sslmode ends.
+    pub enum Stage {
+        Dns = "dns",
+        Tcp = "tcp",
+        SslNegotiation = "ssl_negotiation",
+        TlsHandshake = "tls_handshake",
+        Certificate = "certificate",
+        Hostname = "hostname",
+        /// An ErrorResponse before authentication.
+        ServerError = "server_error",
+        /// EOF, reset or garbage after the StartupMessage.
+        Startup = "startup",
+        /// libpq refuses the settings before connecting.
+        Config = "config",
+        /// Not predictable from the facts (see `uncertain`).
+        Unknown = "unknown",
+        /// Reaches authentication.
+        Auth = "auth",
+    }
+}
+
 /// libpq's outcome for one sslmode.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModeOutcome {
     /// libpq would get as far as authentication (the server asks for credentials or trusts).
     pub reaches_auth: bool,
-    /// Where it stops: `dns`, `tcp`, `ssl_negotiation`, `tls_handshake`, `certificate`,
-    /// `hostname`, `server_error` (an ErrorResponse before authentication), `startup` (EOF,
-    /// reset or garbage after the StartupMessage), `config` (libpq refuses the settings),
-    /// `unknown` (with `uncertain`), or `auth` when it reaches authentication.
-    pub stage: &'static str,
+    /// Where it stops, or `auth` when it reaches authentication.
+    pub stage: Stage,
     /// libpq's own words for the failure, or how it gets through (e.g. "retries without SSL").
     pub reason: String,
     /// The address that decided the outcome, when one did.

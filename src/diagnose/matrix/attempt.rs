@@ -1,7 +1,7 @@
 //! One attempt over one channel, read from the facts of the connection that went over it:
 //! the TCP connect, the startup and its answer. How the attempts chain is the parent's job.
 
-use crate::facts::{AddressFacts, Channel, Family, StartupFacts, StartupStatus, TcpStatus};
+use crate::facts::{AddressFacts, Channel, Family, Stage, StartupFacts, StartupStatus, TcpStatus};
 
 use super::Next;
 use crate::diagnose::server_error::{CANNOT_CONNECT_NOW, quote};
@@ -21,7 +21,7 @@ pub(super) enum Step {
 
 #[derive(Debug)]
 pub(super) struct Failure {
-    pub stage: &'static str,
+    pub stage: Stage,
     pub reason: String,
     /// prefer and allow may retry on the other channel after this failure.
     pub retry: bool,
@@ -29,7 +29,7 @@ pub(super) struct Failure {
 }
 
 impl Failure {
-    pub fn new(stage: &'static str, reason: impl Into<String>) -> Failure {
+    pub fn new(stage: Stage, reason: impl Into<String>) -> Failure {
         Failure {
             stage,
             reason: reason.into(),
@@ -73,7 +73,7 @@ pub(super) fn tcp_failure(a: &AddressFacts) -> Failure {
         ),
     };
     // Every connect() failure, a timeout included, moves libpq to the next address (§8.1).
-    Failure::new("tcp", reason).then(Next::Address)
+    Failure::new(Stage::Tcp, reason).then(Next::Address)
 }
 
 pub(super) fn plaintext(a: &AddressFacts) -> Step {
@@ -118,18 +118,18 @@ pub(super) fn startup_step(a: &AddressFacts, s: &StartupFacts, channel: Channel)
     match s.status {
         StartupStatus::Error => Step::Fail(server_error(s)),
         StartupStatus::Timeout => {
-            Step::Fail(Failure::new("startup", "timeout expired").then(Next::Address))
+            Step::Fail(Failure::new(Stage::Startup, "timeout expired").then(Next::Address))
         }
         StartupStatus::Eof => Step::Fail(Failure::new(
-            "startup",
+            Stage::Startup,
             "server closed the connection unexpectedly",
         )),
         StartupStatus::IoError => Step::Fail(Failure::new(
-            "startup",
+            Stage::Startup,
             format!("could not receive data from server: {}", detail()),
         )),
         StartupStatus::ProtocolViolation => Step::Fail(Failure::new(
-            "startup",
+            Stage::Startup,
             format!("expected authentication request from server: {}", detail()),
         )),
         StartupStatus::AuthRequest | StartupStatus::Skipped => {
@@ -140,9 +140,9 @@ pub(super) fn startup_step(a: &AddressFacts, s: &StartupFacts, channel: Channel)
 
 fn server_error(s: &StartupFacts) -> Failure {
     let Some(e) = &s.error else {
-        return Failure::new("server_error", "the server sent an error").retry();
+        return Failure::new(Stage::ServerError, "the server sent an error").retry();
     };
-    let f = Failure::new("server_error", quote(e));
+    let f = Failure::new(Stage::ServerError, quote(e));
     if e.sqlstate.as_deref() == Some(CANNOT_CONNECT_NOW) {
         // "try the next host if any … nor is there much point in changing SSL or GSS mode".
         f.then(Next::Host)

@@ -12,7 +12,7 @@ fn table(m: &SslModes) -> Vec<(bool, &'static str)> {
         .iter()
         .map(|mode| {
             let o = outcome(m, *mode);
-            (o.reaches_auth, o.stage)
+            (o.reaches_auth, o.stage.as_str())
         })
         .collect()
 }
@@ -160,15 +160,15 @@ fn root_file_without_certificates() {
     let mut t = trust(true);
     t.certificates = 0;
     let m = for_address(&hostssl_only(), &t);
-    assert_eq!(m.require.stage, "config");
+    assert_eq!(m.require.stage.as_str(), "config");
     assert!(
         m.require
             .reason
             .contains("could not read root certificate file")
     );
-    assert_eq!(m.verify_full.stage, "config");
+    assert_eq!(m.verify_full.stage.as_str(), "config");
     // prefer cannot set up SSL: it retries without, and this server wants SSL.
-    assert_eq!(m.prefer.stage, "server_error");
+    assert_eq!(m.prefer.stage.as_str(), "server_error");
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn tls_handshake_failure_falls_back_only_for_prefer() {
             .starts_with("SSL error: received fatal alert")
     );
     let m = for_address(&a, &trust(true));
-    assert_eq!(m.verify_ca.stage, "tls_handshake");
+    assert_eq!(m.verify_ca.stage.as_str(), "tls_handshake");
 }
 
 #[test]
@@ -286,14 +286,14 @@ fn quiet_server_leaves_the_fallback_uncertain() {
         .build();
     let m = for_address(&a, &trust(true));
     assert!(m.prefer.uncertain);
-    assert_eq!(m.prefer.stage, "unknown");
+    assert_eq!(m.prefer.stage.as_str(), "unknown");
     assert!(
         m.prefer.reason.contains("quiet-server"),
         "{}",
         m.prefer.reason
     );
     assert!(!m.require.uncertain);
-    assert_eq!(m.require.stage, "server_error");
+    assert_eq!(m.require.stage.as_str(), "server_error");
     assert!(m.disable.uncertain);
     // And allow's probe with --quiet-server never sent the SSLRequest.
     let mut b = tcp(HOST, "10.0.0.5")
@@ -335,10 +335,10 @@ fn server_answers_other_byte_and_eof() {
         m.prefer.reason,
         "received invalid response to SSL negotiation: H"
     );
-    assert_eq!(m.disable.stage, "startup");
+    assert_eq!(m.disable.stage.as_str(), "startup");
     let b = tcp(HOST, "10.0.0.5").answer(SslAnswer::Eof).build();
     assert_eq!(
-        for_address(&b, &trust(false)).prefer.stage,
+        for_address(&b, &trust(false)).prefer.stage.as_str(),
         "ssl_negotiation"
     );
 }
@@ -369,7 +369,7 @@ fn cannot_connect_now_moves_to_the_next_host_not_address() {
     assert!(m.prefer.reason.contains("SASL"), "{}", m.prefer.reason);
     // prefer does not switch to plaintext after 57P03.
     let alone = for_address(&a1, &trust(true));
-    assert_eq!(alone.prefer.stage, "server_error");
+    assert_eq!(alone.prefer.stage.as_str(), "server_error");
     assert!(
         !alone.prefer.reason.contains("retries"),
         "{}",
@@ -378,7 +378,7 @@ fn cannot_connect_now_moves_to_the_next_host_not_address() {
     // With only the first host, the outcome is its 57P03.
     let r = report("prefer", vec![a1]);
     let m = for_report(&r);
-    assert_eq!(m.prefer.stage, "server_error");
+    assert_eq!(m.prefer.stage.as_str(), "server_error");
     assert!(m.prefer.reason.contains("57P03"));
 }
 
@@ -399,7 +399,7 @@ fn ipv6_refused_then_ipv4_reaches_auth() {
     assert_eq!(m.prefer.address.as_deref(), Some("127.0.0.1:5432"));
     // Only the IPv6 address: the outcome is its TCP failure.
     let m = for_report(&report("prefer", vec![v6]));
-    assert_eq!(m.prefer.stage, "tcp");
+    assert_eq!(m.prefer.stage.as_str(), "tcp");
     assert_eq!(m.prefer.address.as_deref(), Some("[::1]:5432"));
 }
 
@@ -432,7 +432,7 @@ fn addresses_getaddrinfo_did_not_return_are_never_tried() {
         .build();
     let m = for_report(&report("prefer", vec![tried, untried]));
     assert!(!m.prefer.reaches_auth);
-    assert_eq!(m.prefer.stage, "tcp");
+    assert_eq!(m.prefer.stage.as_str(), "tcp");
     assert!(
         m.prefer.reason.ends_with("timeout expired"),
         "{}",

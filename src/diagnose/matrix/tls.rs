@@ -2,7 +2,7 @@
 //! file (§6.3), the handshake, the chain (verify-ca), the host name (verify-full), then the
 //! startup over TLS.
 
-use crate::facts::{AddressFacts, Channel, NameVerdict, SslAnswer, TlsStatus, TrustFacts};
+use crate::facts::{AddressFacts, Channel, NameVerdict, SslAnswer, Stage, TlsStatus, TrustFacts};
 
 use super::attempt::{Failure, Step, skipped_why, startup_step};
 use super::{Next, Setup};
@@ -85,7 +85,7 @@ pub(super) enum Ssl {
 
 pub(super) fn over_ssl(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Ssl {
     let s = &a.ssl_request;
-    let fail = |reason: String| Ssl::Step(Step::Fail(Failure::new("ssl_negotiation", reason)));
+    let fail = |reason: String| Ssl::Step(Step::Fail(Failure::new(Stage::SslNegotiation, reason)));
     match s.answer {
         SslAnswer::N => Ssl::Refused,
         SslAnswer::S => Ssl::Step(after_s(a, setup, checks)),
@@ -96,7 +96,7 @@ pub(super) fn over_ssl(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Ss
         SslAnswer::E => fail("server sent an error response during SSL exchange".into()),
         SslAnswer::Eof => fail("server closed the connection unexpectedly".into()),
         SslAnswer::Timeout => Ssl::Step(Step::Fail(
-            Failure::new("ssl_negotiation", "timeout expired").then(Next::Address),
+            Failure::new(Stage::SslNegotiation, "timeout expired").then(Next::Address),
         )),
         SslAnswer::Other => fail(format!(
             "received invalid response to SSL negotiation: {}",
@@ -123,7 +123,7 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
     let trust = setup.trust;
     if a.ssl_request.unencrypted_bytes_after_s.unwrap_or(0) > 0 {
         return Step::Fail(Failure::new(
-            "ssl_negotiation",
+            Stage::SslNegotiation,
             "received unencrypted data after SSL response",
         ));
     }
@@ -133,7 +133,7 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
     // initialize_SSL loads sslcert/sslkey after the root file, whether or not the server
     // will ask for a certificate; a failure there is a TLS-setup failure, as above.
     if let Some(msg) = setup.client_error {
-        return Step::Fail(Failure::new("config", msg).retry());
+        return Step::Fail(Failure::new(Stage::Config, msg).retry());
     }
     let Some(tls) = &a.tls else {
         return Step::Unknown("no TLS handshake was recorded".into());
@@ -143,12 +143,12 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
         TlsStatus::Failed => {
             let error = tls.error.as_deref().unwrap_or("handshake failed");
             return Step::Fail(
-                Failure::new("tls_handshake", format!("SSL error: {error}")).retry(),
+                Failure::new(Stage::TlsHandshake, format!("SSL error: {error}")).retry(),
             );
         }
         TlsStatus::Timeout => {
             return Step::Fail(
-                Failure::new("tls_handshake", "timeout expired").then(Next::Address),
+                Failure::new(Stage::TlsHandshake, "timeout expired").then(Next::Address),
             );
         }
     }
@@ -156,7 +156,7 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
         if let Roots::EmptySystem = roots(trust) {
             return Step::Fail(
                 Failure::new(
-                    "certificate",
+                    Stage::Certificate,
                     "certificate verify failed: the system trust store holds no certificates (sslrootcert=system)",
                 )
                 .retry(),
@@ -167,7 +167,7 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
             Some(v) if !v.ok => {
                 return Step::Fail(
                     Failure::new(
-                        "certificate",
+                        Stage::Certificate,
                         format!("certificate verify failed: {}", v.reason),
                     )
                     .retry(),
@@ -180,7 +180,7 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
         match &tls.verify_full {
             None => return Step::Unknown("the host name was not checked".into()),
             Some(v) if !v.ok => {
-                return Step::Fail(Failure::new("hostname", name_mismatch(v)).retry());
+                return Step::Fail(Failure::new(Stage::Hostname, name_mismatch(v)).retry());
             }
             Some(_) => {}
         }
@@ -198,8 +198,8 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
 fn root_file_failure(trust: &TrustFacts, checks: Checks) -> Option<Failure> {
     match roots(trust) {
         // Failing to set up SSL is a TLS-phase failure: prefer retries without SSL.
-        Roots::Missing(msg) if checks.required => Some(Failure::new("config", msg).retry()),
-        Roots::Unreadable(msg) if checks.chain => Some(Failure::new("config", msg).retry()),
+        Roots::Missing(msg) if checks.required => Some(Failure::new(Stage::Config, msg).retry()),
+        Roots::Unreadable(msg) if checks.chain => Some(Failure::new(Stage::Config, msg).retry()),
         _ => None,
     }
 }
