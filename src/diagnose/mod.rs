@@ -18,7 +18,9 @@ mod server_error;
 #[cfg(test)]
 pub(crate) mod testkit;
 
-use crate::facts::{AddressFacts, Channel, Family, Report, Severity, StartupFacts, Summary};
+use crate::facts::{
+    AddressFacts, Channel, Family, Report, Severity, StartupFacts, Summary, Verdict,
+};
 
 /// Fills the judgements into a report of facts: each address's matrix and whether the
 /// configured sslmode reaches authentication there, the run's matrix (libpq's walk over the
@@ -43,9 +45,9 @@ pub fn apply(report: &mut Report, opts: &findings::Options) {
         errors,
         warnings,
         verdict: match (errors, warnings) {
-            (0, 0) => "ok",
-            (0, _) => "warning",
-            _ => "error",
+            (0, 0) => Verdict::Ok,
+            (0, _) => Verdict::Warning,
+            _ => Verdict::Error,
         },
     };
 }

@@ -226,6 +226,20 @@ pub struct ConfigFacts {
     pub connect_timeout_ms: Millis,
 }
 
+vocabulary! {
+    /// The report's overall verdict.
+    #[derive(Default)]
+    pub enum Verdict {
+        /// No error or warning findings.
+        Ok = "ok",
+        Warning = "warning",
+        Error = "error",
+        /// Not judged yet (never in a printed report).
+        #[default]
+        Pending = "pending",
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub addresses: usize,
@@ -236,8 +250,7 @@ pub struct Summary {
     pub libpq_reaches_auth: bool,
     pub errors: usize,
     pub warnings: usize,
-    /// `ok` (no error or warning findings), `warning` or `error`.
-    pub verdict: &'static str,
+    pub verdict: Verdict,
 }
 
 impl Summary {
@@ -249,7 +262,7 @@ impl Summary {
             libpq_reaches_auth: false,
             errors: 0,
             warnings: 0,
-            verdict: "pending",
+            verdict: Verdict::Pending,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::facts::{FindingCode, Report};
+use crate::facts::{FindingCode, Report, Verdict};
 
 /// The `{"type","target","data"}` envelope of every output line (sweep and watch).
 #[derive(Serialize)]
@@ -53,7 +53,7 @@ pub struct Expiring {
 /// One target, reduced to what the summary counts.
 #[derive(Debug, Default)]
 pub struct Tally {
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     pub codes: Vec<FindingCode>,
     pub tls_versions: Vec<String>,
     pub auth_methods: Vec<String>,
@@ -140,7 +140,10 @@ pub struct SweepSummary {
 impl SweepSummary {
     pub fn add(&mut self, t: Tally) {
         self.targets += 1;
-        *self.verdicts.entry(t.verdict.to_owned()).or_default() += 1;
+        *self
+            .verdicts
+            .entry(t.verdict.as_str().to_owned())
+            .or_default() += 1;
         for c in t.codes {
             *self.findings.entry(c.as_str().to_owned()).or_default() += 1;
         }
@@ -225,12 +228,12 @@ mod tests {
             ..SweepSummary::default()
         };
         s.add(Tally {
-            verdict: "error",
+            verdict: Verdict::Error,
             codes: vec![FindingCode::AddressRefused],
             ..Tally::default()
         });
         s.add(Tally {
-            verdict: "ok",
+            verdict: Verdict::Ok,
             tls_versions: vec!["TLSv1.3".into()],
             auth_methods: vec!["sasl:SCRAM-SHA-256".into()],
             ..Tally::default()

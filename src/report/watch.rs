@@ -10,7 +10,7 @@ use serde::Serialize;
 /// TCP status, the SSLRequest answer and the startup result. Timings are not part of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
-    pub verdict: &'static str,
+    pub verdict: crate::facts::Verdict,
     pub findings: Vec<crate::facts::FindingCode>,
     pub addresses: Vec<String>,
 }
