@@ -39,17 +39,17 @@ fn startup(status: StartupStatus) -> StartupFacts {
     }
 }
 
-/// The server asked for `method` (`sasl`, `md5`, `password`, `trust`, …).
-pub(crate) fn auth(method: &'static str) -> StartupFacts {
+/// The server asked for `method`.
+pub(crate) fn auth(method: AuthMethod) -> StartupFacts {
     let mut s = startup(StartupStatus::AuthRequest);
     s.auth = Some(method);
     s.auth_code = Some(match method {
-        "trust" => 0,
-        "password" => 3,
-        "md5" => 5,
+        AuthMethod::Trust => 0,
+        AuthMethod::Password => 3,
+        AuthMethod::Md5 => 5,
         _ => 10,
     });
-    if method == "sasl" {
+    if method == AuthMethod::Sasl {
         s.sasl_mechanisms = vec!["SCRAM-SHA-256".into()];
     }
     s
@@ -64,7 +64,7 @@ pub(crate) fn refused(code: &str, message: &str) -> StartupFacts {
 
 /// `trust`, then an ErrorResponse after authentication.
 pub(crate) fn trust_then(code: &str, message: &str) -> StartupFacts {
-    let mut s = auth("trust");
+    let mut s = auth(AuthMethod::Trust);
     s.status = StartupStatus::Error;
     s.error = Some(server_error(code, message));
     s
@@ -470,7 +470,7 @@ pub(crate) fn dual_stack_hostssl() -> Report {
     let v4 = tcp("db.example.com", "10.0.0.5")
         .rank(Some(1))
         .tls_ok()
-        .tls_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
         .plain_startup(hba_no_entry("10.0.0.9", "no encryption"))
         .build();
     let mut r = report("prefer", vec![v6, v4]);

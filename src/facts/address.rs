@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::pgwire::backend::AuthRequest;
+
 use crate::vocabulary::vocabulary;
 
 use super::{DirectTlsFacts, GssEncFacts, LoginFacts, Millis, SslModes, TlsFacts, TlsVersionFacts};
@@ -242,14 +244,48 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// The pg_hba method family an authentication request reveals.
+    pub enum AuthMethod {
+        /// AuthenticationOk straight away: the server let us in.
+        Trust = "trust",
+        /// Cleartext password (pg_hba `password`, `ldap`, `pam`, `radius`, …).
+        Password = "password",
+        Md5 = "md5",
+        /// SASL: SCRAM-SHA-256[-PLUS], OAUTHBEARER; see `sasl_mechanisms`.
+        Sasl = "sasl",
+        Gss = "gss",
+        Sspi = "sspi",
+        KerberosV5 = "kerberos_v5",
+        Other = "other",
+    }
+}
+
+impl AuthMethod {
+    /// The method a request from the server asks for.
+    pub fn of(request: &AuthRequest) -> AuthMethod {
+        match request {
+            AuthRequest::Ok => AuthMethod::Trust,
+            AuthRequest::KerberosV5 => AuthMethod::KerberosV5,
+            AuthRequest::CleartextPassword => AuthMethod::Password,
+            AuthRequest::Md5Password { .. } => AuthMethod::Md5,
+            AuthRequest::Gss | AuthRequest::GssContinue => AuthMethod::Gss,
+            AuthRequest::Sspi => AuthMethod::Sspi,
+            AuthRequest::Sasl { .. } | AuthRequest::SaslContinue | AuthRequest::SaslFinal => {
+                AuthMethod::Sasl
+            }
+            AuthRequest::Other { .. } => AuthMethod::Other,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StartupFacts {
     pub status: StartupStatus,
     /// Which channel the StartupMessage went over; null when skipped.
     pub channel: Option<Channel>,
     pub elapsed_ms: Option<Millis>,
-    /// `trust`, `password`, `md5`, `sasl`, `gss`, `sspi`, `kerberos_v5` or `other`.
-    pub auth: Option<&'static str>,
+    pub auth: Option<AuthMethod>,
     pub auth_code: Option<u32>,
     /// For `sasl`: the mechanisms, in the server's order of preference.
     pub sasl_mechanisms: Vec<String>,

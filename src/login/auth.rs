@@ -9,7 +9,7 @@ use super::scram::{self, Binding, ScramClient, ScramError};
 use super::wire::{Conn, RecvError};
 use super::{ChannelBinding, LoginFacts, LoginSettings, LoginStatus, Peer, digests};
 use crate::config::Secret;
-use crate::facts::{Channel, ServerError};
+use crate::facts::{AuthMethod, Channel, ServerError};
 use crate::pgwire::backend::{AuthRequest, Message};
 use crate::pgwire::session::{self, SessionMessage};
 
@@ -57,13 +57,13 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             AuthRequest::Md5Password { .. } => "md5",
             AuthRequest::Sasl { .. } => "scram-sha-256",
             other => {
-                facts.method = Some(other.method());
+                facts.method = Some(AuthMethod::of(other).as_str());
                 return stop(
                     facts,
                     LoginStatus::UnsupportedMethod,
                     format!(
                         "the server asks for {} authentication (code {}), which pgreach does not implement",
-                        other.method(),
+                        AuthMethod::of(other),
                         other.code()
                     ),
                 );

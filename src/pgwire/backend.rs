@@ -79,20 +79,6 @@ impl AuthRequest {
             AuthRequest::Other { code } => *code,
         }
     }
-
-    /// The name pgreach reports: the pg_hba method family the request reveals.
-    pub fn method(&self) -> &'static str {
-        match self {
-            AuthRequest::Ok => "trust",
-            AuthRequest::KerberosV5 => "kerberos_v5",
-            AuthRequest::CleartextPassword => "password",
-            AuthRequest::Md5Password { .. } => "md5",
-            AuthRequest::Gss | AuthRequest::GssContinue => "gss",
-            AuthRequest::Sspi => "sspi",
-            AuthRequest::Sasl { .. } | AuthRequest::SaslContinue | AuthRequest::SaslFinal => "sasl",
-            AuthRequest::Other { .. } => "other",
-        }
-    }
 }
 
 /// The fields of an ErrorResponse or NoticeResponse, in the order received.

@@ -22,8 +22,8 @@ use tracing::Instrument;
 use crate::config::SslMode;
 use crate::evidence::{self, Purpose, Recorded, Recorder};
 use crate::facts::{
-    AddressFacts, AddressPlace, Channel, Family, LoginFacts, LoginStatus, Phases, SslAnswer,
-    SslRequestFacts, StartupFacts, TcpFacts, millis,
+    AddressFacts, AddressPlace, AuthMethod, Channel, Family, LoginFacts, LoginStatus, Phases,
+    SslAnswer, SslRequestFacts, StartupFacts, TcpFacts, millis,
 };
 use crate::tls::TlsBase;
 
@@ -592,7 +592,7 @@ async fn startup_and_login<S: AsyncRead + AsyncWrite + Unpin>(
         .await;
     // After `trust` the startup alone would have read on to ReadyForQuery: keep its facts the
     // same with and without --login.
-    if facts.auth == Some("trust") {
+    if facts.auth == Some(AuthMethod::Trust) {
         facts.parameters = facts_login.parameters.clone();
         if facts_login.status == LoginStatus::SessionRefused {
             facts.status = crate::facts::StartupStatus::Error;

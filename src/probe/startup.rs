@@ -6,7 +6,9 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
-use crate::facts::{Channel, NegotiateProtocol, ServerError, StartupFacts, StartupStatus, millis};
+use crate::facts::{
+    AuthMethod, Channel, NegotiateProtocol, ServerError, StartupFacts, StartupStatus, millis,
+};
 use crate::pgwire::backend::{AuthRequest, Message};
 use crate::pgwire::{self, backend, frontend};
 
@@ -104,7 +106,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                     return Ok(());
                 }
                 if absorb(msg, facts) {
-                    if facts.auth == Some("trust") && facts.error.is_none() {
+                    if facts.auth == Some(AuthMethod::Trust) && facts.error.is_none() {
                         // Best effort: the answer is already recorded.
                         let _ = stream.write_all(&frontend::TERMINATE).await;
                     }
@@ -180,17 +182,17 @@ fn mid_message(e: std::io::Error, buffered: usize) -> std::io::Error {
 
 /// Records one message; returns true when the exchange is over.
 fn absorb(msg: Message, facts: &mut StartupFacts) -> bool {
-    let authenticated = facts.auth == Some("trust");
+    let authenticated = facts.auth == Some(AuthMethod::Trust);
     match msg {
         Message::Authentication(AuthRequest::Ok) if !authenticated => {
             facts.status = StartupStatus::AuthRequest;
-            facts.auth = Some("trust");
+            facts.auth = Some(AuthMethod::Trust);
             facts.auth_code = Some(0);
             false
         }
         Message::Authentication(req) if !authenticated => {
             facts.status = StartupStatus::AuthRequest;
-            facts.auth = Some(req.method());
+            facts.auth = Some(AuthMethod::of(&req));
             facts.auth_code = Some(req.code());
             if let AuthRequest::Sasl { mechanisms } = req {
                 facts.sasl_mechanisms = mechanisms;
@@ -273,7 +275,7 @@ mod tests {
     async fn md5_request() {
         let (f, after) = run(b"R\x00\x00\x00\x0c\x00\x00\x00\x05abcd").await;
         assert_eq!(f.status, StartupStatus::AuthRequest);
-        assert_eq!(f.auth, Some("md5"));
+        assert_eq!(f.auth, Some(AuthMethod::Md5));
         assert_eq!(f.auth_code, Some(5));
         assert!(after.is_empty(), "no password is sent");
     }
@@ -281,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn negotiate_then_sasl() {
         let (f, _) = run(b"v\x00\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00\x00R\x00\x00\x00\x17\x00\x00\x00\x0aSCRAM-SHA-256\0\0").await;
-        assert_eq!(f.auth, Some("sasl"));
+        assert_eq!(f.auth, Some(AuthMethod::Sasl));
         assert_eq!(f.sasl_mechanisms, vec!["SCRAM-SHA-256".to_string()]);
         assert_eq!(f.negotiate_protocol.unwrap().newest_minor, 0);
     }
@@ -298,7 +300,7 @@ mod tests {
     async fn trust_reads_to_ready_and_terminates() {
         let (f, after) = run(b"R\x00\x00\x00\x08\x00\x00\x00\x00S\x00\x00\x00\x19server_version\x0015.18\0K\x00\x00\x00\x0c\x00\x00\x00\x01\x00\x00\x00\x02Z\x00\x00\x00\x05I").await;
         assert_eq!(f.status, StartupStatus::AuthRequest);
-        assert_eq!(f.auth, Some("trust"));
+        assert_eq!(f.auth, Some(AuthMethod::Trust));
         assert_eq!(
             f.parameters,
             vec![("server_version".into(), "15.18".into())]
@@ -419,7 +421,7 @@ mod tests {
             sasl[9..].to_vec(),
         ])
         .await;
-        assert_eq!(f.auth, Some("sasl"));
+        assert_eq!(f.auth, Some(AuthMethod::Sasl));
         assert_eq!(f.sasl_mechanisms, vec!["SCRAM-SHA-256".to_string()]);
         assert_eq!(peer.rooms.len(), 3, "one read per segment");
     }
@@ -460,7 +462,7 @@ mod tests {
         let small = bytes.chunks(100).map(<[u8]>::to_vec).collect();
         for segments in [vec![bytes.clone()], small] {
             let (f, peer) = scripted(segments).await;
-            assert_eq!(f.auth, Some("md5"));
+            assert_eq!(f.auth, Some(AuthMethod::Md5));
             let most = peer.rooms.iter().max().copied().unwrap_or_default();
             assert!(most <= 2 * BUF_CAPACITY, "{most}");
         }
@@ -490,7 +492,7 @@ mod tests {
         let params = [("user", "app")];
         let channel = Channel::Plaintext;
         let f = exchange_holding(&mut peer, &params, channel, deadline, Some(&mut hold)).await;
-        assert_eq!(f.auth, Some("trust"));
+        assert_eq!(f.auth, Some(AuthMethod::Trust));
         let Pending { request, buffered } = hold.unwrap();
         assert_eq!(request, AuthRequest::Ok);
         assert_eq!(

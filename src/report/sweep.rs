@@ -85,7 +85,8 @@ pub fn tally(target: &str, report: &Report, expiry_warn_days: i64) -> Tally {
         }
         for s in std::iter::once(&a.startup).chain(a.startup_other.as_ref()) {
             if let Some(auth) = s.auth {
-                t.auth_methods.push(auth_label(auth, &s.sasl_mechanisms));
+                t.auth_methods
+                    .push(auth_label(auth.as_str(), &s.sasl_mechanisms));
             }
         }
         let leaf = a.tls.as_ref().and_then(|tls| tls.chain.first());

@@ -7,7 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use crate::config::SslMode;
 use crate::diagnose::server_error::{HbaMessage, Refusal, classify, quote};
 use crate::diagnose::{channel_words, startup_on};
-use crate::facts::{Channel, Family, FindingCode, HostFacts, Severity, SslAnswer, StartupFacts};
+use crate::facts::{
+    AuthMethod, Channel, Family, FindingCode, HostFacts, Severity, SslAnswer, StartupFacts,
+};
 
 use super::{At, Ctx, Draft, Layer, Text};
 
@@ -245,11 +247,12 @@ pub(super) fn auth_method(at: &At) -> Vec<Draft> {
             "{} {}: the server asked for {}",
             at.label(),
             channel_words(at.a, channel),
-            crate::diagnose::matrix::auth_words(st.auth.unwrap_or(""), st)
+            st.auth
+                .map_or_else(String::new, |m| crate::diagnose::matrix::auth_words(m, st))
         )];
         let network = at.a.family != Family::Unix;
         let draft = match st.auth {
-            Some("password") if network && channel == Channel::Plaintext => {
+            Some(AuthMethod::Password) if network && channel == Channel::Plaintext => {
                 let severity = if app_channel == Some(Channel::Plaintext) {
                     Severity::Warning
                 } else {
@@ -260,11 +263,11 @@ pub(super) fn auth_method(at: &At) -> Vec<Draft> {
                     "Require SSL for this password: a `hostssl` line in pg_hba.conf and sslmode=require (or stricter) in the app; if the method is `password`, switch it to `scram-sha-256` after re-setting passwords with password_encryption = 'scram-sha-256' (ldap, pam and radius always send the password, so they need SSL).",
                 ), evidence)
             }
-            Some("md5") => at.draft(Layer::AuthMethod, FindingCode::AuthMd5, Severity::Warning, Text::new(
+            Some(AuthMethod::Md5) => at.draft(Layer::AuthMethod, FindingCode::AuthMd5, Severity::Warning, Text::new(
                 "The server uses md5 password authentication, which is deprecated and weaker than SCRAM.",
                 "Set `password_encryption = 'scram-sha-256'`, re-set the role's password (`\\password ROLE` in psql), then change `md5` to `scram-sha-256` on the matching pg_hba.conf line and `SELECT pg_reload_conf()`.",
             ), evidence),
-            Some("trust") if network => at.draft(Layer::AuthMethod, FindingCode::AuthTrust, Severity::Warning, Text::new(
+            Some(AuthMethod::Trust) if network => at.draft(Layer::AuthMethod, FindingCode::AuthTrust, Severity::Warning, Text::new(
                 "The server lets this user in over the network without any password (trust).",
                 "Replace `trust` with `scram-sha-256` on the pg_hba.conf line that matches this client (`SELECT line_number, type, database, user_name, address, auth_method FROM pg_hba_file_rules`), give the role a password, then `SELECT pg_reload_conf()`.",
             ), evidence),

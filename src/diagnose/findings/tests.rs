@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::diagnose::testkit::*;
-use crate::facts::{LookupOutcome, Severity, SslAnswer, StartupStatus, TcpStatus, TlsStatus};
+use crate::facts::{
+    AuthMethod, LookupOutcome, Severity, SslAnswer, StartupStatus, TcpStatus, TlsStatus,
+};
 
 const HOST: &str = "db.example.com";
 
@@ -48,8 +50,8 @@ fn absent(fs: &[Finding], code: FindingCode) {
 fn ok_v4(host: &str) -> crate::facts::AddressFacts {
     tcp(host, "10.0.0.5")
         .tls_ok()
-        .tls_startup(auth("sasl"))
-        .plain_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build()
 }
 
@@ -75,7 +77,7 @@ fn root_cert_missing_under_verify_modes_only() {
     absent(&run(&r, SslMode::Require), FindingCode::RootCertMissing);
     // Sockets never use TLS: verify-full over a socket needs no root file.
     let s = unix("/run/postgresql/.s.PGSQL.5432")
-        .plain_startup(auth("sasl"))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     assert!(run(&report("verify-full", vec![s]), SslMode::VerifyFull).is_empty());
 }
@@ -199,8 +201,8 @@ fn v6_then_v4(v6: crate::facts::AddressFacts) -> Report {
     let v4 = tcp("localhost", "127.0.0.1")
         .rank(Some(1))
         .tls_ok()
-        .tls_startup(auth("sasl"))
-        .plain_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     report("prefer", vec![v6, v4])
 }
@@ -390,7 +392,7 @@ fn cannot_connect_now_variants() {
 
 #[test]
 fn hot_standby_after_trust() {
-    let mut st = auth("trust");
+    let mut st = auth(AuthMethod::Trust);
     st.parameters = vec![("in_hot_standby".into(), "on".into())];
     let a = tcp(HOST, "10.0.0.5").tls_ok().tls_startup(st).build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
@@ -468,7 +470,7 @@ fn post_auth_error_after_trust() {
 fn ssl_off() -> Report {
     let a = tcp(HOST, "10.0.0.5")
         .answer(SslAnswer::N)
-        .plain_startup(auth("sasl"))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     report("require", vec![a])
 }
@@ -497,7 +499,7 @@ fn ssl_not_supported_depends_on_the_mode() {
 fn hostssl_only() -> Report {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
-        .tls_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
         .plain_startup(hba_no_entry("10.0.0.9", "no encryption"))
         .build();
     with_trust(report("prefer", vec![a]), true)
@@ -532,7 +534,7 @@ fn ssl_required_by_hba() {
 fn pooler_requires_ssl() -> Report {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
-        .tls_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
         .plain_startup(refused("08P01", "SSL required"))
         .build();
     with_trust(report("prefer", vec![a]), true)
@@ -577,7 +579,7 @@ fn hostnossl() -> Report {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
         .tls_startup(hba_no_entry("10.0.0.9", "SSL encryption"))
-        .plain_startup(auth("sasl"))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     with_trust(report("prefer", vec![a]), true)
 }
@@ -609,7 +611,7 @@ fn ssl_rejected_by_hba() {
 fn unencrypted_data_after_ssl() {
     let a = tcp(HOST, "10.0.0.5")
         .injected(4, "Sxyz\\x00")
-        .plain_startup(auth("sasl"))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     let r = report("prefer", vec![a]);
     let f = only(
@@ -636,7 +638,7 @@ fn unencrypted_data_after_ssl() {
 fn ssl_request_failed_and_tls_handshake_failed() {
     let a = tcp(HOST, "10.0.0.5")
         .answer(SslAnswer::Eof)
-        .plain_startup(auth("md5"))
+        .plain_startup(auth(AuthMethod::Md5))
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
     assert_eq!(
@@ -647,7 +649,7 @@ fn ssl_request_failed_and_tls_handshake_failed() {
 
     let b = tcp(HOST, "10.0.0.5")
         .tls_failed(TlsStatus::Failed, "peer is incompatible: protocol version")
-        .plain_startup(auth("sasl"))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     let fs = run(&report("require", vec![b.clone()]), SslMode::Require);
     assert_eq!(
@@ -671,8 +673,8 @@ fn ssl_request_failed_and_tls_handshake_failed() {
 
 fn cert_report(f: impl FnOnce(Addr) -> Addr, root_file: bool) -> Report {
     let a = f(tcp(HOST, "10.0.0.5").tls_ok())
-        .tls_startup(auth("sasl"))
-        .plain_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     with_trust(report("verify-full", vec![a]), root_file)
 }
@@ -761,8 +763,8 @@ fn cert_name_mismatch_by_ip_names_the_cn_and_an_ip_san() {
     let a = tcp("127.0.0.1", "127.0.0.1")
         .tls_ok()
         .name_fails(&["CN:localhost"])
-        .tls_startup(auth("sasl"))
-        .plain_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     let r = with_trust(report("verify-full", vec![a]), true);
     let f = only(
@@ -1012,8 +1014,8 @@ fn client_cert_required() {
 fn auth_cleartext_over_plaintext() {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
-        .tls_startup(auth("password"))
-        .plain_startup(auth("password"))
+        .tls_startup(auth(AuthMethod::Password))
+        .plain_startup(auth(AuthMethod::Password))
         .build();
     let r = report("disable", vec![a]);
     let f = only(
@@ -1035,8 +1037,8 @@ fn auth_cleartext_over_plaintext() {
 fn auth_md5() {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
-        .tls_startup(auth("md5"))
-        .plain_startup(auth("md5"))
+        .tls_startup(auth(AuthMethod::Md5))
+        .plain_startup(auth(AuthMethod::Md5))
         .build();
     let fs = run(&report("prefer", vec![a]), SslMode::Prefer);
     let f = only(
@@ -1052,7 +1054,7 @@ fn auth_md5() {
 fn auth_trust_only_over_the_network() {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
-        .tls_startup(auth("trust"))
+        .tls_startup(auth(AuthMethod::Trust))
         .build();
     let f = only(
         &run(&report("prefer", vec![a]), SslMode::Prefer),
@@ -1061,7 +1063,7 @@ fn auth_trust_only_over_the_network() {
     );
     assert_eq!(f.severity, Severity::Warning);
     let s = unix("/run/postgresql/.s.PGSQL.5432")
-        .plain_startup(auth("trust"))
+        .plain_startup(auth(AuthMethod::Trust))
         .build();
     assert!(run(&report("prefer", vec![s]), SslMode::Prefer).is_empty());
 }
@@ -1076,7 +1078,7 @@ fn one_finding_per_code_and_host_in_layer_order() {
             .tls_ok()
             .leaf(|c| c.not_after = "2025-12-01T00:00:00Z".into())
             .chain_fails(crate::facts::ChainCode::Expired, "certificate has expired")
-            .tls_startup(auth("md5"))
+            .tls_startup(auth(AuthMethod::Md5))
             .build()
     };
     let refused = tcp(HOST, "10.0.0.7")

@@ -1,7 +1,9 @@
 //! One attempt over one channel, read from the facts of the connection that went over it:
 //! the TCP connect, the startup and its answer. How the attempts chain is the parent's job.
 
-use crate::facts::{AddressFacts, Channel, Family, Stage, StartupFacts, StartupStatus, TcpStatus};
+use crate::facts::{
+    AddressFacts, AuthMethod, Channel, Family, Stage, StartupFacts, StartupStatus, TcpStatus,
+};
 
 use super::Next;
 use crate::diagnose::server_error::{CANNOT_CONNECT_NOW, quote};
@@ -152,12 +154,12 @@ fn server_error(s: &StartupFacts) -> Failure {
 }
 
 /// The method in words: `SASL (SCRAM-SHA-256) authentication`, `trust (no password asked)`.
-pub(crate) fn auth_words(method: &str, s: &StartupFacts) -> String {
+pub(crate) fn auth_words(method: AuthMethod, s: &StartupFacts) -> String {
     match method {
-        "trust" => "trust (no password asked)".to_owned(),
-        "sasl" => format!("SASL ({}) authentication", s.sasl_mechanisms.join(", ")),
-        "md5" => "md5 password authentication".to_owned(),
-        "password" => "cleartext password authentication".to_owned(),
+        AuthMethod::Trust => "trust (no password asked)".to_owned(),
+        AuthMethod::Sasl => format!("SASL ({}) authentication", s.sasl_mechanisms.join(", ")),
+        AuthMethod::Md5 => "md5 password authentication".to_owned(),
+        AuthMethod::Password => "cleartext password authentication".to_owned(),
         other => format!("{other} authentication"),
     }
 }

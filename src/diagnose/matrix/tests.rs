@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::diagnose::testkit::*;
-use crate::facts::{NameVerdict, SslAnswer, StartupStatus, TcpStatus, TlsStatus};
+use crate::facts::{AuthMethod, NameVerdict, SslAnswer, StartupStatus, TcpStatus, TlsStatus};
 
 const HOST: &str = "db.example.com";
 
@@ -22,7 +22,7 @@ const AUTH: (bool, &str) = (true, "auth");
 fn hostssl_only() -> AddressFacts {
     tcp(HOST, "10.0.0.5")
         .tls_ok()
-        .tls_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
         .plain_startup(hba_no_entry("10.0.0.9", "no encryption"))
         .build()
 }
@@ -61,7 +61,7 @@ fn hostnossl_server() {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
         .tls_startup(hba_no_entry("10.0.0.9", "SSL encryption"))
-        .plain_startup(auth("md5"))
+        .plain_startup(auth(AuthMethod::Md5))
         .build();
     let m = for_address(&a, &trust(true));
     let err = (false, "server_error");
@@ -89,13 +89,13 @@ fn ssl_off_server() {
     // prefer's probe: 'N', then the startup over plaintext on the same connection.
     let prefer_probe = tcp(HOST, "10.0.0.5")
         .answer(SslAnswer::N)
-        .plain_startup(auth("sasl"))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     // allow's probe: the plaintext startup first, then 'N' on the second connection.
     let allow_probe = tcp(HOST, "10.0.0.5")
         .plaintext_first()
         .answer(SslAnswer::N)
-        .plain_startup(auth("sasl"))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     for a in [prefer_probe, allow_probe] {
         let m = for_address(&a, &trust(true));
@@ -116,8 +116,8 @@ fn untrusted() -> AddressFacts {
             crate::facts::ChainCode::UnknownIssuer,
             "unable to get local issuer certificate",
         )
-        .tls_startup(auth("sasl"))
-        .plain_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build()
 }
 
@@ -176,8 +176,8 @@ fn name_mismatch_under_verify_full() {
     let a = tcp(HOST, "10.0.0.5")
         .tls_ok()
         .name_fails(&["DNS:other.example.com", "DNS:*.example.org", "CN:x"])
-        .tls_startup(auth("sasl"))
-        .plain_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     let m = for_address(&a, &trust(true));
     assert_eq!(
@@ -217,7 +217,7 @@ fn libpq_mismatch_wording() {
 #[test]
 fn unix_socket_ignores_sslmode() {
     let a = unix("/var/run/postgresql/.s.PGSQL.5432")
-        .plain_startup(auth("trust"))
+        .plain_startup(auth(AuthMethod::Trust))
         .build();
     let m = for_address(&a, &trust(false));
     assert_eq!(table(&m), vec![AUTH; 6]);
@@ -245,7 +245,7 @@ fn tcp_failure_stops_every_mode_at_tcp() {
 fn unencrypted_bytes_after_s_fail_every_ssl_attempt_without_fallback() {
     let a = tcp(HOST, "10.0.0.5")
         .injected(5, "Shello")
-        .plain_startup(auth("sasl"))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     let m = for_address(&a, &trust(false));
     let bad = (false, "ssl_negotiation");
@@ -260,7 +260,7 @@ fn unencrypted_bytes_after_s_fail_every_ssl_attempt_without_fallback() {
 fn tls_handshake_failure_falls_back_only_for_prefer() {
     let a = tcp(HOST, "10.0.0.5")
         .tls_failed(TlsStatus::Failed, "received fatal alert: HandshakeFailure")
-        .plain_startup(auth("md5"))
+        .plain_startup(auth(AuthMethod::Md5))
         .build();
     let m = for_address(&a, &trust(false));
     let bad = (false, "tls_handshake");
@@ -355,11 +355,11 @@ fn cannot_connect_now_moves_to_the_next_host_not_address() {
     let a2 = tcp("one", "10.0.0.2")
         .rank(Some(1))
         .tls_ok()
-        .tls_startup(auth("md5"))
+        .tls_startup(auth(AuthMethod::Md5))
         .build();
     let b = tcp("two", "10.0.0.3")
         .tls_ok()
-        .tls_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
         .build();
     let mut r = report("prefer", vec![a1.clone(), a2, b]);
     r.trust = trust(true);
@@ -390,8 +390,8 @@ fn ipv6_refused_then_ipv4_reaches_auth() {
     let v4 = tcp("localhost", "127.0.0.1")
         .rank(Some(1))
         .tls_ok()
-        .tls_startup(auth("sasl"))
-        .plain_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     let r = report("prefer", vec![v6.clone(), v4]);
     let m = for_report(&r);
@@ -413,7 +413,7 @@ fn a_hard_failure_stops_before_later_addresses() {
     let v4 = tcp("localhost", "127.0.0.1")
         .rank(Some(1))
         .tls_ok()
-        .tls_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
         .build();
     let m = for_report(&report("prefer", vec![v6, v4]));
     assert!(!m.prefer.reaches_auth);
@@ -428,7 +428,7 @@ fn addresses_getaddrinfo_did_not_return_are_never_tried() {
     let untried = tcp(HOST, "10.0.0.2")
         .rank(None)
         .tls_ok()
-        .tls_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
         .build();
     let m = for_report(&report("prefer", vec![tried, untried]));
     assert!(!m.prefer.reaches_auth);
@@ -449,7 +449,7 @@ fn timeouts_after_connect_move_to_the_next_address() {
     let good = tcp(HOST, "10.0.0.2")
         .rank(Some(1))
         .tls_ok()
-        .tls_startup(auth("md5"))
+        .tls_startup(auth(AuthMethod::Md5))
         .build();
     let m = for_report(&report("prefer", vec![slow, good]));
     assert!(m.prefer.reaches_auth);
@@ -460,7 +460,7 @@ fn timeouts_after_connect_move_to_the_next_address() {
 fn dns_failure_moves_to_the_next_host() {
     let ok = tcp("two", "10.0.0.3")
         .tls_ok()
-        .tls_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
         .build();
     let mut r = report("prefer", vec![ok]);
     let mut unresolved = r.hosts[0].clone();
@@ -496,8 +496,8 @@ fn unusable_client_key_fails_every_ssl_attempt_after_the_root_file() {
     };
     let both = tcp(HOST, "10.0.0.5")
         .tls_ok()
-        .tls_startup(auth("sasl"))
-        .plain_startup(auth("sasl"))
+        .tls_startup(auth(AuthMethod::Sasl))
+        .plain_startup(auth(AuthMethod::Sasl))
         .build();
     let m = for_address(&both, setup);
     let cfg = (false, "config");

@@ -11,8 +11,8 @@ pub use layout::Style;
 use layout::{Tone, ordinal, phase, truncate, wrap};
 
 use crate::facts::{
-    AddressFacts, Family, HostFacts, LookupFacts, LookupOutcome, Report, SslAnswer, StartupFacts,
-    StartupStatus, TcpStatus, TlsFacts, TlsStatus,
+    AddressFacts, AuthMethod, Family, HostFacts, LookupFacts, LookupOutcome, Report, SslAnswer,
+    StartupFacts, StartupStatus, TcpStatus, TlsFacts, TlsStatus,
 };
 
 pub fn write(out: &mut dyn Write, report: &Report, style: Style) -> io::Result<()> {
@@ -326,13 +326,13 @@ fn startup_line(
         .unwrap_or_default();
     let (text, tone) = match st.status {
         StartupStatus::AuthRequest => {
-            let auth = st.auth.unwrap_or("?");
-            let what = match auth {
-                "trust" => "trust: logged in without a password".to_owned(),
-                "sasl" => format!("SASL: {}", st.sasl_mechanisms.join(", ")),
-                "md5" => "md5 password requested".to_owned(),
-                "password" => "cleartext password requested".to_owned(),
-                other => format!("{other} authentication requested"),
+            let what = match st.auth {
+                Some(AuthMethod::Trust) => "trust: logged in without a password".to_owned(),
+                Some(AuthMethod::Sasl) => format!("SASL: {}", st.sasl_mechanisms.join(", ")),
+                Some(AuthMethod::Md5) => "md5 password requested".to_owned(),
+                Some(AuthMethod::Password) => "cleartext password requested".to_owned(),
+                Some(other) => format!("{other} authentication requested"),
+                None => "? authentication requested".to_owned(),
             };
             (format!("{what}{channel}"), Tone::Good)
         }
