@@ -12,7 +12,9 @@ use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{Hosts, TokioResolver};
 use tokio::time::{Instant, timeout};
 
-use crate::facts::{DnsFacts, LookupFacts, LookupOutcome, SystemLookup, millis};
+use crate::facts::{
+    DnsFacts, LookupFacts, LookupOutcome, LookupSource, SystemLookup, SystemStatus, millis,
+};
 
 /// A resolver for a whole run, built on first use: a run that only probes IP literals or
 /// sockets never reads the resolver configuration.
@@ -86,12 +88,12 @@ impl Dns {
         let mut facts = LookupFacts {
             outcome: LookupOutcome::Error,
             addresses: Vec::new(),
-            source: "dns",
+            source: LookupSource::Dns,
             elapsed_ms: 0.0,
             error: None,
         };
         if let Some(addrs) = self.answer_from_hosts_file(name, rtype) {
-            facts.source = "hosts";
+            facts.source = LookupSource::Hosts;
             facts.outcome = if addrs.is_empty() {
                 LookupOutcome::NoRecords
             } else {
@@ -185,20 +187,20 @@ impl Dns {
                     }
                 }
                 SystemLookup {
-                    status: "ok",
+                    status: SystemStatus::Ok,
                     addresses,
                     elapsed_ms,
                     error: None,
                 }
             }
             Ok(Err(e)) => SystemLookup {
-                status: "error",
+                status: SystemStatus::Error,
                 addresses: Vec::new(),
                 elapsed_ms,
                 error: Some(e.to_string()),
             },
             Err(_) => SystemLookup {
-                status: "error",
+                status: SystemStatus::Error,
                 addresses: Vec::new(),
                 elapsed_ms,
                 error: Some("timed out".into()),

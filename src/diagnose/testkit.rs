@@ -436,17 +436,17 @@ pub(crate) fn dns(
     let lookup = |outcome: LookupOutcome| LookupFacts {
         outcome,
         addresses: Vec::new(),
-        source: "dns",
+        source: LookupSource::Dns,
         elapsed_ms: 1.0,
         error: (outcome != LookupOutcome::Answers).then(|| format!("{outcome:?}")),
     };
     let (status, addresses, error) = match system {
         Ok(list) => (
-            "ok",
+            SystemStatus::Ok,
             list.iter().filter_map(|s| s.parse().ok()).collect(),
             None,
         ),
-        Err(e) => ("error", Vec::new(), Some(e.to_string())),
+        Err(e) => (SystemStatus::Error, Vec::new(), Some(e.to_string())),
     };
     DnsFacts {
         a: lookup(a),

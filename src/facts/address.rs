@@ -67,16 +67,31 @@ vocabulary! {
 pub struct LookupFacts {
     pub outcome: LookupOutcome,
     pub addresses: Vec<IpAddr>,
-    /// `hosts` when answered from the hosts file, else `dns`.
-    pub source: &'static str,
+    pub source: LookupSource,
     pub elapsed_ms: Millis,
     pub error: Option<String>,
 }
 
+vocabulary! {
+    /// Where a lookup's answer came from.
+    pub enum LookupSource {
+        /// The hosts file (`/etc/hosts`), as the system's resolver reads it.
+        Hosts = "hosts",
+        Dns = "dns",
+    }
+}
+
+vocabulary! {
+    /// Whether the system's getaddrinfo answered.
+    pub enum SystemStatus {
+        Ok = "ok",
+        Error = "error",
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemLookup {
-    /// `ok` or `error`.
-    pub status: &'static str,
+    pub status: SystemStatus,
     pub addresses: Vec<IpAddr>,
     pub elapsed_ms: Millis,
     pub error: Option<String>,

@@ -3,7 +3,7 @@
 
 use crate::facts::{
     AddressFacts, Channel, Family, FindingCode, HostFacts, LookupOutcome, Severity, SslAnswer,
-    StartupStatus, TcpStatus, TlsStatus,
+    StartupStatus, SystemStatus, TcpStatus, TlsStatus,
 };
 
 use super::{At, Ctx, Draft, Layer, Text};
@@ -17,7 +17,7 @@ pub(super) fn dns(ctx: &Ctx) -> Vec<Draft> {
 
 fn dns_host(host: &HostFacts) -> Option<Draft> {
     let dns = host.dns.as_ref()?;
-    let resolved = dns.system.status == "ok" && !dns.system.addresses.is_empty();
+    let resolved = dns.system.status == SystemStatus::Ok && !dns.system.addresses.is_empty();
     let outcomes = [dns.a.outcome, dns.aaaa.outcome];
     let name = &host.host;
     let mut evidence = vec![

@@ -11,8 +11,8 @@ pub use layout::Style;
 use layout::{Tone, ordinal, phase, truncate, wrap};
 
 use crate::facts::{
-    AddressFacts, AuthMethod, Family, HostFacts, LookupFacts, LookupOutcome, Report, SslAnswer,
-    StartupFacts, StartupStatus, TcpStatus, TlsFacts, TlsStatus,
+    AddressFacts, AuthMethod, Family, HostFacts, LookupFacts, LookupOutcome, LookupSource, Report,
+    SslAnswer, StartupFacts, StartupStatus, SystemStatus, TcpStatus, TlsFacts, TlsStatus,
 };
 
 pub fn write(out: &mut dyn Write, report: &Report, style: Style) -> io::Result<()> {
@@ -81,7 +81,7 @@ fn write_host(out: &mut dyn Write, host: &HostFacts, style: Style) -> io::Result
         )?;
     }
     let sys = &dns.system;
-    let (text, tone) = if sys.status == "ok" {
+    let (text, tone) = if sys.status == SystemStatus::Ok {
         let list: Vec<String> = sys.addresses.iter().map(|a| a.to_string()).collect();
         (format!("{} (libpq's order)", list.join(", ")), Tone::Good)
     } else {
@@ -111,7 +111,7 @@ fn lookup_line(out: &mut dyn Write, label: &str, l: &LookupFacts, style: Style) 
             Tone::Bad,
         ),
     };
-    let text = if l.source == "hosts" {
+    let text = if l.source == LookupSource::Hosts {
         format!("{text} (hosts file)")
     } else {
         text
