@@ -26,6 +26,7 @@ use serde::Serialize;
 pub use record::Recorded;
 
 use crate::config::{EvidenceConfig, TranscriptFormat};
+use crate::facts::Family;
 
 /// Why a connection was opened; the names match the transcript's `purpose` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -53,15 +54,6 @@ impl Purpose {
             Purpose::TlsVersionProbe => "tls-version-probe",
         }
     }
-}
-
-/// The connection's address family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-    Unix,
 }
 
 /// Who sent a chunk.

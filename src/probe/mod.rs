@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::SslMode;
-use crate::evidence::{self, Purpose, Recorded, Recorder};
+use crate::evidence::{Purpose, Recorded, Recorder};
 use crate::facts::{
     AddressFacts, AddressPlace, Channel, Family, LoginFacts, LoginStatus, Phases, SslAnswer,
     SslRequestFacts, StartupFacts, TcpFacts, millis,
@@ -127,8 +127,8 @@ async fn connect(
     let started = recorder.map(|r| r.now_us());
     let (facts, stream) = tcp::connect(addr, deadline).await;
     let family = match addr {
-        SocketAddr::V4(_) => evidence::Family::Ipv4,
-        SocketAddr::V6(_) => evidence::Family::Ipv6,
+        SocketAddr::V4(_) => Family::Ipv4,
+        SocketAddr::V6(_) => Family::Ipv6,
     };
     // getsockname only when there is a recorder to tell.
     let local = recorder
@@ -148,7 +148,7 @@ async fn connect(
 /// started at `recording`; with none, only wraps the stream.
 fn register<S>(
     recording: Option<(&Arc<Recorder>, u64)>,
-    (purpose, family, local): (Purpose, evidence::Family, Option<SocketAddr>),
+    (purpose, family, local): (Purpose, Family, Option<SocketAddr>),
     peer: impl FnOnce() -> String,
     facts: &TcpFacts,
     stream: Option<S>,
@@ -490,7 +490,7 @@ async fn probe_unix(
     let (tcp, stream) = tcp::connect_unix(path, deadline).await;
     let stream = register(
         recorder.zip(started),
-        (Purpose::PlaintextStartup, evidence::Family::Unix, None),
+        (Purpose::PlaintextStartup, Family::Unix, None),
         || format!("{}", path.display()),
         &tcp,
         stream,
