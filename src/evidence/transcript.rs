@@ -245,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn family_is_written_and_read_as_its_word() {
+    fn family_and_purpose_are_written_and_read_as_their_words() {
         for (family, word) in [
             (Family::Ipv4, "\"ipv4\""),
             (Family::Ipv6, "\"ipv6\""),
@@ -255,6 +255,17 @@ mod tests {
             assert_eq!(serde_json::from_str::<Family>(word).unwrap(), family);
         }
         assert!(serde_json::from_str::<Family>("\"ipx\"").is_err());
+        let purposes = [
+            (Purpose::SslRequest, "\"ssl-request\""),
+            (Purpose::PlaintextStartup, "\"plaintext-startup\""),
+            (Purpose::DirectTls, "\"direct-tls\""),
+            (Purpose::Gssenc, "\"gssenc\""),
+            (Purpose::TlsVersionProbe, "\"tls-version-probe\""),
+        ];
+        for (purpose, word) in purposes {
+            assert_eq!(serde_json::to_string(&purpose).unwrap(), word);
+            assert_eq!(serde_json::from_str::<Purpose>(word).unwrap(), purpose);
+        }
     }
 
     #[test]
