@@ -2,7 +2,8 @@
 //! format, spells each value the same way). One list per enum holds each value's word.
 
 /// Defines an enum of unit variants, each with its report word: `as_str`, `ALL` (every value,
-/// in declaration order), `Display` and `Serialize` all come from the one list.
+/// in declaration order), `Display`, `Serialize` and `Deserialize` (for what is read back, such
+/// as the transcript's `family`) all come from the one list.
 macro_rules! vocabulary {
     (
         $(#[$meta:meta])*
@@ -37,6 +38,17 @@ macro_rules! vocabulary {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                let word = <String as serde::Deserialize>::deserialize(d)?;
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == word)
+                    .ok_or_else(|| serde::de::Error::unknown_variant(&word, &[$($word),+]))
             }
         }
     };

@@ -4,14 +4,14 @@
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
-use crate::config::{Choice, ColorChoice, EnvMode, FailOn, Format, TranscriptFormat};
+use crate::config::{ColorChoice, EnvMode, FailOn, Format, TranscriptFormat};
 
-/// Implements `ValueEnum` from [`Choice`], with one help line per value.
+/// Implements `ValueEnum` from a vocabulary's `ALL` and words, with one help line per value.
 macro_rules! value_enum {
     ($ty:ty, |$v:ident| $help:expr) => {
         impl ValueEnum for $ty {
             fn value_variants<'a>() -> &'a [Self] {
-                <$ty as Choice>::ALL
+                <$ty>::ALL
             }
 
             fn to_possible_value(&self) -> Option<PossibleValue> {

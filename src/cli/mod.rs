@@ -194,49 +194,17 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-// Modes besides probing one target (a plain comment, for the same reason as on `Cli`).
-// Each subcommand's flags (which repeat the thirty probe flags) are built only when it is the
-// one used (`defer`): building them for every run was most of clap's work before the first
-// probe byte. Their help text is the doc comments of `SweepArgs` and `WatchArgs`, deferred
-// with them; [`Cli::parse_args`] sets the one-line summaries the top-level help lists.
+// Modes besides probing one target (a plain comment, for the same reason as on `Cli`): each
+// subcommand's help text is the doc comment of `SweepArgs` or `WatchArgs`.
 #[derive(Debug, clap::Subcommand)]
-#[command(defer = true)]
 pub enum Command {
     Sweep(SweepArgs),
     Watch(WatchArgs),
 }
 
-/// The summaries `pgreach --help` lists, the first lines of the subcommands' doc comments
-/// (a test keeps them equal).
-const SUBCOMMAND_SUMMARIES: [(&str, &str); 2] = [
-    (
-        "sweep",
-        "Probe many targets from a file or stdin: one JSON line per target, then a summary",
-    ),
-    (
-        "watch",
-        "Probe one target again and again: each change of outcome, then latency percentiles",
-    ),
-];
-
-impl Cli {
-    /// Parses the process's arguments (clap's `try_parse`, with the subcommands' summaries in
-    /// place although their definitions are deferred).
-    pub fn parse_args() -> Result<Cli, clap::Error> {
-        use clap::{CommandFactory, FromArgMatches};
-        let mut cmd = SUBCOMMAND_SUMMARIES
-            .iter()
-            .fold(Cli::command(), |cmd, &(name, summary)| {
-                cmd.mut_subcommand(name, |sub| sub.about(summary))
-            });
-        let mut matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
-        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
-    }
-}
-
 /// Parses the process's arguments and runs the command they name.
 pub fn main() -> ExitCode {
-    let cli = match Cli::parse_args() {
+    let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             // --help and --version are "errors" to clap but successes to the user.
@@ -310,22 +278,6 @@ mod tests {
         use clap::CommandFactory;
         Args::command().debug_assert();
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn subcommand_summaries_are_the_doc_comments_first_lines() {
-        use clap::{Args as _, Command};
-        let built = [
-            SweepArgs::augment_args(Command::new("sweep")),
-            WatchArgs::augment_args(Command::new("watch")),
-        ];
-        for (cmd, (name, summary)) in built.iter().zip(SUBCOMMAND_SUMMARIES) {
-            assert_eq!(cmd.get_name(), name);
-            assert_eq!(
-                cmd.get_about().map(|a| a.to_string()).as_deref(),
-                Some(summary)
-            );
-        }
     }
 
     #[test]

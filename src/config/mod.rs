@@ -45,8 +45,7 @@ use crate::vocabulary::vocabulary;
 use layers::Layers;
 
 pub use options::{
-    Choice, ColorChoice, EnvMode, EvidenceConfig, FailOn, Format, Input, LoginOptions,
-    TranscriptFormat,
+    ColorChoice, EnvMode, EvidenceConfig, FailOn, Format, Input, LoginOptions, TranscriptFormat,
 };
 pub use target::redact_connection_string;
 

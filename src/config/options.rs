@@ -5,6 +5,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::vocabulary::vocabulary;
+
 /// The settings of one probe exactly as given, before validation. Ports and timeouts stay
 /// strings so that `config::load` can reject a bad value with a message naming the flag, the
 /// same way it names an environment variable.
@@ -95,122 +97,68 @@ impl fmt::Debug for Input {
     }
 }
 
-/// A closed set of choices with one word each, as the command line and the reports spell them.
-pub trait Choice: Sized + Copy + 'static {
-    /// Every value, in the order help lists them.
-    const ALL: &'static [Self];
-    fn as_str(self) -> &'static str;
-}
-
-/// Which application configuration source is read in addition to libpq's `PG*` variables.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum EnvMode {
-    /// DATABASE_URL (Rails, Heroku, dj-database-url, most twelve-factor apps).
-    #[default]
-    Libpq,
-    /// Django-style DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE, DB_SSLROOTCERT.
-    Django,
-}
-
-impl Choice for EnvMode {
-    const ALL: &'static [Self] = &[EnvMode::Libpq, EnvMode::Django];
-    fn as_str(self) -> &'static str {
-        match self {
-            EnvMode::Libpq => "libpq",
-            EnvMode::Django => "django",
-        }
+vocabulary! {
+    /// Which application configuration source is read in addition to libpq's `PG*` variables.
+    #[derive(Default)]
+    pub enum EnvMode {
+        /// DATABASE_URL (Rails, Heroku, dj-database-url, most twelve-factor apps).
+        #[default]
+        Libpq = "libpq",
+        /// Django-style DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE,
+        /// DB_SSLROOTCERT.
+        Django = "django",
     }
 }
 
-/// The report's format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Format {
-    /// Aligned text for a terminal.
-    #[default]
-    Text,
-    /// One JSON document (schema in the README).
-    Json,
-    /// A markdown report to paste into a ticket.
-    Markdown,
-    /// Metrics for node_exporter's textfile collector (`pgreach sweep` only).
-    Prometheus,
-}
-
-impl Choice for Format {
-    const ALL: &'static [Self] = &[
-        Format::Text,
-        Format::Json,
-        Format::Markdown,
-        Format::Prometheus,
-    ];
-    fn as_str(self) -> &'static str {
-        match self {
-            Format::Text => "text",
-            Format::Json => "json",
-            Format::Markdown => "markdown",
-            Format::Prometheus => "prometheus",
-        }
+vocabulary! {
+    /// The report's format.
+    #[derive(Default)]
+    pub enum Format {
+        /// Aligned text for a terminal.
+        #[default]
+        Text = "text",
+        /// One JSON document (schema in the README).
+        Json = "json",
+        /// A markdown report to paste into a ticket.
+        Markdown = "markdown",
+        /// Metrics for node_exporter's textfile collector (`pgreach sweep` only).
+        Prometheus = "prometheus",
     }
 }
 
-/// The least severe finding that fails the run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FailOn {
-    /// Exit 1 only for error findings.
-    #[default]
-    Error,
-    /// Exit 1 for warnings too.
-    Warning,
-}
-
-impl Choice for FailOn {
-    const ALL: &'static [Self] = &[FailOn::Error, FailOn::Warning];
-    fn as_str(self) -> &'static str {
-        match self {
-            FailOn::Error => "error",
-            FailOn::Warning => "warning",
-        }
+vocabulary! {
+    /// The least severe finding that fails the run.
+    #[derive(Default)]
+    pub enum FailOn {
+        /// Exit 1 only for error findings.
+        #[default]
+        Error = "error",
+        /// Exit 1 for warnings too.
+        Warning = "warning",
     }
 }
 
-/// When the text report uses color.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ColorChoice {
-    /// Color when stdout is a terminal (and NO_COLOR is not set).
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
-impl Choice for ColorChoice {
-    const ALL: &'static [Self] = &[ColorChoice::Auto, ColorChoice::Always, ColorChoice::Never];
-    fn as_str(self) -> &'static str {
-        match self {
-            ColorChoice::Auto => "auto",
-            ColorChoice::Always => "always",
-            ColorChoice::Never => "never",
-        }
+vocabulary! {
+    /// When the text report uses color.
+    #[derive(Default)]
+    pub enum ColorChoice {
+        /// Color when stdout is a terminal (and NO_COLOR is not set).
+        #[default]
+        Auto = "auto",
+        Always = "always",
+        Never = "never",
     }
 }
 
-/// How `--transcript` is written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TranscriptFormat {
-    /// A hex dump with a decoded label per chunk, for a person.
-    #[default]
-    Text,
-    /// One JSON document (format `pgreach-transcript`, version 1), for tools and replay.
-    Json,
-}
-
-impl Choice for TranscriptFormat {
-    const ALL: &'static [Self] = &[TranscriptFormat::Text, TranscriptFormat::Json];
-    fn as_str(self) -> &'static str {
-        match self {
-            TranscriptFormat::Text => "text",
-            TranscriptFormat::Json => "json",
-        }
+vocabulary! {
+    /// How `--transcript` is written.
+    #[derive(Default)]
+    pub enum TranscriptFormat {
+        /// A hex dump with a decoded label per chunk, for a person.
+        #[default]
+        Text = "text",
+        /// One JSON document (format `pgreach-transcript`, version 1), for tools and replay.
+        Json = "json",
     }
 }
 
@@ -315,16 +263,17 @@ mod tests {
 
     #[test]
     fn every_choice_has_a_distinct_word() {
-        fn distinct<T: Choice>() {
-            let mut words: Vec<_> = T::ALL.iter().map(|v| v.as_str()).collect();
+        fn distinct(words: impl Iterator<Item = &'static str>) {
+            let mut words: Vec<_> = words.collect();
+            let len = words.len();
             words.sort_unstable();
             words.dedup();
-            assert_eq!(words.len(), T::ALL.len());
+            assert_eq!(words.len(), len);
         }
-        distinct::<EnvMode>();
-        distinct::<Format>();
-        distinct::<FailOn>();
-        distinct::<ColorChoice>();
-        distinct::<TranscriptFormat>();
+        distinct(EnvMode::ALL.iter().map(|v| v.as_str()));
+        distinct(Format::ALL.iter().map(|v| v.as_str()));
+        distinct(FailOn::ALL.iter().map(|v| v.as_str()));
+        distinct(ColorChoice::ALL.iter().map(|v| v.as_str()));
+        distinct(TranscriptFormat::ALL.iter().map(|v| v.as_str()));
     }
 }

@@ -626,7 +626,7 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::Family;
+    use crate::facts::Family;
     use crate::pgwire::frontend;
 
     fn conn(purpose: Purpose, events: Vec<(Dir, Layer, Vec<u8>)>) -> ConnLog {

@@ -26,42 +26,23 @@ use serde::Serialize;
 pub use record::Recorded;
 
 use crate::config::{EvidenceConfig, TranscriptFormat};
+use crate::facts::Family;
+use crate::vocabulary::vocabulary;
 
-/// Why a connection was opened; the names match the transcript's `purpose` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Purpose {
-    /// SSLRequest first, then TLS or plaintext startup on the same connection.
-    SslRequest,
-    /// A StartupMessage straight away, without SSLRequest.
-    PlaintextStartup,
-    /// A ClientHello straight away (PostgreSQL 17+ `sslnegotiation=direct`).
-    DirectTls,
-    /// GSSENCRequest and its one-byte answer.
-    Gssenc,
-    /// SSLRequest and a handshake offering one TLS version only.
-    TlsVersionProbe,
-}
-
-impl Purpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::SslRequest => "ssl-request",
-            Purpose::PlaintextStartup => "plaintext-startup",
-            Purpose::DirectTls => "direct-tls",
-            Purpose::Gssenc => "gssenc",
-            Purpose::TlsVersionProbe => "tls-version-probe",
-        }
+vocabulary! {
+    /// Why a connection was opened; the words are the transcript's `purpose` field.
+    pub enum Purpose {
+        /// SSLRequest first, then TLS or plaintext startup on the same connection.
+        SslRequest = "ssl-request",
+        /// A StartupMessage straight away, without SSLRequest.
+        PlaintextStartup = "plaintext-startup",
+        /// A ClientHello straight away (PostgreSQL 17+ `sslnegotiation=direct`).
+        DirectTls = "direct-tls",
+        /// GSSENCRequest and its one-byte answer.
+        Gssenc = "gssenc",
+        /// SSLRequest and a handshake offering one TLS version only.
+        TlsVersionProbe = "tls-version-probe",
     }
-}
-
-/// The connection's address family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-    Unix,
 }
 
 /// Who sent a chunk.

@@ -311,7 +311,8 @@ fn enhanced_packet(unix_us: u64, data: &[u8], comment: Option<&str>) -> Vec<u8> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::{Family, Purpose};
+    use crate::evidence::Purpose;
+    use crate::facts::Family;
 
     fn le32(b: &[u8], at: usize) -> u32 {
         u32::from_le_bytes(b[at..at + 4].try_into().unwrap())

@@ -218,7 +218,8 @@ impl<S> Recorded<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::{Family, Purpose};
+    use crate::evidence::Purpose;
+    use crate::facts::Family;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]

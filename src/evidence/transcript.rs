@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::label::{self, Annotation};
 use super::{ConnLog, Dir, Event, Layer, Recording};
+use crate::facts::Family;
 
 /// The JSON transcript's `format` and `version` fields.
 pub const FORMAT: &str = "pgreach-transcript";
@@ -111,9 +112,9 @@ pub fn write_text(out: &mut impl Write, rec: &Recording) -> io::Result<()> {
 
 fn family(c: &ConnLog) -> &'static str {
     match c.family {
-        super::Family::Ipv4 => "IPv4",
-        super::Family::Ipv6 => "IPv6",
-        super::Family::Unix => "Unix",
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+        Family::Unix => "Unix",
     }
 }
 
@@ -190,7 +191,8 @@ pub fn read_json(text: &str) -> Result<Document, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::{Family, Purpose};
+    use crate::evidence::Purpose;
+    use crate::facts::Family;
 
     fn recording() -> Recording {
         Recording {
@@ -240,6 +242,30 @@ mod tests {
         );
         assert!(text.contains("    # SSLRequest"), "{text}");
         assert!(text.contains("00 00 00 08 04 d2 16 2f"), "{text}");
+    }
+
+    #[test]
+    fn family_and_purpose_are_written_and_read_as_their_words() {
+        for (family, word) in [
+            (Family::Ipv4, "\"ipv4\""),
+            (Family::Ipv6, "\"ipv6\""),
+            (Family::Unix, "\"unix\""),
+        ] {
+            assert_eq!(serde_json::to_string(&family).unwrap(), word);
+            assert_eq!(serde_json::from_str::<Family>(word).unwrap(), family);
+        }
+        assert!(serde_json::from_str::<Family>("\"ipx\"").is_err());
+        let purposes = [
+            (Purpose::SslRequest, "\"ssl-request\""),
+            (Purpose::PlaintextStartup, "\"plaintext-startup\""),
+            (Purpose::DirectTls, "\"direct-tls\""),
+            (Purpose::Gssenc, "\"gssenc\""),
+            (Purpose::TlsVersionProbe, "\"tls-version-probe\""),
+        ];
+        for (purpose, word) in purposes {
+            assert_eq!(serde_json::to_string(&purpose).unwrap(), word);
+            assert_eq!(serde_json::from_str::<Purpose>(word).unwrap(), purpose);
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod startup;
 pub mod tcp;
 pub mod tls;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::SslMode;
-use crate::evidence::{self, Purpose, Recorded, Recorder};
+use crate::evidence::{Purpose, Recorded, Recorder};
 use crate::facts::{
     AddressFacts, AddressPlace, AuthMethod, Channel, Family, LoginFacts, LoginStatus, Phases,
     SslAnswer, SslRequestFacts, StartupFacts, TcpFacts, millis,
@@ -126,10 +126,7 @@ async fn connect(
 ) -> (TcpFacts, Option<Conn>) {
     let started = recorder.map(|r| r.now_us());
     let (facts, stream) = tcp::connect(addr, deadline).await;
-    let family = match addr {
-        SocketAddr::V4(_) => evidence::Family::Ipv4,
-        SocketAddr::V6(_) => evidence::Family::Ipv6,
-    };
+    let family = ip_family(addr);
     // getsockname only when there is a recorder to tell.
     let local = recorder
         .and(stream.as_ref())
@@ -148,7 +145,7 @@ async fn connect(
 /// started at `recording`; with none, only wraps the stream.
 fn register<S>(
     recording: Option<(&Arc<Recorder>, u64)>,
-    (purpose, family, local): (Purpose, evidence::Family, Option<SocketAddr>),
+    (purpose, family, local): (Purpose, Family, Option<SocketAddr>),
     peer: impl FnOnce() -> String,
     facts: &TcpFacts,
     stream: Option<S>,
@@ -190,16 +187,52 @@ pub enum AddrTarget {
     },
 }
 
+impl AddrTarget {
+    /// Which address the facts about this target are about.
+    pub fn place(&self) -> AddressPlace {
+        match self {
+            AddrTarget::Tcp {
+                host,
+                addr,
+                system_rank,
+                ..
+            } => AddressPlace {
+                host: host.clone(),
+                address: addr.ip().to_string(),
+                family: ip_family(*addr),
+                port: addr.port(),
+                system_rank: *system_rank,
+            },
+            AddrTarget::Unix { host, path, port } => AddressPlace {
+                host: host.clone(),
+                address: path.display().to_string(),
+                family: Family::Unix,
+                port: *port,
+                system_rank: None,
+            },
+        }
+    }
+}
+
+/// A TCP address's family, for the facts and the transcript.
+fn ip_family(addr: SocketAddr) -> Family {
+    if addr.is_ipv4() {
+        Family::Ipv4
+    } else {
+        Family::Ipv6
+    }
+}
+
 /// Probes one address through every phase.
 pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> AddressFacts {
     let start = Instant::now();
+    let place = target.place();
     let mut facts = match target {
         AddrTarget::Tcp {
-            host,
             tls_name,
             verify_host,
             addr,
-            system_rank,
+            ..
         } => {
             let span = tracing::info_span!("address", %addr);
             let target = TcpTarget {
@@ -210,15 +243,11 @@ pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> Add
                 },
                 addr: *addr,
             };
-            probe_tcp(host, &target, *system_rank, settings)
-                .instrument(span)
-                .await
+            probe_tcp(place, &target, settings).instrument(span).await
         }
-        AddrTarget::Unix { host, path, port } => {
+        AddrTarget::Unix { path, .. } => {
             let span = tracing::info_span!("address", path = %path.display());
-            probe_unix(host, path, *port, settings)
-                .instrument(span)
-                .await
+            probe_unix(place, path, settings).instrument(span).await
         }
     };
     facts.elapsed_ms = millis(start.elapsed());
@@ -232,9 +261,8 @@ struct TcpTarget<'a> {
 }
 
 async fn probe_tcp(
-    host: &str,
+    place: AddressPlace,
     target: &TcpTarget<'_>,
-    system_rank: Option<usize>,
     settings: &ProbeSettings,
 ) -> AddressFacts {
     let deadline = Instant::now() + settings.timeout;
@@ -248,16 +276,6 @@ async fn probe_tcp(
         .instrument(tracing::info_span!("tcp"))
         .await;
     tracing::debug!(status = ?tcp.status, elapsed_ms = tcp.elapsed_ms, "tcp");
-    let place = AddressPlace {
-        host: host.to_owned(),
-        address: format!("{}", addr.ip()),
-        family: match addr.ip() {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        },
-        port: addr.port(),
-        system_rank,
-    };
     let Some(stream) = stream else {
         return AddressFacts::unreached(
             place,
@@ -479,9 +497,8 @@ async fn ssl_attempt(
 }
 
 async fn probe_unix(
-    host: &str,
+    place: AddressPlace,
     path: &std::path::Path,
-    port: u16,
     settings: &ProbeSettings,
 ) -> AddressFacts {
     let deadline = Instant::now() + settings.timeout;
@@ -490,24 +507,17 @@ async fn probe_unix(
     let (tcp, stream) = tcp::connect_unix(path, deadline).await;
     let stream = register(
         recorder.zip(started),
-        (Purpose::PlaintextStartup, evidence::Family::Unix, None),
+        (Purpose::PlaintextStartup, Family::Unix, None),
         || format!("{}", path.display()),
         &tcp,
         stream,
     );
-    let place = AddressPlace {
-        host: host.to_owned(),
-        address: format!("{}", path.display()),
-        family: Family::Unix,
-        port,
-        system_rank: None,
-    };
     let (startup, login) = match stream {
         Some(mut stream) => {
             let login = settings.login.as_deref().map(|settings| LoginAt {
                 settings,
-                host: host.to_owned(),
-                port,
+                host: place.host.clone(),
+                port: place.port,
             });
             startup_and_login(
                 &mut stream,

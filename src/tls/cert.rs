@@ -215,7 +215,7 @@ fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
         .iter()
         .map(|name| match name {
             GeneralName::DNSName(d) => format!("DNS:{d}"),
-            GeneralName::IPAddress(bytes) => format!("IP:{}", IpText(bytes)),
+            GeneralName::IPAddress(bytes) => format!("IP:{}", IpOrHex(bytes)),
             other => format!("{other}"),
         })
         .collect()
@@ -230,10 +230,12 @@ pub(crate) fn san_ip(bytes: &[u8]) -> Option<std::net::IpAddr> {
     }
 }
 
-/// An iPAddress SAN as text, written straight into the label it is part of.
-struct IpText<'a>(&'a [u8]);
+/// An iPAddress SAN as text, written straight into the label it is part of: its address, or
+/// for a length libpq rejects the length and the bytes in hex (the name check's
+/// `hostname::IpOrLength` shows only the length).
+struct IpOrHex<'a>(&'a [u8]);
 
-impl std::fmt::Display for IpText<'_> {
+impl std::fmt::Display for IpOrHex<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match san_ip(self.0) {
             Some(ip) => ip.fmt(f),

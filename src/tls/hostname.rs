@@ -180,11 +180,13 @@ fn check_ip(bytes: &[u8], host: &str) -> Check {
     }
 }
 
-/// How a SAN or CN is shown: `DNS:…`, `IP:…`, `CN:…` (the same form the certificate summary
-/// uses for SANs), the text written straight into the label or message. An iPAddress:
-struct IpText<'a>(&'a [u8]);
+/// How a SAN or CN is shown: `DNS:…`, `IP:…`, `CN:…` (the form the certificate summary uses
+/// for SANs), the text written straight into the label or message. An iPAddress: its address,
+/// or for a length libpq rejects only that length (`<3 bytes>`: the reason already says why;
+/// the summary's `cert::IpOrHex` shows the bytes too).
+struct IpOrLength<'a>(&'a [u8]);
 
-impl fmt::Display for IpText<'_> {
+impl fmt::Display for IpOrLength<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match san_ip(self.0) {
             Some(ip) => ip.fmt(f),
@@ -193,10 +195,11 @@ impl fmt::Display for IpText<'_> {
     }
 }
 
-/// A dNSName or CN: invalid UTF-8 replaced, NUL bytes shown as `\0`.
-struct NameText<'a>(&'a [u8]);
+/// A dNSName or CN, the bytes libpq compares with the host (not a whole distinguished name
+/// like `cert::NameText`): invalid UTF-8 replaced, NUL bytes shown as `\0`.
+struct PeerNameText<'a>(&'a [u8]);
 
-impl fmt::Display for NameText<'_> {
+impl fmt::Display for PeerNameText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, part) in String::from_utf8_lossy(self.0).split('\0').enumerate() {
             if i > 0 {
@@ -227,8 +230,8 @@ enum CandidateKind {
 impl fmt::Display for Candidate<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            CandidateKind::Ip => IpText(self.raw).fmt(f),
-            _ => NameText(self.raw).fmt(f),
+            CandidateKind::Ip => IpOrLength(self.raw).fmt(f),
+            _ => PeerNameText(self.raw).fmt(f),
         }
     }
 }
@@ -415,7 +418,7 @@ fn mismatch_message(
             format!(
                 "{examined}; the common name \"{}\" was not consulted because the certificate has \
                  {san_type} entries",
-                NameText(cn.raw)
+                PeerNameText(cn.raw)
             )
         }
         None => format!("{examined}"),

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::limits::{FdGate, PerHost, Rate};
 use crate::config::Config;
-use crate::facts::{AddressFacts, AddressPlace, Family, Report, TcpFacts, TcpStatus, millis};
+use crate::facts::{AddressFacts, Report, TcpFacts, TcpStatus, millis};
 use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::resolve::Dns;
 use crate::session::{self, TlsSetup};
@@ -170,38 +170,6 @@ async fn probe_limited(
 /// An address still waiting or running when the target's deadline passed.
 fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
     let reason = "the per-target deadline (--deadline) passed before this address finished";
-    let (host, address, family, port, system_rank) = match target {
-        AddrTarget::Tcp {
-            host,
-            addr,
-            system_rank,
-            ..
-        } => (
-            host.clone(),
-            addr.ip().to_string(),
-            if addr.is_ipv4() {
-                Family::Ipv4
-            } else {
-                Family::Ipv6
-            },
-            addr.port(),
-            *system_rank,
-        ),
-        AddrTarget::Unix { host, path, port } => (
-            host.clone(),
-            path.display().to_string(),
-            Family::Unix,
-            *port,
-            None,
-        ),
-    };
-    let place = AddressPlace {
-        host,
-        address,
-        family,
-        port,
-        system_rank,
-    };
     let tcp = TcpFacts {
         status: TcpStatus::Timeout,
         elapsed_ms: millis(elapsed),
@@ -209,7 +177,7 @@ fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
         os_error: None,
         local_address: None,
     };
-    let mut facts = AddressFacts::unreached(place, tcp, reason, reason);
+    let mut facts = AddressFacts::unreached(target.place(), tcp, reason, reason);
     facts.elapsed_ms = millis(elapsed);
     facts
 }

@@ -100,7 +100,7 @@ pub(super) fn over_ssl(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Ss
         )),
         SslAnswer::Other => fail(format!(
             "received invalid response to SSL negotiation: {}",
-            s.byte.map(printable).unwrap_or_else(|| "?".into())
+            s.byte.map(escaped_byte).unwrap_or_else(|| "?".into())
         )),
         SslAnswer::Error => fail(format!(
             "could not receive data from server: {}",
@@ -109,7 +109,9 @@ pub(super) fn over_ssl(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Ss
     }
 }
 
-fn printable(b: u8) -> String {
+/// The unexpected answer byte: a graphic ASCII character as is, any other byte as `\xNN`, the
+/// escape the report uses for peer bytes (pgwire's `printable` writes `0xNN` instead).
+fn escaped_byte(b: u8) -> String {
     if b.is_ascii_graphic() {
         (b as char).to_string()
     } else {
