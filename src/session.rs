@@ -112,7 +112,7 @@ impl TlsSetup {
             pgreach_version: env!("CARGO_PKG_VERSION"),
             config: ConfigFacts {
                 settings: config.settings.clone(),
-                sslmode: config.sslmode.as_str(),
+                sslmode: config.sslmode,
                 user: config.user.clone(),
                 dbname: config.dbname.clone(),
                 connect_timeout_ms: millis(config.connect_timeout),

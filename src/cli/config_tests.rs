@@ -794,7 +794,7 @@ fn passwords_never_appear_in_errors() {
 
 #[test]
 fn sslmode_round_trips() {
-    for mode in SslMode::ALL {
+    for &mode in SslMode::ALL {
         assert_eq!(mode.as_str().parse::<SslMode>(), Ok(mode));
         assert_eq!(mode.to_string(), mode.as_str());
         assert_eq!(

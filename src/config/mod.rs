@@ -200,49 +200,21 @@ impl HostSpec {
     }
 }
 
-/// libpq's sslmode values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SslMode {
-    Disable,
-    Allow,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
+vocabulary! {
+    /// libpq's sslmode values, weakest first.
+    pub enum SslMode {
+        Disable = "disable",
+        Allow = "allow",
+        Prefer = "prefer",
+        Require = "require",
+        VerifyCa = "verify-ca",
+        VerifyFull = "verify-full",
+    }
 }
 
 impl SslMode {
-    /// All modes, weakest first.
-    pub const ALL: [SslMode; 6] = [
-        SslMode::Disable,
-        SslMode::Allow,
-        SslMode::Prefer,
-        SslMode::Require,
-        SslMode::VerifyCa,
-        SslMode::VerifyFull,
-    ];
-
     /// The list used in error messages.
     pub const EXPECTED: &'static str = "disable, allow, prefer, require, verify-ca, verify-full";
-
-    /// The libpq spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Allow => "allow",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-            SslMode::VerifyCa => "verify-ca",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-}
-
-impl fmt::Display for SslMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Exact, case-sensitive match, as libpq does.
@@ -251,7 +223,8 @@ impl FromStr for SslMode {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         SslMode::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|mode| mode.as_str() == s)
             .ok_or_else(|| ParseSslModeError(s.to_string()))
     }

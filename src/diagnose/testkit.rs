@@ -401,7 +401,7 @@ pub(crate) fn report(mode: &'static str, addresses: Vec<AddressFacts>) -> Report
                     origin: "libpq default".into(),
                 },
             ],
-            sslmode: mode,
+            sslmode: mode.parse().expect("an sslmode"),
             user: "app".into(),
             dbname: "app".into(),
             connect_timeout_ms: 10_000.0,

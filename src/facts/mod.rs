@@ -220,7 +220,7 @@ pub struct SslModes {
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigFacts {
     pub settings: Vec<Setting>,
-    pub sslmode: &'static str,
+    pub sslmode: crate::config::SslMode,
     pub user: String,
     pub dbname: String,
     pub connect_timeout_ms: Millis,

@@ -54,7 +54,7 @@ fn verdict(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         text(&report.config.user),
         text(&report.config.dbname)
     )?;
-    let configured = report.config.sslmode.parse::<SslMode>().ok();
+    let configured = Some(report.config.sslmode);
     if let (Some(modes), Some(mode)) = (&report.sslmodes, configured) {
         let o = outcome(modes, mode);
         let at = o
@@ -232,9 +232,9 @@ fn matrix_table(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     };
     writeln!(out, "| sslmode | reaches auth | stage | address | reason |")?;
     writeln!(out, "|---|---|---|---|---|")?;
-    for mode in SslMode::ALL {
+    for &mode in SslMode::ALL {
         let o = outcome(modes, mode);
-        let name = if mode.as_str() == report.config.sslmode {
+        let name = if mode == report.config.sslmode {
             format!("**{mode}** (configured)")
         } else {
             mode.to_string()

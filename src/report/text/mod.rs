@@ -27,7 +27,7 @@ pub fn write(out: &mut dyn Write, report: &Report, style: Style) -> io::Result<(
     summary::write_findings(out, &report.findings, style)?;
     if let Some(modes) = &report.sslmodes {
         writeln!(out)?;
-        summary::write_matrix(out, modes, c.sslmode, style)?;
+        summary::write_matrix(out, modes, c.sslmode.as_str(), style)?;
     }
     writeln!(out)?;
     writeln!(out, "Settings")?;
