@@ -6,8 +6,8 @@
 mod support;
 
 use support::{
-    Cluster, ClusterSpec, Libpq, Netns, address, assert_exit_follows_findings, finding,
-    run_pgreach, strings,
+    Cluster, ClusterSpec, Libpq, Netns, address, assert_exit_follows_findings, assert_null,
+    finding, run_pgreach, strings,
 };
 
 const ROLE: &str = "app";
@@ -208,4 +208,24 @@ fn libpq_judge_gives_up_at_connect_timeout() {
         elapsed >= std::time::Duration::from_secs(2) && elapsed < std::time::Duration::from_secs(8),
         "connect_timeout=2 overrides the judge's 10 s: took {elapsed:?}"
     );
+}
+
+/// A host made only of digits and dots that is not a canonical address (`127.1`, as
+/// inet_aton reads it): libpq sends no SNI for it and connects; pgreach must do the same, not
+/// refuse the name as an invalid TLS server name.
+#[test]
+fn ip_like_host_gets_no_sni_like_libpq() {
+    let ns = Netns::new();
+    let _cluster = hostssl_scram_cluster(&ns, ClusterSpec::new().version(18));
+    let target = format!("host=127.1 port=5432 user={ROLE} dbname=postgres sslmode=require");
+    let judge = Libpq::V18.connect(&ns, &format!("{target} password={PASSWORD}"));
+    assert!(judge.ok, "libpq 18 connects to host=127.1: {judge:?}");
+
+    let run = run_pgreach(Some(&ns), &["--json", &target], &[]);
+    let report = run.json();
+    let a = address(&report, "127.0.0.1");
+    assert_eq!(a["tls"]["status"], "ok", "{a:#}\n{run}");
+    assert_null(a, "tls.sni");
+    assert_eq!(a["startup"]["status"], "auth_request", "{a:#}");
+    assert_eq!(a["reached_auth"], true, "{a:#}");
 }

@@ -52,7 +52,8 @@ vocabulary! {
 pub struct TlsFacts {
     pub status: TlsStatus,
     pub elapsed_ms: Millis,
-    /// The server name sent (SNI); null for IP literals.
+    /// The server name sent (SNI); null where libpq sends none: a host of only digits and dots
+    /// (`127.1` too) or with a colon, and IP literals.
     pub sni: Option<String>,
     /// `TLSv1.3` or `TLSv1.2`.
     pub version: Option<String>,

@@ -237,7 +237,9 @@ pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> Add
             let span = tracing::info_span!("address", %addr);
             let target = TcpTarget {
                 names: tls::TlsNames {
-                    sni: tls_name.as_deref(),
+                    sni: tls_name
+                        .as_deref()
+                        .filter(|h| crate::tls::hostname::sends_sni(h)),
                     verify_host: verify_host.as_deref(),
                     ip: addr.ip(),
                 },

@@ -36,7 +36,10 @@ pub async fn handshake<S: Wire>(
         verify_full: None,
     };
     let Some(server_name) = server_name(sni, names.ip) else {
-        facts.error = Some(format!("{sni:?} is not a valid TLS server name"));
+        facts.error = Some(format!(
+            "\"{}\" is not a valid TLS server name",
+            sni.unwrap_or_default()
+        ));
         facts.failure = Some(TlsFailure::InvalidServerName);
         return (facts, None);
     };

@@ -47,6 +47,16 @@ pub fn wildcard_match(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// Whether libpq sends `host` as the TLS server name (SNI). It does not when the host is made
+/// only of digits and dots (an IPv4 address in any of inet_aton's forms, `127.1` included) or
+/// contains a colon (IPv6): `fe-secure-openssl.c`, `initialize_SSL`, the `strspn(host,
+/// "0123456789.")` test.
+pub fn sends_sni(host: &str) -> bool {
+    !host.is_empty()
+        && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && !host.contains(':')
+}
+
 /// libpq's name comparison: exact (ASCII case-insensitive), else [`wildcard_match`].
 pub fn name_matches(pattern: &str, host: &str) -> bool {
     pattern.eq_ignore_ascii_case(host) || wildcard_match(pattern, host)

@@ -428,3 +428,23 @@ fn unparsable_certificate() {
     );
     assert!(v.names.is_empty());
 }
+
+#[test]
+fn sni_is_sent_as_libpq_sends_it() {
+    for host in ["db.example.com", "localhost", "1a.example", "db1"] {
+        assert!(sends_sni(host), "{host}");
+    }
+    // Digits and dots only (any inet_aton form), or a colon: libpq sends no SNI.
+    for host in [
+        "127.0.0.1",
+        "127.1",
+        "10.0.0.1.",
+        "0177.0.0.1",
+        "12345",
+        "::1",
+        "fe80::1%eth0",
+        "",
+    ] {
+        assert!(!sends_sni(host), "{host}");
+    }
+}
