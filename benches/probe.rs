@@ -172,6 +172,7 @@ impl Probe {
                 sslmode: SslMode::Require,
                 timeout: Duration::from_secs(5),
                 tls: Arc::new(TlsBase::new(None, anchors(pki), None)),
+                sni: true,
                 quiet_server: true,
                 direct_tls: false,
                 gssenc: false,

@@ -91,6 +91,7 @@ impl TlsSetup {
             sslmode: config.sslmode,
             timeout: config.connect_timeout,
             tls: self.base.clone(),
+            sni: config.sslsni,
             quiet_server: config.quiet_server,
             direct_tls: config.direct_tls,
             gssenc: config.gssenc,

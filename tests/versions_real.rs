@@ -229,3 +229,24 @@ fn ip_like_host_gets_no_sni_like_libpq() {
     assert_eq!(a["startup"]["status"], "auth_request", "{a:#}");
     assert_eq!(a["reached_auth"], true, "{a:#}");
 }
+
+/// `sslsni=0` (libpq 14+) turns SNI off for a host name that would otherwise send it.
+#[test]
+fn sslsni_0_sends_no_server_name() {
+    let ns = Netns::new();
+    let _cluster = hostssl_scram_cluster(&ns, ClusterSpec::new().version(18));
+    let target = format!("host=localhost port=5432 user={ROLE} dbname=postgres sslmode=require");
+    for (extra, sni) in [("", Some("localhost")), (" sslsni=0", None)] {
+        let judge = Libpq::V18.connect(&ns, &format!("{target}{extra} password={PASSWORD}"));
+        assert!(judge.ok, "libpq 18 with {extra:?}: {judge:?}");
+        let run = run_pgreach(Some(&ns), &["--json", &format!("{target}{extra}")], &[]);
+        let report = run.json();
+        let a = address(&report, "127.0.0.1");
+        assert_eq!(a["tls"]["status"], "ok", "{a:#}\n{run}");
+        match sni {
+            Some(name) => assert_eq!(a["tls"]["sni"], name, "{extra:?}: {a:#}"),
+            None => assert_null(a, "tls.sni"),
+        }
+        assert_eq!(a["reached_auth"], true, "{a:#}");
+    }
+}

@@ -46,7 +46,11 @@ pub(crate) fn build(
     settings.push(sslmode_setting);
     let sslcert = optional(layers, "sslcert");
     let sslkey = optional(layers, "sslkey");
-    for name in ["sslrootcert", "sslcert", "sslkey"] {
+    // libpq sends SNI only when sslsni starts with '1' (the default).
+    let sslsni = layers
+        .get("sslsni")
+        .is_none_or(|raw| raw.value.starts_with('1'));
+    for name in ["sslrootcert", "sslcert", "sslkey", "sslsni"] {
         settings.extend(layers.get(name).map(|raw| from_raw(name, raw)));
     }
 
@@ -64,6 +68,7 @@ pub(crate) fn build(
         sslrootcert,
         sslcert,
         sslkey,
+        sslsni,
         connect_timeout,
         password,
         settings,

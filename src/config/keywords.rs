@@ -61,7 +61,7 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     kw("sslkeylogfile", None, false, false),
     kw("sslcrl", Some("PGSSLCRL"), false, false),
     kw("sslcrldir", Some("PGSSLCRLDIR"), false, false),
-    kw("sslsni", Some("PGSSLSNI"), false, false),
+    kw("sslsni", Some("PGSSLSNI"), true, false),
     kw("requirepeer", Some("PGREQUIREPEER"), false, false),
     kw(
         "ssl_min_protocol_version",

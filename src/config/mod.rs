@@ -120,6 +120,8 @@ pub struct Config {
     pub sslrootcert: Option<String>,
     pub sslcert: Option<String>,
     pub sslkey: Option<String>,
+    /// libpq sends the host name as the TLS server name (`sslsni=1`, the default).
+    pub sslsni: bool,
     /// Per address, for the whole probe of that address (as libpq applies connect_timeout).
     pub connect_timeout: Duration,
     pub password: Option<Secret>,

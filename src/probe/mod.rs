@@ -84,6 +84,8 @@ pub struct ProbeSettings {
     /// libpq's connect_timeout: one budget for the whole exchange with one address.
     pub timeout: Duration,
     pub tls: Arc<TlsBase>,
+    /// `sslsni`: send the host name as SNI where libpq would.
+    pub sni: bool,
     /// One connection per address, over the channel the sslmode tries first; no second
     /// connection over the other channel.
     pub quiet_server: bool,
@@ -239,7 +241,7 @@ pub async fn probe_address(target: &AddrTarget, settings: &ProbeSettings) -> Add
                 names: tls::TlsNames {
                     sni: tls_name
                         .as_deref()
-                        .filter(|h| crate::tls::hostname::sends_sni(h)),
+                        .filter(|h| settings.sni && crate::tls::hostname::sends_sni(h)),
                     verify_host: verify_host.as_deref(),
                     ip: addr.ip(),
                 },
