@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{self, Config, FailOn, HostSpec};
 use crate::diagnose;
-use crate::evidence::Recorder;
+use crate::evidence::{Evidence, Recorder};
 
 use crate::facts::{
     AddressFacts, ConfigFacts, HostFacts, HostKind, Report, SCHEMA_VERSION, Severity, Summary,
@@ -35,33 +35,27 @@ pub struct TlsSetup {
 
 impl TlsSetup {
     /// Loads the files as libpq finds them: the configured paths, else `$HOME/.postgresql`.
-    pub fn load(config: &Config, home: Option<&Path>) -> TlsSetup {
+    /// `key_log` receives the TLS secrets of every handshake (`--keylog`).
+    pub fn load(
+        config: &Config,
+        home: Option<&Path>,
+        key_log: Option<Arc<dyn rustls::KeyLog>>,
+    ) -> TlsSetup {
         let anchors = Arc::new(anchors::load(config.sslrootcert.as_deref(), home));
         let identity =
             anchors::client_identity(config.sslcert.as_deref(), config.sslkey.as_deref(), home);
-        // --keylog / SSLKEYLOGFILE, installed before the probe starts (`evidence::start`).
-        let key_log = crate::evidence::keylog::installed();
         let versions = if config.tls_versions {
-            vec![
-                (
-                    "TLSv1.2",
-                    TlsBase::with_versions(
-                        None,
-                        anchors.clone(),
-                        &[&rustls::version::TLS12],
-                        key_log.clone(),
-                    ),
-                ),
-                (
-                    "TLSv1.3",
-                    TlsBase::with_versions(
-                        None,
-                        anchors.clone(),
-                        &[&rustls::version::TLS13],
-                        key_log.clone(),
-                    ),
-                ),
+            [
+                ("TLSv1.2", &rustls::version::TLS12),
+                ("TLSv1.3", &rustls::version::TLS13),
             ]
+            .into_iter()
+            .map(|(name, version)| {
+                let base =
+                    TlsBase::with_versions(None, anchors.clone(), &[version], key_log.clone());
+                (name, base)
+            })
+            .collect()
         } else {
             Vec::new()
         };
@@ -129,27 +123,22 @@ impl TlsSetup {
     }
 }
 
-/// Runs every phase for every address of every host and gathers the facts.
-pub async fn collect(config: &Config) -> Report {
-    collect_recorded(config, None).await
-}
-
-/// [`collect`], logging every connection into `recorder` (for `--transcript`/`--pcap`).
-pub async fn collect_recorded(config: &Config, recorder: Option<Arc<Recorder>>) -> Report {
-    // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
-    // postgresql.crt/.key when no file is configured.
-    let (setup, settings) = prepare(config, recorder);
+/// Runs every phase for every address of every host and gathers the facts, recording them
+/// into `evidence` (`--transcript`, `--pcap`, `--keylog`) when it asks for that.
+pub async fn collect(config: &Config, evidence: &Evidence) -> Report {
+    let (setup, settings) = prepare(config, evidence);
     collect_with(config, &setup, &settings).await
 }
 
 /// What every probe of `config` shares: the trust material and the probe settings (prompting
 /// now with `-W`). Built once per run; `watch` reuses them for every probe.
-pub fn prepare(config: &Config, recorder: Option<Arc<Recorder>>) -> (TlsSetup, ProbeSettings) {
+pub fn prepare(config: &Config, evidence: &Evidence) -> (TlsSetup, ProbeSettings) {
     // libpq looks in $HOME/.postgresql (falling back to the passwd entry) for root.crt and
     // postgresql.crt/.key when no file is configured.
     let home = home_dir();
-    let setup = TlsSetup::load(config, home.as_deref());
-    let settings = setup.probe_settings(config, recorder, login_settings(config, home.as_deref()));
+    let setup = TlsSetup::load(config, home.as_deref(), evidence.key_log.clone());
+    let login = login_settings(config, home.as_deref());
+    let settings = setup.probe_settings(config, evidence.recorder.clone(), login);
     (setup, settings)
 }
 

@@ -41,16 +41,19 @@ fn run(config: &Config) -> io::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let recorder = match crate::evidence::start(&config.evidence) {
-        Ok(r) => r,
+    let evidence = match crate::evidence::start(&config.evidence) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("pgreach: --keylog: {e}");
             return Ok(EXIT_USAGE);
         }
     };
-    let mut report = runtime.block_on(session::collect_recorded(config, recorder.clone()));
-    let evidence_ok =
-        crate::evidence::finish(recorder.as_deref(), &config.evidence, &command_line());
+    let mut report = runtime.block_on(session::collect(config, &evidence));
+    let evidence_ok = crate::evidence::finish(
+        evidence.recorder.as_deref(),
+        &config.evidence,
+        &command_line(),
+    );
     session::judge(config, &mut report);
     let stdout = io::stdout();
     // Buffered: stdout is line-buffered, and a JSON report is hundreds of lines.

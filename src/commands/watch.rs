@@ -11,6 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, usage};
 use crate::config::{self, Format, Input};
+use crate::evidence::Evidence;
 use crate::facts::Report;
 use crate::report::watch::{Outcome, Stats, print_change, print_stats};
 use crate::session;
@@ -150,7 +151,7 @@ async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) 
     let json = config.format == Format::Json;
     // Trust material and login settings once (a `-W` prompt once, not before every probe);
     // DNS is looked up afresh by every probe.
-    let (setup, settings) = session::prepare(config, None);
+    let (setup, settings) = session::prepare(config, &Evidence::default());
     let mut out = io::stdout().lock();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

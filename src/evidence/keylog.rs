@@ -2,17 +2,15 @@
 //! (`LABEL <client_random hex> <secret hex>` per line), which Wireshark reads to decrypt the TLS
 //! part of the pcap.
 //!
-//! The key log is installed once per process, before any probe starts, and handed to every TLS
-//! base ([`installed`]): the main handshake, direct TLS and the TLS-version probes alike.
+//! The key log is opened once, before any probe starts, and handed to every TLS base: the main
+//! handshake, direct TLS and the TLS-version probes alike.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 
 use rustls::KeyLog;
-
-static INSTALLED: OnceLock<Arc<dyn KeyLog>> = OnceLock::new();
 
 /// Appends NSS key log lines to a file, as browsers and curl do with `SSLKEYLOGFILE`.
 #[derive(Debug)]
@@ -51,16 +49,6 @@ impl KeyLog for KeyLogWriter {
         // A failed write loses decryptability, not the probe; rustls gives no way to report it.
         let _ = f.write_all(line(label, client_random, secret).as_bytes());
     }
-}
-
-/// Installs the process's key log; later calls are ignored.
-pub fn install(log: Arc<dyn KeyLog>) {
-    let _ = INSTALLED.set(log);
-}
-
-/// The installed key log, if any.
-pub fn installed() -> Option<Arc<dyn KeyLog>> {
-    INSTALLED.get().cloned()
 }
 
 #[cfg(test)]

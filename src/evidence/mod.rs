@@ -234,19 +234,29 @@ pub struct Recording {
     pub redacted: bool,
 }
 
-/// Before the probe: opens and installs the key log (with a warning, since it decrypts the
-/// sessions) and creates the recorder when a transcript or pcap is wanted.
-pub fn start(config: &EvidenceConfig) -> io::Result<Option<Arc<Recorder>>> {
+/// What a probe run records with, each only when asked for.
+#[derive(Default)]
+pub struct Evidence {
+    /// Every connection's bytes, for `--transcript` and `--pcap`.
+    pub recorder: Option<Arc<Recorder>>,
+    /// TLS secrets, for `--keylog` / `SSLKEYLOGFILE`.
+    pub key_log: Option<Arc<dyn rustls::KeyLog>>,
+}
+
+/// Before the probe: opens the key log (with a warning, since it decrypts the sessions) and
+/// creates the recorder when a transcript or pcap is wanted.
+pub fn start(config: &EvidenceConfig) -> io::Result<Evidence> {
+    let mut evidence = Evidence::default();
     if let Some(path) = &config.keylog {
-        let writer = keylog::KeyLogWriter::open(path)?;
-        keylog::install(Arc::new(writer));
+        evidence.key_log = Some(Arc::new(keylog::KeyLogWriter::open(path)?));
         eprintln!(
             "pgreach: warning: writing TLS session secrets to {}: anyone with this file can \
              decrypt these connections",
             path.display()
         );
     }
-    Ok(config.records().then(|| Arc::new(Recorder::new())))
+    evidence.recorder = config.records().then(|| Arc::new(Recorder::new()));
+    Ok(evidence)
 }
 
 /// After the probe: writes the files; returns false (after saying why on stderr) when one

@@ -64,7 +64,7 @@ impl Shared {
         if let Some(setup) = cache.get(&key) {
             return setup.clone();
         }
-        let setup = Arc::new(TlsSetup::load(config, self.home.as_deref()));
+        let setup = Arc::new(TlsSetup::load(config, self.home.as_deref(), None));
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }
