@@ -27,6 +27,11 @@ macro_rules! vocabulary {
                     $( $name::$variant => $word, )+
                 }
             }
+
+            /// The value whose word is exactly `word`.
+            pub fn from_word(word: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == word)
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -44,10 +49,7 @@ macro_rules! vocabulary {
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
                 let word = <String as serde::Deserialize>::deserialize(d)?;
-                $name::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == word)
+                $name::from_word(&word)
                     .ok_or_else(|| serde::de::Error::unknown_variant(&word, &[$($word),+]))
             }
         }

@@ -224,11 +224,7 @@ impl FromStr for SslMode {
     type Err = ParseSslModeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SslMode::ALL
-            .iter()
-            .copied()
-            .find(|mode| mode.as_str() == s)
-            .ok_or_else(|| ParseSslModeError(s.to_string()))
+        SslMode::from_word(s).ok_or_else(|| ParseSslModeError(s.to_string()))
     }
 }
 
