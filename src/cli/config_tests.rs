@@ -819,3 +819,9 @@ fn setting_serializes_with_snake_case_source() {
         serde_json::json!({"name": "port", "value": "5433", "source": "flag", "origin": "--port"})
     );
 }
+
+#[test]
+fn input_default_is_what_an_empty_command_line_gives() {
+    let typed = format!("{:?}", args(&[]));
+    assert_eq!(typed, format!("{:?}", Input::default()));
+}

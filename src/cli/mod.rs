@@ -154,7 +154,7 @@ pub struct Args {
     pub format: Format,
 
     /// Warn about a server certificate that expires within this many days.
-    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    #[arg(long, default_value_t = crate::config::DEFAULT_EXPIRY_WARN_DAYS, value_name = "DAYS")]
     pub expiry_warn: u32,
 
     /// Which findings make the exit code 1: errors only (default), or warnings too.

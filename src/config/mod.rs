@@ -45,7 +45,8 @@ use crate::vocabulary::vocabulary;
 use layers::Layers;
 
 pub use options::{
-    ColorChoice, EnvMode, EvidenceConfig, FailOn, Format, Input, LoginOptions, TranscriptFormat,
+    ColorChoice, DEFAULT_EXPIRY_WARN_DAYS, EnvMode, EvidenceConfig, FailOn, Format, Input,
+    LoginOptions, TranscriptFormat,
 };
 pub use target::redact_connection_string;
 

@@ -10,7 +10,7 @@ use crate::vocabulary::vocabulary;
 /// The settings of one probe exactly as given, before validation. Ports and timeouts stay
 /// strings so that `config::load` can reject a bad value with a message naming the flag, the
 /// same way it names an environment variable.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Input {
     /// The positional TARGET: host, host:port, URI, conninfo string or socket path.
     pub target: Option<String>,
@@ -43,6 +43,46 @@ pub struct Input {
     pub fail_on: FailOn,
     pub color: ColorChoice,
     pub verbose: u8,
+}
+
+/// Days before a certificate's expiry that it is warned about (`--expiry-warn`).
+pub const DEFAULT_EXPIRY_WARN_DAYS: u32 = 30;
+
+/// What the command line gives when no flag is typed.
+impl Default for Input {
+    fn default() -> Input {
+        Input {
+            target: None,
+            host: None,
+            port: None,
+            username: None,
+            dbname: None,
+            sslmode: None,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
+            connect_timeout: None,
+            env: EnvMode::default(),
+            quiet_server: false,
+            direct_tls: false,
+            gssenc: false,
+            tls_versions: false,
+            transcript: None,
+            transcript_format: TranscriptFormat::default(),
+            pcap: None,
+            keylog: None,
+            show_secrets: false,
+            login: false,
+            password_prompt: false,
+            allow_cleartext: false,
+            json: false,
+            format: Format::default(),
+            expiry_warn: DEFAULT_EXPIRY_WARN_DAYS,
+            fail_on: FailOn::default(),
+            color: ColorChoice::default(),
+            verbose: 0,
+        }
+    }
 }
 
 impl Input {
