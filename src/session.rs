@@ -41,7 +41,11 @@ impl TlsSetup {
         home: Option<&Path>,
         key_log: Option<Arc<dyn rustls::KeyLog>>,
     ) -> TlsSetup {
-        let anchors = Arc::new(anchors::load(config.sslrootcert.as_deref(), home));
+        let anchors = Arc::new(anchors::load(
+            config.sslrootcert.as_deref(),
+            home,
+            config.libpq.has_system_roots(),
+        ));
         let identity =
             anchors::client_identity(config.sslcert.as_deref(), config.sslkey.as_deref(), home);
         let versions = if config.tls_versions {
@@ -108,6 +112,9 @@ impl TlsSetup {
             config: ConfigFacts {
                 settings: config.settings.clone(),
                 sslmode: config.sslmode,
+                libpq: config.libpq,
+                sslnegotiation: config.sslnegotiation,
+                refusals: config.refusals.clone(),
                 user: config.user.clone(),
                 dbname: config.dbname.clone(),
                 connect_timeout_ms: millis(config.connect_timeout),

@@ -4,7 +4,7 @@
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
-use crate::config::{ColorChoice, EnvMode, FailOn, Format, TranscriptFormat};
+use crate::config::{ColorChoice, EnvMode, FailOn, Format, LibpqVersion, TranscriptFormat};
 
 /// Implements `ValueEnum` from a vocabulary's `ALL` and words, with one help line per value.
 macro_rules! value_enum {
@@ -51,4 +51,13 @@ value_enum!(TranscriptFormat, |v| match v {
     TranscriptFormat::Text => "A hex dump with a decoded label per chunk, for a person",
     TranscriptFormat::Json =>
         "One JSON document (format `pgreach-transcript`, version 1), for tools and replay",
+});
+
+value_enum!(LibpqVersion, |v| match v {
+    LibpqVersion::V15 =>
+        "libpq 15: no sslnegotiation, require_auth, sslcertmode, load_balance_hosts; sslrootcert=system is a file name",
+    LibpqVersion::V16 =>
+        "libpq 16: adds require_auth, sslcertmode, load_balance_hosts, sslrootcert=system",
+    LibpqVersion::V17 => "libpq 17: adds sslnegotiation=direct",
+    LibpqVersion::V18 => "libpq 18 (default): adds min/max_protocol_version, OAuth, sslkeylogfile",
 });

@@ -655,14 +655,9 @@ fn errors_name_the_value_and_where_it_came_from() {
             "invalid port \"65536\" (from DB_PORT): must be 1..65535",
         ),
         (
-            &["h"],
-            &[("PGSSLMODE", "requre")],
-            "invalid sslmode \"requre\" (from PGSSLMODE): expected one of disable, allow, prefer, require, verify-ca, verify-full",
-        ),
-        (
-            &["postgres://h/?sslmode=Require"],
+            &["--sslmode", "requre", "h"],
             &[],
-            "invalid sslmode \"Require\" (from uri)",
+            "invalid sslmode \"requre\" (from --sslmode): expected one of disable, allow, prefer, require, verify-ca, verify-full",
         ),
         (
             &["--connect-timeout", "soon", "h"],
@@ -670,14 +665,14 @@ fn errors_name_the_value_and_where_it_came_from() {
             "invalid connect_timeout \"soon\" (from --connect-timeout): expected a number of seconds",
         ),
         (
-            &["h"],
-            &[("PGCONNECT_TIMEOUT", "inf")],
-            "invalid connect_timeout \"inf\" (from PGCONNECT_TIMEOUT)",
+            &["--connect-timeout", "inf", "h"],
+            &[],
+            "invalid connect_timeout \"inf\" (from --connect-timeout)",
         ),
         (
-            &["h"],
-            &[("PGCONNECT_TIMEOUT", "1e-9")],
-            "invalid connect_timeout \"1e-9\" (from PGCONNECT_TIMEOUT)",
+            &["--connect-timeout", "1e-9", "h"],
+            &[],
+            "invalid connect_timeout \"1e-9\" (from --connect-timeout)",
         ),
         (
             &["postgres://[::1:5432/db"],
@@ -775,13 +770,6 @@ fn passwords_never_appear_in_errors() {
         (vec![format!("host=h password='{PW}")], vec![]),
         (vec![format!("host=h password={PW} bogus=1")], vec![]),
         (vec![format!("mysql://u:{PW}@h/db")], vec![]),
-        (
-            vec![],
-            vec![(
-                "DATABASE_URL",
-                format!("postgres://u:{PW}@h/db?sslmode=nope"),
-            )],
-        ),
     ];
     for (argv, vars) in cases {
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -790,6 +778,64 @@ fn passwords_never_appear_in_errors() {
         assert!(!err.to_string().contains(PW), "{argv:?}: {err}");
         assert!(!format!("{err:?}").contains(PW), "{argv:?}: {err:?}");
     }
+}
+
+/// What the application's libpq refuses is not pgreach's usage error: the probe runs, and the
+/// refusal (in libpq's words, naming where the setting came from) becomes a finding.
+#[test]
+fn settings_libpq_refuses_are_recorded_not_usage_errors() {
+    const PW: &str = "Tr0ub4dor";
+    let url = format!("postgres://u:{PW}@h/db?sslmode=nope");
+    let config = load_ok(&[], &[("DATABASE_URL", url.as_str())]);
+    assert_eq!(config.sslmode, SslMode::Prefer);
+    assert_eq!(config.refusals.len(), 1);
+    let refusal = &config.refusals[0];
+    assert_eq!(refusal.message, "invalid sslmode value: \"nope\"");
+    assert_eq!(refusal.origin, "DATABASE_URL");
+    assert!(!format!("{config:?}").contains(PW));
+    let (value, source, origin) = setting(&config, "sslmode");
+    assert_eq!((value.as_str(), source), ("nope", Source::Env));
+    assert!(origin.contains("libpq refuses it"), "{origin}");
+
+    let config = load_ok(&["h"], &[("PGCONNECT_TIMEOUT", "1e-9")]);
+    assert_eq!(config.connect_timeout, Duration::from_secs(10));
+    assert_eq!(
+        config.refusals[0].message,
+        "invalid integer value \"1e-9\" for connection option \"connect_timeout\""
+    );
+    // pgreach's own flag is a budget in seconds, decimals allowed.
+    assert!(
+        load_ok(&["--connect-timeout", "2.5", "h"], &[])
+            .refusals
+            .is_empty()
+    );
+}
+
+#[test]
+fn libpq_version_decides_keywords_and_system_roots() {
+    let direct = ["host=h sslnegotiation=direct sslmode=require"];
+    let v18 = load_ok(&direct, &[]);
+    assert_eq!(v18.sslnegotiation, SslNegotiation::Direct);
+    assert!(v18.direct_tls && v18.refusals.is_empty());
+    let v16 = load_ok(&["--libpq", "16", direct[0]], &[]);
+    assert_eq!(v16.sslnegotiation, SslNegotiation::Postgres);
+    assert_eq!(
+        v16.refusals[0].message,
+        "invalid connection option \"sslnegotiation\""
+    );
+    // A variable libpq 16 does not read is ignored, not refused.
+    let env = load_ok(&["--libpq", "16", "h"], &[("PGSSLNEGOTIATION", "direct")]);
+    assert!(env.refusals.is_empty() && !env.direct_tls);
+    assert!(
+        setting(&env, "sslnegotiation")
+            .2
+            .contains("unknown to libpq 16")
+    );
+    // libpq 15 reads sslrootcert=system as a file name: no verify-full default.
+    let v15 = load_ok(&["--libpq", "15", "host=h sslrootcert=system"], &[]);
+    assert_eq!(v15.sslmode, SslMode::Prefer);
+    let v16 = load_ok(&["--libpq", "16", "host=h sslrootcert=system"], &[]);
+    assert_eq!(v16.sslmode, SslMode::VerifyFull);
 }
 
 #[test]

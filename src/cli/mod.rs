@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
 
-use crate::config::{ColorChoice, EnvMode, FailOn, Format, Input, TranscriptFormat};
+use crate::config::{ColorChoice, EnvMode, FailOn, Format, Input, LibpqVersion, TranscriptFormat};
 
 mod choices;
 mod sweep;
@@ -85,6 +85,12 @@ pub struct Args {
     /// DB_SSLROOTCERT.
     #[arg(long = "env", value_enum, default_value_t = EnvMode::Libpq, value_name = "SOURCE")]
     pub env: EnvMode,
+
+    /// Which libpq major version the application loads: the sslmode matrix and the findings
+    /// predict what that version does (the keywords it knows, the values it refuses,
+    /// sslrootcert=system, sslnegotiation).
+    #[arg(long, value_enum, default_value_t = LibpqVersion::V18, value_name = "VERSION")]
+    pub libpq: LibpqVersion,
 
     /// One connection per address, over the channel the sslmode tries first. By default pgreach
     /// also sends the startup over the other channel (plaintext or TLS) on a second connection,
@@ -233,6 +239,7 @@ impl From<Args> for Input {
             sslkey: a.sslkey,
             connect_timeout: a.connect_timeout,
             env: a.env,
+            libpq: a.libpq,
             quiet_server: a.quiet_server,
             direct_tls: a.direct_tls,
             gssenc: a.gssenc,

@@ -8,6 +8,7 @@ use super::endpoints::{self, default, from_raw};
 use super::env::{self, Env};
 use super::keywords::KEYWORDS;
 use super::layers::{Layers, Raw};
+use super::libpq::{self, LibpqVersion, SslNegotiation};
 use super::{
     Config, ConfigError, EvidenceConfig, Format, Input, LoginOptions, Secret, Setting, SslMode,
 };
@@ -41,8 +42,9 @@ pub(crate) fn build(
         Secret::new(raw.value.clone())
     });
 
+    let version = args.libpq;
     let sslrootcert = optional(layers, "sslrootcert");
-    let (sslmode, sslmode_setting) = sslmode(layers, sslrootcert.as_deref())?;
+    let (sslmode, sslmode_setting) = sslmode(layers, sslrootcert.as_deref(), version)?;
     settings.push(sslmode_setting);
     let sslcert = optional(layers, "sslcert");
     let sslkey = optional(layers, "sslkey");
@@ -50,7 +52,17 @@ pub(crate) fn build(
     let sslsni = layers
         .get("sslsni")
         .is_none_or(|raw| raw.value.starts_with('1'));
-    for name in ["sslrootcert", "sslcert", "sslkey", "sslsni"] {
+    let sslnegotiation = libpq::effective(layers, version, "sslnegotiation")
+        .filter(|_| version.knows("sslnegotiation"))
+        .and_then(|raw| SslNegotiation::from_word(&raw.value))
+        .unwrap_or_default();
+    for name in [
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslsni",
+        "sslnegotiation",
+    ] {
         settings.extend(layers.get(name).map(|raw| from_raw(name, raw)));
     }
 
@@ -58,6 +70,10 @@ pub(crate) fn build(
     let (application_name, app_setting) = application_name(layers);
     settings.extend([timeout_setting, app_setting]);
     settings.extend(recorded_settings(layers));
+    for setting in settings.iter_mut().filter(|s| !version.knows(s.name)) {
+        setting.origin = format!("{} (unknown to libpq {version})", setting.origin);
+    }
+    let refusals = libpq::refusals(layers, version);
 
     Ok(Config {
         endpoints,
@@ -69,6 +85,9 @@ pub(crate) fn build(
         sslcert,
         sslkey,
         sslsni,
+        libpq: version,
+        sslnegotiation,
+        refusals,
         connect_timeout,
         password,
         settings,
@@ -77,8 +96,7 @@ pub(crate) fn build(
         expiry_warn_days: args.expiry_warn,
         fail_on: args.fail_on,
         quiet_server: args.quiet_server,
-        direct_tls: args.direct_tls
-            || optional(layers, "sslnegotiation").as_deref() == Some("direct"),
+        direct_tls: args.direct_tls || sslnegotiation == SslNegotiation::Direct,
         gssenc: args.gssenc,
         tls_versions: args.tls_versions,
         evidence: EvidenceConfig::from_input(args, env),
@@ -121,11 +139,30 @@ fn dbname(layers: &Layers, user: &str) -> (String, Setting) {
 
 /// libpq matches sslmode exactly. With `sslrootcert=system` and no sslmode, libpq 16+ defaults
 /// to verify-full. (A weaker explicit sslmode with `system` is refused by libpq; that is left to
-/// the diagnosis, which can explain it, rather than stopping here.)
-fn sslmode(layers: &Layers, sslrootcert: Option<&str>) -> Result<(SslMode, Setting), ConfigError> {
+/// the diagnosis, which can explain it, rather than stopping here.) A value libpq does not know
+/// is one of its refusals (`libpq::refusals`) unless it was typed as pgreach's `--sslmode`; the
+/// probe then runs as under libpq's default, so the report still shows every sslmode.
+fn sslmode(
+    layers: &Layers,
+    sslrootcert: Option<&str>,
+    version: LibpqVersion,
+) -> Result<(SslMode, Setting), ConfigError> {
+    if let Some(raw) = layers
+        .get("sslmode")
+        .filter(|raw| raw.origin != "--sslmode" && raw.value.parse::<SslMode>().is_err())
+    {
+        let setting = Setting {
+            origin: format!(
+                "{} (libpq refuses it; pgreach probes as under libpq's default, prefer)",
+                raw.origin
+            ),
+            ..from_raw("sslmode", raw)
+        };
+        return Ok((SslMode::Prefer, setting));
+    }
     let Some(raw) = layers.get("sslmode") else {
         return Ok(match sslrootcert {
-            Some("system") => (
+            Some("system") if version.has_system_roots() => (
                 SslMode::VerifyFull,
                 default(
                     "sslmode",
@@ -167,6 +204,15 @@ fn connect_timeout(layers: &Layers) -> Result<(Duration, Setting), ConfigError> 
             raw.value, raw.origin
         ))
     };
+    // libpq refuses anything but an integer (see `libpq::refusals`); the probe still runs,
+    // with pgreach's default budget. pgreach's own --connect-timeout takes decimals.
+    if raw.origin != "--connect-timeout" && !libpq::is_integer(&raw.value) {
+        let setting = Setting {
+            origin: format!("{} (libpq refuses it)", raw.origin),
+            ..from_raw("connect_timeout", raw)
+        };
+        return Ok((DEFAULT_CONNECT_TIMEOUT, setting));
+    }
     let secs: f64 = raw
         .value
         .trim()

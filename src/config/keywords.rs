@@ -54,7 +54,8 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     kw("keepalives_interval", None, false, false),
     kw("keepalives_count", None, false, false),
     kw("tcp_user_timeout", None, false, false),
-    kw("sslnegotiation", Some("PGSSLNEGOTIATION"), false, false),
+    // Used: decides direct TLS and, with libpq 17+, the matrix.
+    kw("sslnegotiation", Some("PGSSLNEGOTIATION"), true, false),
     kw("sslcompression", Some("PGSSLCOMPRESSION"), false, false),
     kw("sslcertmode", Some("PGSSLCERTMODE"), false, false),
     kw("sslpassword", None, false, true),

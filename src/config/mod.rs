@@ -30,6 +30,7 @@ mod endpoints;
 mod env;
 mod keywords;
 mod layers;
+mod libpq;
 mod options;
 mod pairs;
 mod target;
@@ -44,6 +45,7 @@ use std::time::Duration;
 use crate::vocabulary::vocabulary;
 use layers::Layers;
 
+pub use libpq::{LibpqVersion, RefusedSetting, SslNegotiation};
 pub use options::{
     ColorChoice, DEFAULT_EXPIRY_WARN_DAYS, EnvMode, EvidenceConfig, FailOn, Format, Input,
     LoginOptions, TranscriptFormat,
@@ -123,6 +125,12 @@ pub struct Config {
     pub sslkey: Option<String>,
     /// libpq sends the host name as the TLS server name (`sslsni=1`, the default).
     pub sslsni: bool,
+    /// Whose behaviour is predicted (`--libpq`, default 18).
+    pub libpq: LibpqVersion,
+    /// `sslnegotiation` as that libpq reads it (always `postgres` before 17).
+    pub sslnegotiation: SslNegotiation,
+    /// Settings that libpq refuses before connecting: the application cannot connect at all.
+    pub refusals: Vec<RefusedSetting>,
     /// Per address, for the whole probe of that address (as libpq applies connect_timeout).
     pub connect_timeout: Duration,
     pub password: Option<Secret>,

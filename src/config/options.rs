@@ -24,6 +24,8 @@ pub struct Input {
     pub sslkey: Option<String>,
     pub connect_timeout: Option<String>,
     pub env: EnvMode,
+    /// Which libpq's behaviour to predict (`--libpq`).
+    pub libpq: super::LibpqVersion,
     pub quiet_server: bool,
     pub direct_tls: bool,
     pub gssenc: bool,
@@ -63,6 +65,7 @@ impl Default for Input {
             sslkey: None,
             connect_timeout: None,
             env: EnvMode::default(),
+            libpq: super::LibpqVersion::default(),
             quiet_server: false,
             direct_tls: false,
             gssenc: false,
@@ -115,6 +118,7 @@ impl fmt::Debug for Input {
             .field("sslkey", &self.sslkey)
             .field("connect_timeout", &self.connect_timeout)
             .field("env", &self.env)
+            .field("libpq", &self.libpq)
             .field("json", &self.json)
             .field("format", &self.format)
             .field("expiry_warn", &self.expiry_warn)

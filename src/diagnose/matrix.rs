@@ -51,7 +51,7 @@
 mod attempt;
 mod tls;
 
-use crate::config::SslMode;
+use crate::config::{SslMode, SslNegotiation};
 use crate::facts::{
     AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, Stage, TcpStatus,
     TrustFacts,
@@ -93,13 +93,19 @@ pub struct Setup<'a> {
     pub trust: &'a TrustFacts,
     /// libpq's message when it would refuse to start TLS because of sslcert/sslkey.
     pub client_error: Option<&'a str>,
+    /// libpq's message when it refuses the settings before connecting at all. Set only for
+    /// the run's matrix ([`for_report`]): per address, and for the findings' severities, the
+    /// matrix shows what would happen once the setting is fixed.
+    pub refusal: Option<&'a str>,
+    /// How TLS is started (libpq 17+ `sslnegotiation`).
+    pub negotiation: SslNegotiation,
 }
 
 impl<'a> Setup<'a> {
     pub fn new(trust: &'a TrustFacts, client: &'a ClientIdentityFacts) -> Setup<'a> {
         Setup {
-            trust,
             client_error: client.error.as_deref(),
+            ..Setup::from(trust)
         }
     }
 }
@@ -109,13 +115,18 @@ impl<'a> From<&'a TrustFacts> for Setup<'a> {
         Setup {
             trust,
             client_error: None,
+            refusal: None,
+            negotiation: SslNegotiation::Postgres,
         }
     }
 }
 
 impl<'a> From<&'a Report> for Setup<'a> {
     fn from(report: &'a Report) -> Self {
-        Setup::new(&report.trust, &report.client_certificate)
+        Setup {
+            negotiation: report.config.sslnegotiation,
+            ..Setup::new(&report.trust, &report.client_certificate)
+        }
     }
 }
 
@@ -172,7 +183,11 @@ pub(crate) fn libpq_order<'a>(report: &'a Report, host: &HostFacts) -> Vec<&'a A
 }
 
 fn walk(report: &Report, mode: SslMode) -> ModeOutcome {
-    if let Some(refusal) = system_roots_refusal(&report.trust, mode) {
+    let setup = Setup {
+        refusal: report.config.refusals.first().map(|r| r.message.as_str()),
+        ..Setup::from(report)
+    };
+    if let Some(refusal) = settings_refusal(setup, mode) {
         return refusal.outcome;
     }
     let mut last: Option<ModeOutcome> = None;
@@ -232,7 +247,7 @@ fn fail_outcome(stage: Stage, reason: String, address: Option<String>) -> ModeOu
 pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: SslMode) -> Verdict {
     let s = setup.into();
     let trust = s.trust;
-    if let Some(refusal) = system_roots_refusal(trust, mode) {
+    if let Some(refusal) = settings_refusal(s, mode) {
         return refusal;
     }
     let label = address_label(a);
@@ -242,6 +257,12 @@ pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: S
     // libpq never negotiates encryption over a Unix socket (§6.2).
     if a.family == Family::Unix {
         return finish(plaintext(a), label);
+    }
+    // Only the strong modes get this far with direct TLS (the weak ones are refused above).
+    if s.negotiation == SslNegotiation::Direct
+        && let Some(step) = without_direct_tls(a)
+    {
+        return finish(step, label);
     }
     let step = match mode {
         SslMode::Disable => plaintext(a),
@@ -254,19 +275,53 @@ pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: S
     finish(step, label)
 }
 
-/// libpq 16+ refuses `sslrootcert=system` with any mode weaker than verify-full (§6.4).
-fn system_roots_refusal(trust: &TrustFacts, mode: SslMode) -> Option<Verdict> {
-    (trust.source == FileSource::System && mode != SslMode::VerifyFull).then(|| Verdict {
-        outcome: fail_outcome(
-            Stage::Config,
-            format!(
-                "weak sslmode \"{mode}\" may not be used with sslrootcert=system (use \"verify-full\")"
-            ),
-            None,
-        ),
+/// What libpq refuses before connecting anywhere, in its order of checks: a setting it does not
+/// accept at all (an unknown keyword, a bad value), then `sslrootcert=system` with a mode weaker
+/// than verify-full (libpq 16+, §6.4), then `sslnegotiation=direct` with a mode that may
+/// connect without TLS (libpq 17+, §2).
+fn settings_refusal(s: Setup<'_>, mode: SslMode) -> Option<Verdict> {
+    let weak = matches!(mode, SslMode::Disable | SslMode::Allow | SslMode::Prefer);
+    let reason = if let Some(message) = s.refusal {
+        message.to_owned()
+    } else if s.trust.source == FileSource::System && mode != SslMode::VerifyFull {
+        format!(
+            "weak sslmode \"{mode}\" may not be used with sslrootcert=system (use \"verify-full\")"
+        )
+    } else if s.negotiation == SslNegotiation::Direct && weak {
+        format!(
+            "weak sslmode \"{mode}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")"
+        )
+    } else {
+        return None;
+    };
+    Some(Verdict {
+        outcome: fail_outcome(Stage::Config, reason, None),
         channel: None,
         next: Next::Stop,
     })
+}
+
+/// With `sslnegotiation=direct`, libpq sends a ClientHello straight away and never falls back
+/// to SSLRequest: a server that does not speak direct TLS (16 or older, a pooler, ssl=off)
+/// fails the connection, and libpq moves to the next address. When the server does speak it,
+/// the rest (chain, name, pg_hba) is what the SSLRequest path saw on the same server.
+fn without_direct_tls(a: &AddressFacts) -> Option<Step> {
+    let Some(direct) = &a.direct_tls else {
+        return Some(Step::Unknown(
+            "sslnegotiation=direct, but direct TLS was not probed on this address".into(),
+        ));
+    };
+    if direct.supported && direct.alpn_echoed {
+        return None;
+    }
+    let why = direct
+        .detail
+        .clone()
+        .unwrap_or_else(|| "the direct TLS handshake failed".into());
+    Some(Step::Fail(
+        Failure::new(Stage::TlsHandshake, format!("sslnegotiation=direct: {why}"))
+            .then(Next::Address),
+    ))
 }
 
 fn finish(step: Step, label: String) -> Verdict {

@@ -26,9 +26,10 @@ use crate::facts::{
 /// configured sslmode reaches authentication there, the run's matrix (libpq's walk over the
 /// addresses), the findings, and the summary.
 pub fn apply(report: &mut Report, opts: &findings::Options) {
-    let (trust, client) = (report.trust.clone(), report.client_certificate.clone());
-    for a in report.addresses.iter_mut() {
-        let modes = matrix::for_address(a, matrix::Setup::new(&trust, &client));
+    let per_address: Vec<_> = (report.addresses.iter())
+        .map(|a| matrix::for_address(a, &*report))
+        .collect();
+    for (a, modes) in report.addresses.iter_mut().zip(per_address) {
         a.reached_auth = matrix::outcome(&modes, opts.sslmode).reaches_auth;
         a.sslmodes = Some(modes);
     }

@@ -131,6 +131,9 @@ vocabulary! {
         CertChainIncomplete = "cert_chain_incomplete",
         RootCertMissing = "root_cert_missing",
         SslrootcertSystemWeakSslmode = "sslrootcert_system_weak_sslmode",
+        LibpqRefusesSettings = "libpq_refuses_settings",
+        SslnegotiationDirectWeakSslmode = "sslnegotiation_direct_weak_sslmode",
+        DirectTlsNotSupported = "direct_tls_not_supported",
         AuthCleartextOverPlaintext = "auth_cleartext_over_plaintext",
         AuthMd5 = "auth_md5",
         AuthTrust = "auth_trust",
@@ -221,6 +224,12 @@ pub struct SslModes {
 pub struct ConfigFacts {
     pub settings: Vec<Setting>,
     pub sslmode: crate::config::SslMode,
+    /// Whose behaviour the sslmode matrix and the findings predict (`--libpq`).
+    pub libpq: crate::config::LibpqVersion,
+    /// `sslnegotiation` as that libpq reads it.
+    pub sslnegotiation: crate::config::SslNegotiation,
+    /// Settings that libpq refuses before connecting anywhere, in its own words.
+    pub refusals: Vec<crate::config::RefusedSetting>,
     pub user: String,
     pub dbname: String,
     pub connect_timeout_ms: Millis,

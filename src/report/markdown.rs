@@ -69,7 +69,8 @@ fn verdict(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         };
         let uncertain = if o.uncertain { " (uncertain)" } else { "" };
         writeln!(out)?;
-        writeln!(out, "With sslmode={mode}, libpq {what}{uncertain}.")?;
+        let libpq = report.config.libpq;
+        writeln!(out, "With sslmode={mode}, libpq {libpq} {what}{uncertain}.")?;
     }
     let count = |sev: Severity| report.findings.iter().filter(|f| f.severity == sev).count();
     writeln!(out)?;
@@ -225,7 +226,11 @@ fn startup_cell(a: &AddressFacts, s: &StartupFacts) -> String {
 
 fn matrix_table(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     writeln!(out)?;
-    writeln!(out, "## What libpq does under each sslmode")?;
+    writeln!(
+        out,
+        "## What libpq {} does under each sslmode",
+        report.config.libpq
+    )?;
     writeln!(out)?;
     let Some(modes) = &report.sslmodes else {
         return writeln!(out, "Not computed.");

@@ -51,12 +51,13 @@ impl TrustAnchors {
 
 /// Loads the anchors for `sslrootcert` (already resolved from flag, environment or conninfo).
 ///
-/// `system` means the platform's roots (PostgreSQL 16+); any other non-empty value is a PEM
-/// file; nothing (or the empty string, as libpq treats it) means `~/.postgresql/root.crt`,
-/// whose mere existence turns `require` into `verify-ca`.
-pub fn load(sslrootcert: Option<&str>, home: Option<&Path>) -> TrustAnchors {
+/// `system` means the platform's roots when `system_roots` (libpq 16+; libpq 15 looks for a
+/// file called `system`); any other non-empty value is a PEM file; nothing (or the empty
+/// string, as libpq treats it) means `~/.postgresql/root.crt`, whose mere existence turns
+/// `require` into `verify-ca`.
+pub fn load(sslrootcert: Option<&str>, home: Option<&Path>, system_roots: bool) -> TrustAnchors {
     match sslrootcert.filter(|s| !s.is_empty()) {
-        Some("system") => system(),
+        Some("system") if system_roots => system(),
         Some(path) => from_file(FileSource::File, Path::new(path)),
         None => match home {
             Some(home) => from_file(FileSource::DefaultFile, &home.join(ROOT_CERT_FILE)),
@@ -365,7 +366,7 @@ mod tests {
     #[test]
     fn default_root_file_absent_and_present() {
         let home = tempfile::tempdir().unwrap();
-        let a = load(None, Some(home.path()));
+        let a = load(None, Some(home.path()), true);
         assert_eq!(a.facts.source, FileSource::DefaultFile);
         assert!(!a.facts.exists);
         assert!(a.is_empty());
@@ -380,7 +381,7 @@ mod tests {
             0o644,
         );
         // The empty string is "not set" for libpq too.
-        let a = load(Some(""), Some(home.path()));
+        let a = load(Some(""), Some(home.path()), true);
         assert_eq!(a.facts.source, FileSource::DefaultFile);
         assert!(a.facts.exists);
         assert_eq!(a.facts.certificates, 2);
@@ -390,7 +391,7 @@ mod tests {
 
     #[test]
     fn no_home_no_anchors() {
-        let a = load(None, None);
+        let a = load(None, None, true);
         assert_eq!(a.facts.source, FileSource::None);
         assert!(a.is_empty());
     }
@@ -399,14 +400,14 @@ mod tests {
     fn explicit_file_missing_empty_and_broken() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.crt");
-        let a = load(Some(missing.to_str().unwrap()), None);
+        let a = load(Some(missing.to_str().unwrap()), None, true);
         assert_eq!(a.facts.source, FileSource::File);
         assert!(!a.facts.exists);
         assert_eq!(a.facts.error, None);
 
         let empty = dir.path().join("empty.crt");
         write(&empty, "just text\n", 0o644);
-        let a = load(Some(empty.to_str().unwrap()), None);
+        let a = load(Some(empty.to_str().unwrap()), None, true);
         assert!(a.facts.exists);
         assert!(a.is_empty());
         assert!(a.facts.error.unwrap().contains("no certificate found"));
@@ -417,7 +418,7 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\nnot base64 !!!\n-----END CERTIFICATE-----\n",
             0o644,
         );
-        let a = load(Some(broken.to_str().unwrap()), None);
+        let a = load(Some(broken.to_str().unwrap()), None, true);
         assert!(a.facts.exists);
         assert!(a.is_empty());
         assert!(
@@ -432,11 +433,18 @@ mod tests {
     fn system_roots_are_reported() {
         // Which roots the machine has is not ours to choose (setting SSL_CERT_FILE would race
         // with other tests), so check that the facts describe what was loaded.
-        let a = load(Some("system"), None);
+        let a = load(Some("system"), None, true);
         assert_eq!(a.facts.source, FileSource::System);
         assert_eq!(a.facts.certificates, a.certificates.len());
         assert_eq!(a.facts.exists, !a.certificates.is_empty());
         assert_eq!(a.facts.path, None);
+    }
+
+    #[test]
+    fn libpq_15_reads_system_as_a_file_name() {
+        let a = load(Some("system"), None, false);
+        assert_eq!(a.facts.source, FileSource::File);
+        assert_eq!(a.facts.path.as_deref(), Some("system"));
     }
 
     #[test]

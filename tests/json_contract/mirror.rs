@@ -44,9 +44,39 @@ pub struct Report {
 pub struct Config {
     pub settings: Vec<Setting>,
     pub sslmode: SslMode,
+    pub libpq: LibpqVersion,
+    pub sslnegotiation: SslNegotiation,
+    pub refusals: Vec<RefusedSetting>,
     pub user: String,
     pub dbname: String,
     pub connect_timeout_ms: f64,
+}
+
+closed_set! {
+    pub enum LibpqVersion {
+        #[serde(rename = "15")]
+        V15,
+        #[serde(rename = "16")]
+        V16,
+        #[serde(rename = "17")]
+        V17,
+        #[serde(rename = "18")]
+        V18,
+    }
+}
+
+closed_set! {
+    #[serde(rename_all = "snake_case")]
+    pub enum SslNegotiation { Postgres, Direct }
+}
+
+/// A setting libpq refuses before connecting; `keyword` is a libpq keyword (an open set).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusedSetting {
+    pub keyword: String,
+    pub message: String,
+    pub origin: String,
 }
 
 /// One effective setting; `name` is a libpq keyword (an open set: libpq adds keywords).
@@ -538,6 +568,9 @@ closed_set! {
         CertChainIncomplete,
         RootCertMissing,
         SslrootcertSystemWeakSslmode,
+        LibpqRefusesSettings,
+        SslnegotiationDirectWeakSslmode,
+        DirectTlsNotSupported,
         AuthCleartextOverPlaintext,
         AuthMd5,
         AuthTrust,

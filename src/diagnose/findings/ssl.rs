@@ -2,7 +2,7 @@
 //! to SSLRequest, bytes injected after `S`, the TLS handshake, and pg_hba.conf treating SSL and
 //! plaintext differently.
 
-use crate::config::SslMode;
+use crate::config::{LibpqVersion, RefusedSetting, SslMode, SslNegotiation};
 use crate::diagnose::matrix::{Roots, roots};
 use crate::diagnose::server_error::{Refusal, quote};
 use crate::diagnose::{channel_words, startup_on};
@@ -18,7 +18,37 @@ use super::{At, Ctx, Draft, Layer, Text, network};
 pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
     let trust = &ctx.report.trust;
     let mode = ctx.opts.sslmode;
+    let libpq = &ctx.report.config;
     let mut out = Vec::new();
+    if let Some(first) = libpq.refusals.first() {
+        out.push(config_draft(
+            FindingCode::LibpqRefusesSettings,
+            Text::new(
+                format!(
+                    "libpq {} refuses these settings before connecting, so the application cannot connect at all: {}.",
+                    libpq.libpq, first.message
+                ),
+                refusal_step(first, libpq.libpq),
+            ),
+            libpq
+                .refusals
+                .iter()
+                .map(|r| format!("{} (from {}): {}", r.keyword, r.origin, r.message))
+                .collect(),
+        ));
+    }
+    if libpq.sslnegotiation == SslNegotiation::Direct
+        && matches!(mode, SslMode::Disable | SslMode::Allow | SslMode::Prefer)
+    {
+        out.push(config_draft(
+            FindingCode::SslnegotiationDirectWeakSslmode,
+            Text::new(
+                format!("libpq (17 and later) refuses sslnegotiation=direct with sslmode={mode}: direct TLS cannot fall back to an unencrypted connection."),
+                "Set sslmode=require (or verify-ca / verify-full), or drop sslnegotiation=direct to keep the SSLRequest negotiation every server understands.",
+            ),
+            vec![format!("sslnegotiation=direct, sslmode={mode}, libpq {}", libpq.libpq)],
+        ));
+    }
     let evidence = vec![format!(
         "trust anchors: source {}, path {}, exists {}, {} certificate(s){}",
         trust.source,
@@ -65,6 +95,28 @@ pub(super) fn config(ctx: &Ctx) -> Vec<Draft> {
     out
 }
 
+/// What to change for libpq's first refusal.
+fn refusal_step(refusal: &RefusedSetting, version: LibpqVersion) -> String {
+    let (keyword, origin) = (refusal.keyword, &refusal.origin);
+    if refusal.message.starts_with("invalid connection option") {
+        let since = LibpqVersion::introducing(keyword);
+        return format!(
+            "libpq {version} does not know `{keyword}` (libpq {since} added it): remove it from {origin}, or make the application load libpq {since} or later (check with `pgreach --libpq {since} …`)."
+        );
+    }
+    match keyword {
+        "connect_timeout" => format!(
+            "connect_timeout takes whole seconds in libpq: write an integer (for example connect_timeout=3) in {origin}."
+        ),
+        "ssl_min_protocol_version" | "ssl_max_protocol_version" => format!(
+            "Use TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3, with the minimum not above the maximum ({origin})."
+        ),
+        _ => format!(
+            "Correct {keyword} in {origin}: libpq accepts only the values its documentation lists for it."
+        ),
+    }
+}
+
 fn config_draft(code: FindingCode, text: Text, evidence: Vec<String>) -> Draft {
     Draft::new(Layer::Config, code, Severity::Error, text, evidence)
 }
@@ -78,7 +130,29 @@ pub(super) fn negotiation(at: &At) -> Vec<Draft> {
     let mut out: Vec<Draft> = Vec::new();
     out.extend(ssl_answer(at));
     out.extend(handshake(at));
+    out.extend(direct_tls(at));
     out
+}
+
+/// `sslnegotiation=direct` against a server that does not speak direct TLS: libpq 17+ never
+/// falls back to SSLRequest, so the connection fails.
+fn direct_tls(at: &At) -> Option<Draft> {
+    let direct = at.a.direct_tls.as_ref()?;
+    let configured = at.ctx.report.config.sslnegotiation == SslNegotiation::Direct;
+    if !configured || (direct.supported && direct.alpn_echoed) {
+        return None;
+    }
+    let detail = direct.detail.as_deref().unwrap_or("the handshake failed");
+    Some(at.draft(
+        Layer::Ssl,
+        FindingCode::DirectTlsNotSupported,
+        at.severity(Severity::Warning),
+        Text::new(
+            format!("sslnegotiation=direct, but this server does not speak direct TLS ({detail}); libpq sends no SSLRequest to fall back on, so the connection fails."),
+            "Drop sslnegotiation=direct (the default, postgres, works with every server), or upgrade the server (or the pooler in front of it) to one that accepts direct TLS with ALPN `postgresql` (PostgreSQL 17+).",
+        ),
+        vec![format!("{}: direct TLS: {detail}", at.label())],
+    ))
 }
 
 fn ssl_answer(at: &At) -> Option<Draft> {

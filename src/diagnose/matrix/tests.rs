@@ -324,6 +324,66 @@ fn system_roots_refuse_weak_modes() {
     assert!(m.require.reason.contains("sslrootcert=system"));
 }
 
+/// libpq 17+ with sslnegotiation=direct: the weak modes are refused before connecting; the
+/// strong ones need a server that speaks direct TLS (with the ALPN echo), and never fall back.
+#[test]
+fn direct_negotiation_refuses_weak_modes_and_needs_a_direct_server() {
+    let root = trust(false);
+    let direct = Setup {
+        negotiation: SslNegotiation::Direct,
+        ..Setup::from(&root)
+    };
+    let mut a = hostssl_only();
+    a.direct_tls = Some(crate::facts::DirectTlsFacts {
+        supported: true,
+        tls: None,
+        alpn_echoed: true,
+        detail: None,
+    });
+    let m = for_address(&a, direct);
+    let cfg = (false, "config");
+    assert_eq!(table(&m)[..3], [cfg, cfg, cfg]);
+    assert!(
+        m.prefer.reason.contains("sslnegotiation=direct"),
+        "{}",
+        m.prefer.reason
+    );
+    assert_eq!(table(&m)[3], AUTH);
+
+    // PostgreSQL 16 or older: the same server over SSLRequest reaches auth, directly it fails.
+    a.direct_tls = Some(crate::facts::DirectTlsFacts {
+        supported: false,
+        tls: None,
+        alpn_echoed: false,
+        detail: Some("no direct TLS".into()),
+    });
+    let m = for_address(&a, direct);
+    assert_eq!(table(&m)[3], (false, "tls_handshake"));
+    assert_eq!(verdict(&a, direct, SslMode::Require).next, Next::Address);
+    assert_eq!(table(&for_address(&a, &root))[3], AUTH);
+
+    // Not probed: uncertain, not a guess.
+    a.direct_tls = None;
+    assert!(for_address(&a, direct).require.uncertain);
+}
+
+/// A setting libpq refuses fails every mode of the run before any address; the per-address
+/// matrix (what the address would do once the setting is fixed) is left alone.
+#[test]
+fn a_refused_setting_fails_the_run_not_the_address() {
+    let mut r = report("require", vec![hostssl_only()]);
+    r.config.refusals.push(crate::config::RefusedSetting {
+        keyword: "connect_timeout",
+        message: "invalid integer value \"2.5\" for connection option \"connect_timeout\"".into(),
+        origin: "conninfo".into(),
+    });
+    let run = for_report(&r);
+    assert_eq!(run.require.stage, Stage::Config);
+    assert!(run.require.reason.starts_with("invalid integer value"));
+    assert_eq!(run.require.address, None);
+    assert_eq!(table(&for_address(&r.addresses[0], &r))[3], AUTH);
+}
+
 #[test]
 fn server_answers_other_byte_and_eof() {
     let a = tcp(HOST, "10.0.0.5")
@@ -491,8 +551,8 @@ fn unusable_client_key_fails_every_ssl_attempt_after_the_root_file() {
         "certificate present, but not private key file \"/home/app/.postgresql/postgresql.key\"";
     let root = trust(true);
     let setup = Setup {
-        trust: &root,
         client_error: Some(msg),
+        ..Setup::from(&root)
     };
     let both = tcp(HOST, "10.0.0.5")
         .tls_ok()
@@ -532,8 +592,8 @@ fn unusable_client_key_fails_every_ssl_attempt_after_the_root_file() {
     let m = for_address(
         &both,
         Setup {
-            trust: &none,
             client_error: Some(msg),
+            ..Setup::from(&none)
         },
     );
     assert!(

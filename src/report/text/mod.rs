@@ -19,15 +19,15 @@ pub fn write(out: &mut dyn Write, report: &Report, style: Style) -> io::Result<(
     let c = &report.config;
     writeln!(
         out,
-        "pgreach {} · sslmode={} · user={} · dbname={}",
-        report.pgreach_version, c.sslmode, c.user, c.dbname
+        "pgreach {} · libpq {} · sslmode={} · user={} · dbname={}",
+        report.pgreach_version, c.libpq, c.sslmode, c.user, c.dbname
     )?;
     writeln!(out)?;
     summary::write_verdict(out, report, style)?;
     summary::write_findings(out, &report.findings, style)?;
     if let Some(modes) = &report.sslmodes {
         writeln!(out)?;
-        summary::write_matrix(out, modes, c.sslmode.as_str(), style)?;
+        summary::write_matrix(out, modes, c.sslmode.as_str(), c.libpq, style)?;
     }
     writeln!(out)?;
     writeln!(out, "Settings")?;

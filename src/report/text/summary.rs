@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::layout::{Style, Tone, wrap};
+use crate::config::LibpqVersion;
 use crate::facts::{Finding, ModeOutcome, Report, Severity, SslModes};
 
 /// Width available for finding text after its indent.
@@ -71,9 +72,10 @@ pub(super) fn write_matrix(
     out: &mut dyn Write,
     modes: &SslModes,
     configured: &str,
+    libpq: LibpqVersion,
     style: Style,
 ) -> io::Result<()> {
-    writeln!(out, "What libpq does under each sslmode:")?;
+    writeln!(out, "What libpq {libpq} does under each sslmode:")?;
     let rows: [(&str, &ModeOutcome); 6] = [
         ("disable", &modes.disable),
         ("allow", &modes.allow),
