@@ -15,7 +15,6 @@ fn bad_values_exit_2_naming_the_value() {
         (&["-p", "70000", "127.0.0.1"], &[], "\"70000\""),
         (&["127.0.0.1:70000"], &[], "70000"),
         (&["--sslmode", "requre", "127.0.0.1"], &[], "\"requre\""),
-        (&["127.0.0.1"], &[("PGSSLMODE", "sometimes")], "PGSSLMODE"),
         (&["postgres://[::1:5432/db"], &[], "postgres://[::1:5432/db"),
         (&["host=x nonsense=1"], &[], "nonsense"),
         (&["--connect-timeout", "soon", "127.0.0.1"], &[], "\"soon\""),

@@ -27,6 +27,9 @@ const GCC_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum Libpq {
     /// Debian's libpq5 15 (`/usr/lib/x86_64-linux-gnu/libpq.so.5`), built with OpenSSL 3.
     V15,
+    /// libpq 16 and 17 from the npm PostgreSQL 16 and 17 builds, OpenSSL 1.1.
+    V16,
+    V17,
     /// libpq 18 from the npm PostgreSQL 18 build (`native/lib/libpq.so.5.18`), OpenSSL 1.1.
     V18,
 }
@@ -70,6 +73,8 @@ impl Libpq {
     pub fn major(self) -> u32 {
         match self {
             Libpq::V15 => 15,
+            Libpq::V16 => 16,
+            Libpq::V17 => 17,
             Libpq::V18 => 18,
         }
     }
@@ -77,7 +82,7 @@ impl Libpq {
     fn lib_dir(self) -> PathBuf {
         match self {
             Libpq::V15 => PathBuf::from(DEBIAN_LIBPQ_DIR),
-            Libpq::V18 => NpmBuild::installed(18).lib_dir(),
+            Libpq::V16 | Libpq::V17 | Libpq::V18 => NpmBuild::installed(self.major()).lib_dir(),
         }
     }
 
