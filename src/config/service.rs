@@ -66,7 +66,12 @@ pub(crate) fn apply(
             failure.message
         ))
     })?;
-    let origin = format!("{} [{name}]", found.file.display());
+    let mut origin = format!("{} [{name}]", found.file.display());
+    if let Some(line) = found.ldap_line {
+        origin.push_str(&format!(
+            " (LDAP lookup on line {line} not made: a libpq built with LDAP may use the directory's answer instead)"
+        ));
+    }
     layers.apply(found.pairs, Source::Service, &origin);
     Ok(())
 }
@@ -77,6 +82,15 @@ pub(crate) fn apply(
 struct Found {
     file: PathBuf,
     pairs: Pairs,
+    /// The first `ldap` line of the section, which pgreach skipped.
+    ldap_line: Option<usize>,
+}
+
+/// One `[name]` section as read: its settings and the first `ldap` line skipped.
+#[derive(Debug, PartialEq, Eq, Default)]
+struct Section {
+    pairs: Pairs,
+    ldap_line: Option<usize>,
 }
 
 /// Why a service could not be used: libpq's message, and for a service not found, the files
@@ -112,8 +126,12 @@ fn find(name: &str, env: Env<'_>, read_file: ReadFile<'_>) -> Result<Found, Fail
             searched.push(format!("no file {}", file.display()));
             continue;
         };
-        if let Some(pairs) = section(&text, name, &file)? {
-            return Ok(Found { file, pairs });
+        if let Some(Section { pairs, ldap_line }) = section(&text, name, &file)? {
+            return Ok(Found {
+                file,
+                pairs,
+                ldap_line,
+            });
         }
         searched.push(format!("not in {}", file.display()));
     }
@@ -148,17 +166,17 @@ fn open(file: &Path, must_exist: bool, read_file: ReadFile<'_>) -> Result<Option
 /// `parseServiceFile`: the settings under the first `[name]` line, or `None` when the file has
 /// no such section. Lines outside that section are not parsed (only their length is checked,
 /// as libpq checks every line it reads), so a mistake elsewhere in the file does not matter.
-fn section(text: &[u8], name: &str, file: &Path) -> Result<Option<Pairs>, String> {
+fn section(text: &[u8], name: &str, file: &Path) -> Result<Option<Section>, String> {
     let file = file.display();
     let mut in_section = false;
-    let mut pairs = Pairs::new();
+    let mut found = Section::default();
     for (index, raw) in text.split_inclusive(|&b| b == b'\n').enumerate() {
         let number = index + 1;
         if raw.len() >= LINE_BUFFER - 1 {
             return Err(format!("line {number} too long in service file \"{file}\""));
         }
         let line = trim(raw);
-        if line.is_empty() || line[0] == b'#' {
+        if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
         if let Some(rest) = line.strip_prefix(b"[") {
@@ -176,9 +194,11 @@ fn section(text: &[u8], name: &str, file: &Path) -> Result<Option<Pairs>, String
             continue;
         }
         // A libpq built with LDAP (Debian's is) looks the service up in the directory named by
-        // an `ldap://` line; pgreach does not, and reads on to the plain settings that libpq
-        // uses as the fallback when the directory has no answer.
+        // an `ldap://` line and, if the directory answers, stops there. pgreach makes no LDAP
+        // query: it reads on to the plain settings, libpq's fallback when the directory has no
+        // answer, and says so in the origin.
         if line.starts_with(b"ldap") {
+            found.ldap_line.get_or_insert(number);
             continue;
         }
         let syntax_error = || format!("syntax error in service file \"{file}\", line {number}");
@@ -197,11 +217,12 @@ fn section(text: &[u8], name: &str, file: &Path) -> Result<Option<Pairs>, String
             .ok()
             .and_then(keywords::lookup)
             .ok_or_else(syntax_error)?;
-        if !pairs.iter().any(|(k, _)| *k == keyword.name) {
-            pairs.push((keyword.name, String::from_utf8_lossy(value).into_owned()));
+        if !found.pairs.iter().any(|(k, _)| *k == keyword.name) {
+            let value = String::from_utf8_lossy(value).into_owned();
+            found.pairs.push((keyword.name, value));
         }
     }
-    Ok(in_section.then_some(pairs))
+    Ok(in_section.then_some(found))
 }
 
 /// The line without leading and trailing white space, as C's `isspace` sees it (which, unlike
@@ -245,7 +266,7 @@ mod tests {
     const HOME: (&str, &str) = ("HOME", "/home/app");
 
     fn parse(text: &str, name: &str) -> Result<Option<Pairs>, String> {
-        section(text.as_bytes(), name, Path::new("/f"))
+        section(text.as_bytes(), name, Path::new("/f")).map(|s| s.map(|s| s.pairs))
     }
 
     fn pairs(list: &[(&'static str, &str)]) -> Option<Pairs> {
@@ -469,6 +490,18 @@ mod tests {
                 "nested service specifications not supported in service file \"{HOME_FILE}\", \
                  line 2 (service from uri)"
             )
+        );
+    }
+
+    #[test]
+    fn a_skipped_ldap_line_is_noted_in_the_origin() {
+        let ldap = (HOME_FILE, "[db]\nldap://ldap.example/dc=x?y\nport=6000\n");
+        let config = load(Input::default(), &[HOME, ("PGSERVICE", "db")], &[ldap]).unwrap();
+        let (value, source, origin) = setting(&config, "port");
+        assert_eq!((value.as_str(), source), ("6000", Source::Service));
+        assert!(
+            origin.starts_with(&format!("{HOME_FILE} [db] (LDAP lookup on line 2 not made")),
+            "{origin}"
         );
     }
 
