@@ -29,7 +29,8 @@ use crate::commands::{self, EXIT_OK, EXIT_USAGE};
                   DNS, TCP, SSLRequest, TLS and certificate checks, and the server's first answer \
                   to a StartupMessage. No password is needed. Settings are read like libpq: flags, \
                   then TARGET, then DATABASE_URL (or the DB_* variables with --env django), then \
-                  the PG* variables, then libpq's defaults.",
+                  the service file section named by service= or PGSERVICE (pg_service.conf), \
+                  then the PG* variables, then libpq's defaults.",
     disable_help_flag = true
 )]
 pub struct Args {

@@ -55,6 +55,11 @@ impl Layers {
         }
     }
 
+    /// Lays `higher` over these values: each keyword it sets replaces the one here.
+    pub fn overlay(&mut self, higher: Layers) {
+        self.values.extend(higher.values);
+    }
+
     pub fn get(&self, keyword: &str) -> Option<&Raw> {
         self.values.get(keyword)
     }

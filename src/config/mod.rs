@@ -1,5 +1,6 @@
-//! Validated configuration: merges flags, the TARGET argument, the application's environment and
-//! libpq's environment into one `Config`, remembering where every setting came from.
+//! Validated configuration: merges flags, the TARGET argument, the application's environment, a
+//! libpq service file and libpq's environment into one `Config`, remembering where every setting
+//! came from.
 //!
 //! # Precedence
 //!
@@ -12,8 +13,9 @@
 //! | 1 | explicit flags | `-h -p -U -d --sslmode --sslrootcert --sslcert --sslkey --connect-timeout` | `flag` | `--host`, `--port`, … |
 //! | 2 | the positional TARGET | `db:5433`, `postgres://…`, `"host=… sslmode=…"`, `/var/run/postgresql` | `argument` | `uri`, `conninfo`, `host:port`, `socket path` |
 //! | 3 | the application's settings | `--env libpq` (default): `DATABASE_URL`, only when no TARGET is given; `--env django`: `DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD DB_SSLMODE DB_SSLROOTCERT` (`DATABASE_URL` is then ignored) | `env` | the variable name |
-//! | 4 | libpq's variables | `PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSSLMODE PGSSLROOTCERT PGSSLCERT PGSSLKEY PGCONNECT_TIMEOUT PGAPPNAME` (and the other `PG*` variables libpq reads, recorded only) | `env` | the variable name |
-//! | 5 | defaults | host: a local socket in `/var/run/postgresql` or `/tmp` if one exists for the port, else `localhost`; port 5432; user: the OS user; dbname: the user; sslmode `prefer` (`verify-full` with `sslrootcert=system`); connect_timeout 10 s; application_name `pgreach` | `default` | the reason |
+//! | 4 | the connection service file | `service=NAME` from 1–3, else `PGSERVICE`: the `[NAME]` section of `PGSERVICEFILE` (else `~/.pg_service.conf`), or if not there of `pg_service.conf` in `PGSYSCONFDIR` (else Debian's `/etc/postgresql-common`) | `service` | the file and section, `/home/app/.pg_service.conf [NAME]` |
+//! | 5 | libpq's variables | `PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSSLMODE PGSSLROOTCERT PGSSLCERT PGSSLKEY PGCONNECT_TIMEOUT PGAPPNAME` (and the other `PG*` variables libpq reads, recorded only) | `env` | the variable name |
+//! | 6 | defaults | host: a local socket in `/var/run/postgresql` or `/tmp` if one exists for the port, else `localhost`; port 5432; user: the OS user; dbname: the user; sslmode `prefer` (`verify-full` with `sslrootcert=system`); connect_timeout 10 s; application_name `pgreach` | `default` | the reason |
 //!
 //! Notes:
 //! * `host`, `hostaddr` and `port` are separate settings, as in libpq: `-h` overrides the host of
@@ -22,7 +24,11 @@
 //! * `-d` may be a URI or conninfo string, as with psql; its settings count as flags, and the other
 //!   flags override them.
 //! * A `connect_timeout` of 0 or less means "wait forever" to libpq; pgreach uses 10 s instead.
-//! * An empty value counts as not given, so the next source fills it in.
+//! * An empty value counts as not given, so the next source fills it in. (libpq differs in two
+//!   corners pgreach does not model: an empty `service=` in a conninfo string, and an empty value
+//!   in a service file, each count as given there. An empty `PGSERVICE` is modelled: libpq
+//!   looks for the service "" and fails.)
+//! * A service named but not defined, or a service file libpq cannot parse, is libpq's error.
 
 mod build;
 mod conninfo;
@@ -33,6 +39,7 @@ mod layers;
 mod libpq;
 mod options;
 mod pairs;
+mod service;
 mod target;
 mod uri;
 
@@ -59,21 +66,38 @@ pub fn load(args: &Input, env: &dyn Fn(&str) -> Option<String>) -> Result<Config
 }
 
 /// `load`, with the check "does this Unix socket file exist?" supplied by the caller, so tests
-/// do not depend on the machine they run on.
+/// do not depend on the machine they run on. A service file, when one is named, is read from
+/// the machine.
 pub fn load_with(
     args: &Input,
     env: &dyn Fn(&str) -> Option<String>,
     socket_exists: &dyn Fn(&Path) -> bool,
 ) -> Result<Config, ConfigError> {
-    // Lowest precedence first: each layer overrides what the previous ones set.
-    let mut layers = Layers::default();
-    env::apply_libpq_vars(&mut layers, env);
-    env::apply_app_source(&mut layers, env, args.env, args.target.is_some())?;
+    load_with_files(args, env, socket_exists, &|path: &Path| std::fs::read(path))
+}
+
+/// `load_with`, with the service files read through `read_file` too.
+pub fn load_with_files(
+    args: &Input,
+    env: &dyn Fn(&str) -> Option<String>,
+    socket_exists: &dyn Fn(&Path) -> bool,
+    read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<Config, ConfigError> {
+    // What the application hands libpq as its connection string, lowest precedence first: each
+    // layer overrides what the previous ones set.
+    let mut given = Layers::default();
+    env::apply_app_source(&mut given, env, args.env, args.target.is_some())?;
     if let Some(text) = &args.target {
         let parsed = target::parse_target(text, None)?;
-        layers.apply(parsed.pairs, Source::Argument, parsed.origin);
+        given.apply(parsed.pairs, Source::Argument, parsed.origin);
     }
-    apply_flags(&mut layers, args)?;
+    apply_flags(&mut given, args)?;
+    // Then libpq's conninfo_add_defaults: the service file, then the PG* variables, fill in
+    // what the connection string leaves out.
+    let mut layers = Layers::default();
+    env::apply_libpq_vars(&mut layers, env);
+    service::apply(&mut layers, &given, env, read_file)?;
+    layers.overlay(given);
     build::build(&layers, args, env, socket_exists)
 }
 
@@ -251,7 +275,8 @@ pub struct Setting {
     pub value: String,
     pub source: Source,
     /// The flag (`--port`), how the TARGET was written (`uri`, `conninfo`, `host:port`,
-    /// `socket path`), the environment variable (`PGPORT`), or for a default, why.
+    /// `socket path`), the environment variable (`PGPORT`), the service file and section
+    /// (`/home/app/.pg_service.conf [mydb]`), or for a default, why.
     pub origin: String,
 }
 
@@ -261,6 +286,8 @@ vocabulary! {
         Flag = "flag",
         Argument = "argument",
         Env = "env",
+        /// A section of a connection service file (`pg_service.conf`).
+        Service = "service",
         Default = "default",
     }
 }

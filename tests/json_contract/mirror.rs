@@ -96,7 +96,7 @@ closed_set! {
 
 closed_set! {
     #[serde(rename_all = "snake_case")]
-    pub enum SettingSource { Flag, Argument, Env, Default }
+    pub enum SettingSource { Flag, Argument, Env, Service, Default }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -153,6 +153,45 @@ impl Libpq {
         }
         out
     }
+
+    /// [`Libpq::connect`] with `env` added to the judge's cleared environment (after the empty
+    /// HOME, so `("HOME", …)` replaces it), for what libpq reads from the environment itself:
+    /// `PGSERVICE`, `PGSERVICEFILE`, `PGSYSCONFDIR`, `PG*` defaults.
+    pub fn connect_with_env(self, ns: &Netns, conninfo: &str, env: &[(&str, &str)]) -> Connected {
+        let home = tempfile::Builder::new()
+            .prefix(&format!("pgr-home-{}-", std::process::id()))
+            .tempdir()
+            .expect("temp HOME for libpq_judge");
+        let mut lib_path = std::ffi::OsString::from("LD_LIBRARY_PATH=");
+        lib_path.push(self.lib_dir());
+        let mut cmd = ns.cmd("/usr/bin/env");
+        cmd.arg(lib_path)
+            .arg(judge_binary())
+            .args(["connect", conninfo])
+            .env_clear()
+            .env("PATH", CLEAN_PATH)
+            .env("LC_ALL", "C")
+            .env("HOME", home.path())
+            .envs(env.iter().copied())
+            .current_dir(home.path());
+        let out = run(&mut cmd, JUDGE_TIMEOUT);
+        if !out.success() {
+            panic!("libpq_judge ({self:?}) did not answer\n{}", out.describe());
+        }
+        let facts = Facts::read(&out);
+        Connected {
+            lib_version: facts.lib_version(),
+            ok: match facts.one("status") {
+                "ok" => true,
+                "bad" => false,
+                other => panic!("libpq_judge: status {other:?}\n{}", out.describe()),
+            },
+            error: facts.one("error").to_owned(),
+            server_version: facts.get("server_version").map(str::to_owned),
+            ssl_in_use: facts.get("ssl_in_use") == Some("1"),
+            ssl_protocol: facts.get("ssl_protocol").map(str::to_owned),
+        }
+    }
 }
 
 /// The judge's `KEY VALUE` lines, values unescaped.
