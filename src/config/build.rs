@@ -22,10 +22,6 @@ const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(1);
 /// The application_name pgreach announces unless the user chose one.
 const DEFAULT_APPLICATION_NAME: &str = "pgreach";
 
-/// The service keyword: pgreach acts on it (service.rs reads the service file before this
-/// module runs), so it is reported as used, not as recorded.
-const SERVICE: &str = "service";
-
 /// Shown instead of any secret value.
 const REDACTED: &str = "***";
 
@@ -73,7 +69,7 @@ pub(crate) fn build(
     let (connect_timeout, timeout_setting) = connect_timeout(layers)?;
     let (application_name, app_setting) = application_name(layers);
     settings.extend([timeout_setting, app_setting]);
-    settings.extend(layers.get(SERVICE).map(|raw| from_raw(SERVICE, raw)));
+    settings.extend(layers.get("service").map(|raw| from_raw("service", raw)));
     settings.extend(recorded_settings(layers));
     for setting in settings.iter_mut().filter(|s| !version.knows(s.name)) {
         setting.origin = format!("{} (unknown to libpq {version})", setting.origin);
@@ -274,7 +270,7 @@ fn application_name(layers: &Layers) -> (String, Setting) {
 fn recorded_settings(layers: &Layers) -> Vec<Setting> {
     KEYWORDS
         .iter()
-        .filter(|keyword| !keyword.used && keyword.name != SERVICE)
+        .filter(|keyword| !keyword.used)
         .filter_map(|keyword| {
             let raw = layers.get(keyword.name)?;
             let mut setting = match keyword.secret {

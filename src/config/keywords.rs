@@ -43,7 +43,7 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     kw("application_name", Some("PGAPPNAME"), true, false),
     // Used only when application_name is not set, as in libpq.
     kw("fallback_application_name", None, true, false),
-    kw("service", Some("PGSERVICE"), false, false),
+    kw("service", Some("PGSERVICE"), true, false),
     kw("passfile", Some("PGPASSFILE"), false, false),
     kw("require_auth", Some("PGREQUIREAUTH"), false, false),
     kw("channel_binding", Some("PGCHANNELBINDING"), false, false),
