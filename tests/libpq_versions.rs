@@ -158,3 +158,21 @@ fn the_report_names_the_libpq_version() {
     let json = run_pgreach(Some(&ns), &["--json", "--libpq", "15", &target], &[]).json();
     assert_eq!(json["config"]["libpq"], "15");
 }
+
+/// A socket directory whose socket path does not fit `sockaddr_un`: libpq refuses it before
+/// trying, in words pgreach must repeat (not a connection failure).
+#[test]
+fn a_socket_path_over_107_bytes_is_refused_like_libpq() {
+    let ns = Netns::new();
+    let dir = format!("/tmp/{}", "s".repeat(100));
+    let target = format!("host={dir} port=5432 user={ROLE} dbname=postgres");
+    let run = run_pgreach(Some(&ns), &["--json", &target], &[]);
+    let report = run.json();
+    let reason = report["sslmodes"]["prefer"]["reason"].as_str().unwrap_or_default();
+    for libpq in [Libpq::V15, Libpq::V18] {
+        let judge = libpq.connect(&ns, &target);
+        assert!(!judge.ok);
+        assert_eq!(judge.error.trim_end(), reason, "{libpq:?}\n{run}");
+    }
+    assert!(reason.ends_with("is too long (maximum 107 bytes)"), "{reason}");
+}

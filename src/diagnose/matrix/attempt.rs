@@ -61,6 +61,8 @@ pub(super) fn tcp_failure(a: &AddressFacts) -> Failure {
             .unwrap_or_else(|| "connection failed".into()),
     };
     let reason = match a.family {
+        // libpq's own refusal, before any connect(): it names the path itself.
+        Family::Unix if error.starts_with("Unix-domain socket path") => error,
         Family::Unix => format!(
             "connection to server on socket \"{}\" failed: {error}",
             a.address
