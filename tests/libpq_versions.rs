@@ -58,6 +58,15 @@ const CASES: &[&str] = &[
     // sslrootcert=system: libpq 16+ refuses a weak mode with it; libpq 15 looks for a file
     // called "system" and, under require, connects without one.
     "sslmode=require sslrootcert=system",
+    // What the client accepts from the server's authentication request (SCRAM here; over
+    // TLS with SCRAM-SHA-256-PLUS).
+    "sslmode=disable require_auth=md5",
+    "sslmode=require require_auth=!scram-sha-256",
+    "sslmode=require require_auth=scram-sha-256,md5",
+    "sslmode=require require_auth=md5,!password",
+    "sslmode=disable channel_binding=require",
+    "sslmode=prefer channel_binding=require",
+    "sslmode=allow channel_binding=require",
     // Accepted everywhere.
     "sslmode=require sslsni=0 target_session_attrs=any",
 ];
@@ -168,11 +177,16 @@ fn a_socket_path_over_107_bytes_is_refused_like_libpq() {
     let target = format!("host={dir} port=5432 user={ROLE} dbname=postgres");
     let run = run_pgreach(Some(&ns), &["--json", &target], &[]);
     let report = run.json();
-    let reason = report["sslmodes"]["prefer"]["reason"].as_str().unwrap_or_default();
+    let reason = report["sslmodes"]["prefer"]["reason"]
+        .as_str()
+        .unwrap_or_default();
     for libpq in [Libpq::V15, Libpq::V18] {
         let judge = libpq.connect(&ns, &target);
         assert!(!judge.ok);
         assert_eq!(judge.error.trim_end(), reason, "{libpq:?}\n{run}");
     }
-    assert!(reason.ends_with("is too long (maximum 107 bytes)"), "{reason}");
+    assert!(
+        reason.ends_with("is too long (maximum 107 bytes)"),
+        "{reason}"
+    );
 }

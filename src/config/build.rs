@@ -8,7 +8,8 @@ use super::endpoints::{self, default, from_raw};
 use super::env::{self, Env};
 use super::keywords::KEYWORDS;
 use super::layers::{Layers, Raw};
-use super::libpq::{self, LibpqVersion, SslNegotiation};
+use super::libpq::{self, LibpqVersion, LoadBalanceHosts, SslNegotiation};
+use super::{ChannelBinding, RequireAuth};
 use super::{
     Config, ConfigError, EvidenceConfig, Format, Input, LoginOptions, Secret, Setting, SslMode,
 };
@@ -75,6 +76,18 @@ pub(crate) fn build(
         setting.origin = format!("{} (unknown to libpq {version})", setting.origin);
     }
     let refusals = libpq::refusals(layers, version);
+    // A value libpq refuses is left out here: the refusal already stops the whole run, and the
+    // per-address matrix shows what happens once it is fixed.
+    let known =
+        |keyword| libpq::effective(layers, version, keyword).filter(|_| version.knows(keyword));
+    let require_auth = known("require_auth")
+        .and_then(|raw| RequireAuth::parse(&raw.value, version >= LibpqVersion::V18).ok());
+    let channel_binding = known("channel_binding")
+        .and_then(|raw| ChannelBinding::from_word(&raw.value))
+        .unwrap_or_default();
+    let load_balance_hosts = known("load_balance_hosts")
+        .and_then(|raw| LoadBalanceHosts::from_word(&raw.value))
+        .unwrap_or_default();
 
     Ok(Config {
         endpoints,
@@ -89,6 +102,9 @@ pub(crate) fn build(
         libpq: version,
         sslnegotiation,
         refusals,
+        require_auth,
+        channel_binding,
+        load_balance_hosts,
         connect_timeout,
         password,
         settings,

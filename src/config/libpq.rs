@@ -6,6 +6,7 @@
 //! in tests/libpq_versions.rs hold them to it.
 
 use super::Source;
+use super::auth_policy::RequireAuth;
 use super::keywords::{self, KEYWORDS};
 use super::layers::{Layers, Raw};
 use crate::vocabulary::vocabulary;
@@ -65,6 +66,18 @@ vocabulary! {
         Postgres = "postgres",
         /// A ClientHello straight after connect (libpq 17+).
         Direct = "direct",
+    }
+}
+
+vocabulary! {
+    /// libpq 16+ `load_balance_hosts`.
+    #[derive(Default)]
+    pub enum LoadBalanceHosts {
+        /// Hosts in the order given, addresses in getaddrinfo's order.
+        #[default]
+        Disable = "disable",
+        /// Hosts shuffled, and each host's addresses shuffled.
+        Random = "random",
     }
 }
 
@@ -132,6 +145,11 @@ pub(crate) fn refusals(layers: &Layers, version: LibpqVersion) -> Vec<RefusedSet
             let message = value_message(check.keyword, &raw.value, version);
             refuse(&mut out, check.keyword, message, raw);
         }
+    }
+    if let Some(raw) = effective(layers, version, "require_auth")
+        && let Err(message) = RequireAuth::parse(&raw.value, version >= LibpqVersion::V18)
+    {
+        refuse(&mut out, "require_auth", message, raw);
     }
     if let Some(message) = protocol_range(layers, version) {
         let raw = layers.get("ssl_min_protocol_version").expect("checked");

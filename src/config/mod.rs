@@ -30,6 +30,7 @@
 //!   looks for the service "" and fails.)
 //! * A service named but not defined, or a service file libpq cannot parse, is libpq's error.
 
+mod auth_policy;
 mod build;
 mod conninfo;
 mod endpoints;
@@ -52,7 +53,8 @@ use std::time::Duration;
 use crate::vocabulary::vocabulary;
 use layers::Layers;
 
-pub use libpq::{LibpqVersion, RefusedSetting, SslNegotiation};
+pub use auth_policy::{AuthRequirement, ChannelBinding, RequireAuth};
+pub use libpq::{LibpqVersion, LoadBalanceHosts, RefusedSetting, SslNegotiation};
 pub use options::{
     ColorChoice, DEFAULT_EXPIRY_WARN_DAYS, EnvMode, EvidenceConfig, FailOn, Format, Input,
     LoginOptions, TranscriptFormat,
@@ -155,6 +157,12 @@ pub struct Config {
     pub sslnegotiation: SslNegotiation,
     /// Settings that libpq refuses before connecting: the application cannot connect at all.
     pub refusals: Vec<RefusedSetting>,
+    /// What the client accepts from the server's authentication request (libpq 16+
+    /// `require_auth`; `channel_binding`), as that libpq reads them.
+    pub require_auth: Option<RequireAuth>,
+    pub channel_binding: ChannelBinding,
+    /// libpq 16+ `load_balance_hosts`.
+    pub load_balance_hosts: LoadBalanceHosts,
     /// Per address, for the whole probe of that address (as libpq applies connect_timeout).
     pub connect_timeout: Duration,
     pub password: Option<Secret>,

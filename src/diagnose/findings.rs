@@ -34,6 +34,9 @@
 //! | `pg_hba_no_entry`, `pg_hba_reject` | per the rule | warning |
 //! | `auth_cleartext_over_plaintext` | — | warning when the configured sslmode authenticates over plaintext; info otherwise |
 //! | `auth_md5`, `auth_trust` | — | warning |
+//! | `auth_refused_by_client` (`require_auth`, `channel_binding=require`) | per the rule | warning |
+//! | `libpq_refuses_settings`, `sslnegotiation_direct_weak_sslmode` | always (libpq refuses the settings) | — |
+//! | `direct_tls_not_supported` (`sslnegotiation=direct`) | per the rule | warning |
 //! | `post_auth_error` (trust, then e.g. database does not exist) | — | warning: authentication was reached, the session was not |
 //! | `sslmode_below_verify_full` | — | info |
 //! | `password_failed`, `role_missing`, `database_missing`, `server_signature_invalid` (`--login`) | always | — |
@@ -87,6 +90,7 @@ pub fn findings(report: &Report, opts: &Options) -> Vec<Finding> {
         drafts.extend(ssl::negotiation(&at));
         drafts.extend(cert::certificate(&at));
         drafts.extend(hba::auth_method(&at));
+        drafts.extend(hba::client_policy(&at));
         drafts.extend(login::login(&at));
     }
     for host in &report.hosts {

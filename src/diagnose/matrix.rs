@@ -49,9 +49,10 @@
 //! `auth`, and `unknown` for an uncertain outcome.
 
 mod attempt;
+mod auth;
 mod tls;
 
-use crate::config::{SslMode, SslNegotiation};
+use crate::config::{LoadBalanceHosts, SslMode, SslNegotiation};
 use crate::facts::{
     AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, Stage, TcpStatus,
     TrustFacts,
@@ -63,6 +64,7 @@ use attempt::{Failure, Step, plaintext, tcp_failure};
 use tls::{Checks, Ssl, over_ssl};
 
 pub(crate) use attempt::auth_words;
+pub use auth::Policy;
 pub(crate) use tls::{Roots, name_mismatch, roots};
 
 /// What libpq does after a failed address (§8.1).
@@ -99,6 +101,8 @@ pub struct Setup<'a> {
     pub refusal: Option<&'a str>,
     /// How TLS is started (libpq 17+ `sslnegotiation`).
     pub negotiation: SslNegotiation,
+    /// Which authentication requests the client accepts.
+    pub auth: Policy<'a>,
 }
 
 impl<'a> Setup<'a> {
@@ -117,6 +121,7 @@ impl<'a> From<&'a TrustFacts> for Setup<'a> {
             client_error: None,
             refusal: None,
             negotiation: SslNegotiation::Postgres,
+            auth: Policy::default(),
         }
     }
 }
@@ -125,6 +130,10 @@ impl<'a> From<&'a Report> for Setup<'a> {
     fn from(report: &'a Report) -> Self {
         Setup {
             negotiation: report.config.sslnegotiation,
+            auth: Policy {
+                require_auth: report.config.require_auth.as_ref(),
+                channel_binding: report.config.channel_binding,
+            },
             ..Setup::new(&report.trust, &report.client_certificate)
         }
     }
@@ -190,27 +199,136 @@ fn walk(report: &Report, mode: SslMode) -> ModeOutcome {
     if let Some(refusal) = settings_refusal(setup, mode) {
         return refusal.outcome;
     }
+    // Each host's verdicts, in libpq's order; an empty list is a host that did not resolve.
+    let hosts: Vec<(&HostFacts, Vec<Verdict>)> = (report.hosts.iter())
+        .map(|host| {
+            let verdicts = (libpq_order(report, host).into_iter())
+                .map(|a| verdict(a, report, mode))
+                .collect();
+            (host, verdicts)
+        })
+        .collect();
+    match report.config.load_balance_hosts {
+        LoadBalanceHosts::Disable => walk_in_order(&hosts),
+        LoadBalanceHosts::Random => walk_in_every_order(&hosts),
+    }
+}
+
+/// libpq's walk over hosts and their addresses in the order given.
+fn walk_in_order(hosts: &[(&HostFacts, Vec<Verdict>)]) -> ModeOutcome {
     let mut last: Option<ModeOutcome> = None;
     let mut dns_failure: Option<ModeOutcome> = None;
-    for host in &report.hosts {
-        let addresses = libpq_order(report, host);
-        if addresses.is_empty() {
+    for (host, verdicts) in hosts {
+        if verdicts.is_empty() {
             dns_failure.get_or_insert_with(|| unresolved(host));
             continue;
         }
-        for a in addresses {
-            let v = verdict(a, report, mode);
+        for v in verdicts {
             match v.next {
-                Next::Stop => return v.outcome,
-                Next::Address => last = Some(v.outcome),
+                Next::Stop => return v.outcome.clone(),
+                Next::Address => last = Some(v.outcome.clone()),
                 Next::Host => {
-                    last = Some(v.outcome);
+                    last = Some(v.outcome.clone());
                     break;
                 }
             }
         }
     }
     last.or(dns_failure).unwrap_or_else(nothing_to_try)
+}
+
+/// Orders `load_balance_hosts=random` is checked in before it is called uncertain.
+const MAX_ORDERS: usize = 720;
+
+/// `load_balance_hosts=random` (libpq 16+, §8.4) shuffles the hosts and each host's addresses:
+/// the outcome is certain only when every order gives the same answer, so every order is
+/// walked (up to [`MAX_ORDERS`]).
+fn walk_in_every_order(hosts: &[(&HostFacts, Vec<Verdict>)]) -> ModeOutcome {
+    let orders = orders_of(hosts);
+    let Some(orders) = orders.filter(|o| o.len() <= MAX_ORDERS) else {
+        return uncertain_order(format!(
+            "load_balance_hosts=random: more than {MAX_ORDERS} orders of hosts and addresses to check"
+        ));
+    };
+    let outcomes: Vec<ModeOutcome> = orders.iter().map(|o| walk_in_order(o)).collect();
+    let reaching = outcomes.iter().filter(|o| o.reaches_auth).count();
+    let first = outcomes.into_iter().next().unwrap_or_else(nothing_to_try);
+    if reaching == 0 || reaching == orders.len() {
+        return ModeOutcome {
+            reason: format!(
+                "{} (in every order load_balance_hosts=random can pick)",
+                first.reason
+            ),
+            address: None,
+            ..first
+        };
+    }
+    uncertain_order(format!(
+        "load_balance_hosts=random: libpq tries the hosts and their addresses in random order, and {reaching} of {} orders reach authentication",
+        orders.len()
+    ))
+}
+
+fn uncertain_order(reason: String) -> ModeOutcome {
+    ModeOutcome {
+        reaches_auth: false,
+        stage: Stage::Unknown,
+        reason,
+        address: None,
+        uncertain: true,
+    }
+}
+
+/// Every order of hosts, each with every order of its addresses; `None` when there are too
+/// many to list.
+#[allow(clippy::type_complexity)]
+fn orders_of<'h>(
+    hosts: &[(&'h HostFacts, Vec<Verdict>)],
+) -> Option<Vec<Vec<(&'h HostFacts, Vec<Verdict>)>>> {
+    let count = (1..=hosts.len()).try_fold(1usize, |n, k| n.checked_mul(k))?;
+    let count = hosts.iter().try_fold(count, |n, (_, v)| {
+        (1..=v.len()).try_fold(n, |n, k| n.checked_mul(k))
+    })?;
+    if count > MAX_ORDERS {
+        return None;
+    }
+    let mut out = Vec::new();
+    for host_order in permutations(hosts.len()) {
+        let mut partial: Vec<Vec<(&HostFacts, Vec<Verdict>)>> = vec![Vec::new()];
+        for &h in &host_order {
+            let (host, verdicts) = &hosts[h];
+            let mut next = Vec::new();
+            for prefix in &partial {
+                for address_order in permutations(verdicts.len()) {
+                    let mut order = prefix.clone();
+                    order.push((
+                        *host,
+                        address_order.iter().map(|&i| verdicts[i].clone()).collect(),
+                    ));
+                    next.push(order);
+                }
+            }
+            partial = next;
+        }
+        out.extend(partial);
+    }
+    Some(out)
+}
+
+/// Every permutation of `0..n`.
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for rest in permutations(n - 1) {
+        for at in 0..=rest.len() {
+            let mut p = rest.clone();
+            p.insert(at, n - 1);
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn unresolved(host: &HostFacts) -> ModeOutcome {
@@ -256,7 +374,7 @@ pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: S
     }
     // libpq never negotiates encryption over a Unix socket (§6.2).
     if a.family == Family::Unix {
-        return finish(plaintext(a), label);
+        return finish(accepted(a, s.auth, plaintext(a)), label);
     }
     // Only the strong modes get this far with direct TLS (the weak ones are refused above).
     if s.negotiation == SslNegotiation::Direct
@@ -272,7 +390,7 @@ pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: S
         SslMode::VerifyCa => ssl_only(a, s, Checks::CHAIN),
         SslMode::VerifyFull => ssl_only(a, s, Checks::FULL),
     };
-    finish(step, label)
+    finish(accepted(a, s.auth, step), label)
 }
 
 /// What libpq refuses before connecting anywhere, in its order of checks: a setting it does not
@@ -322,6 +440,19 @@ fn without_direct_tls(a: &AddressFacts) -> Option<Step> {
         Failure::new(Stage::TlsHandshake, format!("sslnegotiation=direct: {why}"))
             .then(Next::Address),
     ))
+}
+
+/// Whether the client accepts the authentication request the attempt reached.
+fn accepted(a: &AddressFacts, policy: Policy<'_>, step: Step) -> Step {
+    let Step::Auth { channel, .. } = &step else {
+        return step;
+    };
+    let refused =
+        crate::diagnose::startup_on(a, *channel).and_then(|s| auth::refusal(policy, s, *channel));
+    match refused {
+        Some(message) => Step::Fail(Failure::new(Stage::Auth, message)),
+        None => step,
+    }
 }
 
 fn finish(step: Step, label: String) -> Verdict {

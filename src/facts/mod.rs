@@ -137,6 +137,7 @@ vocabulary! {
         AuthCleartextOverPlaintext = "auth_cleartext_over_plaintext",
         AuthMd5 = "auth_md5",
         AuthTrust = "auth_trust",
+        AuthRefusedByClient = "auth_refused_by_client",
         SslmodeBelowVerifyFull = "sslmode_below_verify_full",
         PasswordFailed = "password_failed",
         RoleMissing = "role_missing",
@@ -230,6 +231,10 @@ pub struct ConfigFacts {
     pub sslnegotiation: crate::config::SslNegotiation,
     /// Settings that libpq refuses before connecting anywhere, in its own words.
     pub refusals: Vec<crate::config::RefusedSetting>,
+    /// `require_auth` as that libpq reads it (libpq 16+); null when unset.
+    pub require_auth: Option<crate::config::RequireAuth>,
+    pub channel_binding: crate::config::ChannelBinding,
+    pub load_balance_hosts: crate::config::LoadBalanceHosts,
     pub user: String,
     pub dbname: String,
     pub connect_timeout_ms: Millis,

@@ -47,6 +47,9 @@ pub struct Config {
     pub libpq: LibpqVersion,
     pub sslnegotiation: SslNegotiation,
     pub refusals: Vec<RefusedSetting>,
+    pub require_auth: Option<String>,
+    pub channel_binding: ChannelBindingSetting,
+    pub load_balance_hosts: LoadBalanceHosts,
     pub user: String,
     pub dbname: String,
     pub connect_timeout_ms: f64,
@@ -68,6 +71,16 @@ closed_set! {
 closed_set! {
     #[serde(rename_all = "snake_case")]
     pub enum SslNegotiation { Postgres, Direct }
+}
+
+closed_set! {
+    #[serde(rename_all = "snake_case")]
+    pub enum ChannelBindingSetting { Disable, Prefer, Require }
+}
+
+closed_set! {
+    #[serde(rename_all = "snake_case")]
+    pub enum LoadBalanceHosts { Disable, Random }
 }
 
 /// A setting libpq refuses before connecting; `keyword` is a libpq keyword (an open set).
@@ -574,6 +587,7 @@ closed_set! {
         AuthCleartextOverPlaintext,
         AuthMd5,
         AuthTrust,
+        AuthRefusedByClient,
         SslmodeBelowVerifyFull,
         PasswordFailed,
         RoleMissing,

@@ -235,6 +235,34 @@ fn client_cert(at: &At, severity: Severity, evidence: String) -> Draft {
     )
 }
 
+/// The client's own policy (`require_auth`, `channel_binding=require`) refusing the request the
+/// configured sslmode reaches.
+pub(super) fn client_policy(at: &At) -> Option<Draft> {
+    let outcome = &at.verdict()?.outcome;
+    if outcome.reaches_auth || outcome.stage != crate::facts::Stage::Auth {
+        return None;
+    }
+    let config = &at.ctx.report.config;
+    let settings = [
+        config
+            .require_auth
+            .as_ref()
+            .map(|r| format!("require_auth={}", r.text)),
+        Some(format!("channel_binding={}", config.channel_binding)),
+    ];
+    let settings: Vec<String> = settings.into_iter().flatten().collect();
+    Some(at.draft(
+        Layer::AuthMethod,
+        FindingCode::AuthRefusedByClient,
+        at.severity(Severity::Warning),
+        Text::new(
+            format!("The server's authentication request does not meet the application's own requirement, so libpq gives up: {}.", outcome.reason),
+            "Either change pg_hba.conf so this connection gets the method the application requires (for example `hostssl … scram-sha-256`, which also offers channel binding over TLS), or relax require_auth / channel_binding in the application's connection string.",
+        ),
+        vec![format!("{}: {}; {}", at.label(), settings.join(", "), outcome.reason)],
+    ))
+}
+
 /// Weak authentication methods, on every channel that reached authentication.
 pub(super) fn auth_method(at: &At) -> Vec<Draft> {
     let mut out = Vec::new();

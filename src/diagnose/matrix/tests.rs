@@ -384,6 +384,94 @@ fn a_refused_setting_fails_the_run_not_the_address() {
     assert_eq!(table(&for_address(&r.addresses[0], &r))[3], AUTH);
 }
 
+/// require_auth and channel_binding=require refuse the request the mode reaches, with no
+/// retry on the other channel (libpq's words, read from libpq 16 and 18).
+#[test]
+fn the_clients_auth_policy_refuses_requests_it_does_not_accept() {
+    let root = trust(false);
+    let md5_only = crate::config::RequireAuth::parse("md5", true).unwrap();
+    let policy = |require_auth, channel_binding| Setup {
+        auth: Policy {
+            require_auth,
+            channel_binding,
+        },
+        ..Setup::from(&root)
+    };
+    let mut scram = auth(AuthMethod::Sasl);
+    scram.sasl_mechanisms = vec!["SCRAM-SHA-256-PLUS".into(), "SCRAM-SHA-256".into()];
+    let mut scram_plain = auth(AuthMethod::Sasl);
+    scram_plain.sasl_mechanisms = vec!["SCRAM-SHA-256".into()];
+    let a = tcp(HOST, "10.0.0.5")
+        .tls_ok()
+        .tls_startup(scram)
+        .plain_startup(scram_plain)
+        .build();
+    use crate::config::ChannelBinding::{Prefer, Require};
+    let m = for_address(&a, policy(Some(&md5_only), Prefer));
+    let auth_failed = (false, "auth");
+    // No root file: verify-* stop before any request.
+    let cfg = (false, "config");
+    assert_eq!(
+        table(&m),
+        vec![auth_failed, auth_failed, auth_failed, auth_failed, cfg, cfg]
+    );
+    assert_eq!(
+        m.prefer.reason,
+        "authentication method requirement \"md5\" failed: server requested SASL authentication"
+    );
+    let m = for_address(&a, policy(None, Require));
+    assert_eq!(table(&m)[..2], [auth_failed, auth_failed]);
+    assert_eq!(
+        m.disable.reason,
+        "channel binding required, but SSL not in use"
+    );
+    assert_eq!(table(&m)[2..], [AUTH, AUTH, cfg, cfg]);
+    assert_eq!(
+        verdict(&a, policy(None, Require), SslMode::Disable).next,
+        Next::Stop
+    );
+}
+
+/// load_balance_hosts=random: certain only when every order of hosts and addresses agrees.
+#[test]
+fn random_load_balancing_is_certain_only_when_every_order_agrees() {
+    let good = hostssl_only();
+    let mut refused = tcp(HOST, "10.0.0.6")
+        .tcp_failed(TcpStatus::Refused, "Connection refused")
+        .build();
+    refused.system_rank = Some(1);
+    let mut r = report("require", vec![good.clone(), refused]);
+    r.config.load_balance_hosts = crate::config::LoadBalanceHosts::Random;
+    // A refused address only moves libpq on: every order reaches authentication.
+    let m = for_report(&r);
+    assert!(m.require.reaches_auth && !m.require.uncertain, "{m:?}");
+    assert!(
+        m.require.reason.contains("in every order"),
+        "{}",
+        m.require.reason
+    );
+
+    // A server error stops libpq where it is: the answer depends on the order.
+    let mut stopping = tcp(HOST, "10.0.0.7")
+        .tls_ok()
+        .tls_startup(refused_startup())
+        .build();
+    stopping.system_rank = Some(1);
+    let mut r = report("require", vec![good, stopping]);
+    r.config.load_balance_hosts = crate::config::LoadBalanceHosts::Random;
+    let m = for_report(&r);
+    assert!(m.require.uncertain && !m.require.reaches_auth, "{m:?}");
+    assert!(
+        m.require.reason.contains("1 of 2 orders"),
+        "{}",
+        m.require.reason
+    );
+}
+
+fn refused_startup() -> crate::facts::StartupFacts {
+    refused("28000", "pg_hba.conf rejects connection")
+}
+
 #[test]
 fn server_answers_other_byte_and_eof() {
     let a = tcp(HOST, "10.0.0.5")
