@@ -3,7 +3,7 @@
 
 use super::ConfigError;
 use super::keywords;
-use super::pairs::{Pairs, from_suffix, push_nonempty};
+use super::pairs::{Pairs, from_suffix, keyword_value};
 use super::uri;
 
 /// Parses a conninfo string like libpq's `conninfo_parse`.
@@ -16,14 +16,15 @@ pub(super) fn parse(s: &str, from: Option<&str>) -> Result<Pairs, ConfigError> {
     })?;
     let mut pairs = Pairs::new();
     for (key, value) in entries {
-        let keyword = keywords::lookup(&key).ok_or_else(|| {
+        let pair = keyword_value(&key, value).ok_or_else(|| {
             ConfigError::new(format!(
                 "invalid connection option \"{}\" in conninfo{}",
                 uri::redact(&key),
                 from_suffix(from)
             ))
         })?;
-        push_nonempty(&mut pairs, keyword.name, value);
+        // An empty value is kept: in libpq `port=` means "the default", not "see PGPORT".
+        pairs.push(pair);
     }
     Ok(pairs)
 }
@@ -154,7 +155,12 @@ mod tests {
                 "password=a\\ b user=u",
                 &[("password", "a b"), ("user", "u")],
             ),
-            ("host='' port=5433", &[("port", "5433")]),
+            ("host='' port=5433", &[("host", ""), ("port", "5433")]),
+            (
+                "requiressl=1 host=h",
+                &[("sslmode", "require"), ("host", "h")],
+            ),
+            ("requiressl=0", &[("sslmode", "prefer")]),
             ("dbname='a=b'", &[("dbname", "a=b")]),
             ("host=a,b port=1,2", &[("host", "a,b"), ("port", "1,2")]),
             (
