@@ -39,7 +39,7 @@ fn tokenize(s: &str) -> Result<Vec<(String, String)>, String> {
             return Ok(entries);
         }
         let mut key = String::new();
-        while let Some(c) = chars.next_if(|&c| c != '=' && !c.is_ascii_whitespace()) {
+        while let Some(c) = chars.next_if(|&c| c != '=' && !is_space(c)) {
             key.push(c);
         }
         skip_spaces(&mut chars);
@@ -56,16 +56,22 @@ fn tokenize(s: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
+/// C's `isspace` in the C locale, which libpq's `conninfo_parse` uses: unlike
+/// `is_ascii_whitespace` it includes the vertical tab.
+pub(super) fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
 type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
 
 fn skip_spaces(chars: &mut Chars<'_>) {
-    while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+    while chars.next_if(|&c| is_space(c)).is_some() {}
 }
 
 /// Up to the next whitespace; a backslash takes the next character literally.
 fn unquoted_value(chars: &mut Chars<'_>) -> String {
     let mut value = String::new();
-    while let Some(c) = chars.next_if(|c| !c.is_ascii_whitespace()) {
+    while let Some(c) = chars.next_if(|&c| !is_space(c)) {
         if c == '\\' {
             value.extend(chars.next());
         } else {
@@ -107,10 +113,7 @@ pub(super) fn redact(s: &str) -> String {
 
 /// Quotes a value so that `tokenize` reads it back unchanged.
 fn quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && !value
-            .chars()
-            .any(|c| c.is_ascii_whitespace() || c == '\'' || c == '\\');
+    let plain = !value.is_empty() && !value.chars().any(|c| is_space(c) || c == '\'' || c == '\\');
     if plain {
         return value.to_string();
     }
@@ -174,6 +177,7 @@ mod tests {
                 ],
             ),
             ("host=a host=b", &[("host", "a"), ("host", "b")]),
+            ("host=a\x0bport=1", &[("host", "a"), ("port", "1")]),
         ];
         for (input, expected) in cases {
             assert_eq!(conninfo(input), pairs(expected), "{input}");

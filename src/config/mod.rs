@@ -50,6 +50,13 @@ pub use options::{
 };
 pub use target::redact_connection_string;
 
+/// The keyword/value pairs a TARGET sets, in the order written (a later pair overrides an
+/// earlier one), before other sources are merged or any value is validated: for a connection
+/// string, what libpq's `PQconninfoParse` gives (tests/conformance.rs holds the two together).
+pub fn target_pairs(target: &str) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    target::parse_target(target, None).map(|parsed| parsed.pairs)
+}
+
 /// Reads the configuration from `args`, the environment lookup `env` (in production
 /// `|k| std::env::var(k).ok()`) and the local filesystem (to find a default Unix socket).
 pub fn load(args: &Input, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {

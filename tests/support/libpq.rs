@@ -84,7 +84,13 @@ impl Libpq {
     /// Connects with `conninfo` from inside `ns` (connect_timeout 10 s unless `conninfo`
     /// sets one), with an empty HOME: no ~/.pgpass or ~/.postgresql/root.crt.
     pub fn connect(self, ns: &Netns, conninfo: &str) -> Connected {
-        let out = self.judge(Some(ns), "connect", conninfo);
+        self.connect_with_env(ns, conninfo, &[])
+    }
+
+    /// [`Libpq::connect`] with these environment variables set (`PGPORT`, `PGREQUIRESSL`, …),
+    /// to see how libpq merges them with the connection string.
+    pub fn connect_with_env(self, ns: &Netns, conninfo: &str, vars: &[(&str, &str)]) -> Connected {
+        let out = self.judge(Some(ns), "connect", conninfo, vars);
         let facts = Facts::read(&out);
         Connected {
             lib_version: facts.lib_version(),
@@ -102,7 +108,7 @@ impl Libpq {
 
     /// Parses `conninfo` (no network: runs in the root namespace).
     pub fn parse(self, conninfo: &str) -> Parsed {
-        let out = self.judge(None, "parse", conninfo);
+        let out = self.judge(None, "parse", conninfo, &[]);
         let facts = Facts::read(&out);
         let options = match facts.one("parse") {
             "ok" => Ok(facts
@@ -122,7 +128,13 @@ impl Libpq {
     }
 
     /// Runs the judge with this libpq and a cleared environment; panics unless it answered.
-    fn judge(self, ns: Option<&Netns>, mode: &str, conninfo: &str) -> Captured {
+    fn judge(
+        self,
+        ns: Option<&Netns>,
+        mode: &str,
+        conninfo: &str,
+        vars: &[(&str, &str)],
+    ) -> Captured {
         let home = tempfile::Builder::new()
             .prefix(&format!("pgr-home-{}-", std::process::id()))
             .tempdir()
@@ -141,6 +153,7 @@ impl Libpq {
             .env("PATH", CLEAN_PATH)
             .env("LC_ALL", "C")
             .env("HOME", home.path())
+            .envs(vars.iter().copied())
             .current_dir(home.path());
         let out = run(&mut cmd, JUDGE_TIMEOUT);
         if !out.success() {
