@@ -118,6 +118,9 @@ fn libpq_15_and_18_differ_only_where_listed() {
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
 }
 
+/// Environment variables for one case.
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
 /// pgreach's configuration for `target` with the environment `vars` (no socket exists).
 fn load(target: &str, vars: &[(&str, &str)]) -> Result<pgreach::config::Config, String> {
     let vars: BTreeMap<String, String> = vars
@@ -201,7 +204,7 @@ fn pgrequiressl_still_means_require() {
     let _cluster = Cluster::start(&ns, ClusterSpec::new().ssl(false).listen("127.0.0.1"));
     let refused = "server does not support SSL, but SSL was required";
     let base = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
-    let cases: [(&str, &[(&str, &str)], bool); 5] = [
+    let cases: [(&str, Vars, bool); 5] = [
         (base, &[("PGREQUIRESSL", "1")], true),
         (base, &[("PGREQUIRESSL", "0")], false),
         (

@@ -139,7 +139,9 @@ mod tests {
 
     #[test]
     fn pgrequiressl_applies_only_without_pgsslmode() {
-        let cases: [(&[(&str, &str)], Option<(&str, &str)>); 4] = [
+        // (environment, expected (sslmode, origin))
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<(&'a str, &'a str)>);
+        let cases: [Case; 4] = [
             (
                 &[("PGREQUIRESSL", "1")],
                 Some(("require", "PGREQUIRESSL (deprecated; libpq still reads it)")),
