@@ -10,7 +10,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use pgreach::config::{Input, Source, load_with, target_pairs};
-use support::{Cluster, ClusterSpec, Libpq, Netns, Parsed};
+use support::{Cluster, ClusterSpec, Libpq, Netns, Parsed, finding, run_pgreach, setting};
 
 use corpus::{EXCEPTIONS, OWN_CASES, TARGET_ONLY_FORMS, UPSTREAM_URIS, V15_V18_DIFFERENCES};
 
@@ -233,4 +233,67 @@ fn pgrequiressl_still_means_require() {
         let sslmode = config.setting("sslmode").unwrap();
         assert_eq!(sslmode.value == "require", required, "{conninfo} {env:?}");
     }
+}
+
+/// No host anywhere: libpq tries its compiled-in socket directory only, never TCP. pgreach
+/// probes the same socket and, when the file is missing, quotes libpq's error and says
+/// whether TCP localhost answers on the port (first nothing does, then a server does).
+#[test]
+fn no_host_means_the_socket_directory_as_in_libpq() {
+    let ns = Netns::new();
+    let port = "5499";
+    let env = [("PGPORT", port)];
+    let libpq_error = format!(
+        "connection to server on socket \"/var/run/postgresql/.s.PGSQL.{port}\" failed: \
+         No such file or directory"
+    );
+    let c = Libpq::V15.connect_with_env(&ns, "", &env);
+    assert!(c.error.contains(&libpq_error), "{}", c.error);
+    let c = Libpq::V18.connect_with_env(&ns, "", &env);
+    assert!(
+        c.error
+            .contains(&format!("on socket \"/tmp/.s.PGSQL.{port}\" failed")),
+        "{}",
+        c.error
+    );
+
+    let run = run_pgreach(Some(&ns), &["--json"], &env);
+    let report = run.json();
+    assert_eq!(run.status, 1, "{run}");
+    let host = setting(&report, "host");
+    assert_eq!(host["value"], "/var/run/postgresql", "{host:#}");
+    assert!(
+        strings_of(&host["origin"]).contains("/tmp in upstream builds"),
+        "{host:#}"
+    );
+    let a = &report["addresses"][0];
+    assert_eq!(a["family"], "unix", "{a:#}");
+    assert_eq!(a["localhost_tcp"]["status"], "refused", "{a:#}");
+    let f = finding(&report, "socket_missing", "error");
+    let summary = strings_of(&f["summary"]);
+    assert!(summary.contains(&libpq_error), "{f:#}");
+    assert!(
+        summary.contains(&format!("Nothing answers on TCP localhost:{port}")),
+        "{f:#}"
+    );
+
+    let _cluster = Cluster::start(
+        &ns,
+        ClusterSpec::new()
+            .port(port.parse().unwrap())
+            .listen("127.0.0.1"),
+    );
+    let report = run_pgreach(Some(&ns), &["--json"], &env).json();
+    let a = &report["addresses"][0];
+    assert_eq!(a["localhost_tcp"]["status"], "ok", "{a:#}");
+    let f = finding(&report, "socket_missing", "error");
+    assert!(
+        strings_of(&f["summary"]).contains(&format!("does answer on TCP localhost:{port}")),
+        "{f:#}"
+    );
+}
+
+/// A JSON string's text (empty for anything else, so a missing field fails the `contains`).
+fn strings_of(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
 }
