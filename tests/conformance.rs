@@ -297,3 +297,53 @@ fn no_host_means_the_socket_directory_as_in_libpq() {
 fn strings_of(v: &serde_json::Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
+
+/// An IPv6 zone id is kept up to the connect, as libpq keeps it (it hands the host to
+/// getaddrinfo): a link-local address on a veth pair inside a namespace, a real server
+/// listening on it, libpq 15 and 18 and pgreach all connecting to `fe80::1%v0`.
+#[test]
+fn a_zone_id_reaches_the_connect() {
+    let ns = Netns::new();
+    ns.run_ok(&[
+        "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1",
+    ]);
+    for link in ["v0", "v1"] {
+        ns.run_ok(&["ip", "link", "set", link, "up"]);
+    }
+    // nodad: usable at once, without duplicate address detection's wait.
+    ns.run_ok(&["ip", "addr", "add", "fe80::1/64", "dev", "v0", "nodad"]);
+    let _cluster = Cluster::start(
+        &ns,
+        ClusterSpec::new().listen("*").hba(&[
+            "host all all fe80::/10 trust",
+            "host all all 127.0.0.1/32 trust",
+        ]),
+    );
+    let conninfo = "host=fe80::1%v0 port=5432 user=postgres dbname=postgres sslmode=disable";
+    for libpq in [Libpq::V15, Libpq::V18] {
+        let c = libpq.connect(&ns, conninfo);
+        assert!(c.ok, "{libpq:?}: {}", c.error);
+        // Without the zone the kernel cannot pick the link.
+        let c = libpq.connect(&ns, "host=fe80::1 port=5432 user=postgres sslmode=disable");
+        assert!(
+            c.error.contains("Invalid argument"),
+            "{libpq:?}: {}",
+            c.error
+        );
+    }
+
+    for target in [
+        "postgres://postgres@[fe80::1%25v0]:5432/postgres?sslmode=disable",
+        conninfo,
+    ] {
+        let run = run_pgreach(Some(&ns), &["--json", target], &[]);
+        let report = run.json();
+        let host = &report["hosts"][0];
+        assert_eq!(host["host"], "fe80::1%v0", "{host:#}");
+        assert_eq!(host["kind"], "ip", "{host:#}");
+        let a = &report["addresses"][0];
+        assert_eq!(a["tcp"]["status"], "ok", "{target}: {a:#}");
+        assert_eq!(a["reached_auth"], true, "{target}: {a:#}");
+        assert_eq!(run.status, 0, "{target}: {run}");
+    }
+}

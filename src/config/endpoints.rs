@@ -2,7 +2,7 @@
 //! `pqConnectOptions2`: comma lists pair up by position, one port may serve every host, and an
 //! empty entry means the default.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use super::keywords;
@@ -91,9 +91,18 @@ fn classify_host(name: &str) -> HostSpec {
         .strip_prefix('[')
         .and_then(|inner| inner.strip_suffix(']'))
         .unwrap_or(name);
-    match unbracketed.parse::<IpAddr>() {
-        Ok(ip) => HostSpec::Ip(ip),
-        Err(_) => HostSpec::Name(name.to_string()),
+    if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+        return HostSpec::Ip(ip);
+    }
+    match unbracketed.split_once('%') {
+        Some((addr, zone)) if !zone.is_empty() => match addr.parse::<Ipv6Addr>() {
+            Ok(addr) => HostSpec::ScopedIp {
+                addr,
+                zone: zone.to_string(),
+            },
+            Err(_) => HostSpec::Name(name.to_string()),
+        },
+        _ => HostSpec::Name(name.to_string()),
     }
 }
 
@@ -310,6 +319,17 @@ mod tests {
             (&[("host", "10.0.0.5")], vec![ep(HostSpec::Ip(v4), 5432)]),
             (&[("host", "::1")], vec![ep(HostSpec::Ip(v6), 5432)]),
             (&[("host", "[::1]")], vec![ep(HostSpec::Ip(v6), 5432)]),
+            (
+                &[("host", "fe80::1%eth0")],
+                vec![ep(
+                    HostSpec::ScopedIp {
+                        addr: "fe80::1".parse().unwrap(),
+                        zone: "eth0".into(),
+                    },
+                    5432,
+                )],
+            ),
+            (&[("host", "fe80::1%")], vec![ep(name("fe80::1%"), 5432)]),
             (
                 &[("host", "/tmp"), ("port", "5433")],
                 vec![ep(HostSpec::Socket("/tmp".into()), 5433)],

@@ -36,7 +36,7 @@ mod target;
 mod uri;
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -186,6 +186,10 @@ pub enum HostSpec {
     Name(String),
     /// An IP literal given as the host: no DNS, no SNI; verify-full checks the IP.
     Ip(IpAddr),
+    /// An IPv6 literal with a zone, `fe80::1%eth0` (`[fe80::1%25eth0]` in a URI): no DNS, no
+    /// SNI, like `Ip`; the zone (an interface name or number) is kept, because libpq hands the
+    /// host to getaddrinfo, which turns it into the scope id the connection needs.
+    ScopedIp { addr: Ipv6Addr, zone: String },
     /// libpq `hostaddr`: connect to `addr` without DNS; `name` (the `host`, if given) is used for
     /// SNI and certificate verification.
     HostAddr { name: Option<String>, addr: IpAddr },
@@ -200,6 +204,7 @@ impl HostSpec {
         match self {
             HostSpec::Name(name) => name.clone(),
             HostSpec::Ip(ip) => ip.to_string(),
+            HostSpec::ScopedIp { addr, zone } => format!("{addr}%{zone}"),
             HostSpec::HostAddr {
                 name: Some(name),
                 addr,
