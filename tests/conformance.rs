@@ -194,6 +194,28 @@ fn an_empty_port_keeps_pgport_out_as_in_libpq() {
         err.contains("invalid sslmode \"\" (from conninfo)"),
         "{err}"
     );
+
+    // connect_timeout= (empty) is an invalid integer to libpq, not "wait forever".
+    for libpq in [Libpq::V15, Libpq::V18] {
+        let c = libpq.connect_with_env(&ns, "host=127.0.0.1 connect_timeout=", &[]);
+        let expected = "invalid integer value \"\" for connection option \"connect_timeout\"";
+        assert!(c.error.contains(expected), "{libpq:?}: {}", c.error);
+    }
+    let err = load("host=127.0.0.1 connect_timeout=", &[]).unwrap_err();
+    assert!(err.contains("invalid connect_timeout \"\""), "{err}");
+
+    // hostaddr= (empty) is no hostaddr at all: two hosts are tried, by name.
+    for libpq in [Libpq::V15, Libpq::V18] {
+        let c = libpq.connect_with_env(&ns, "host=a,127.0.0.1 hostaddr=", &[]);
+        assert!(
+            c.error.contains("could not translate host name \"a\"")
+                && c.error.contains("\"127.0.0.1\", port 5432 failed"),
+            "{libpq:?}: {}",
+            c.error
+        );
+    }
+    let config = load("host=a,127.0.0.1 hostaddr=", &[]).unwrap();
+    assert_eq!(config.endpoints.len(), 2);
 }
 
 /// The deprecated PGREQUIRESSL (and `requiressl=1`) still mean sslmode=require in libpq 15 and

@@ -13,7 +13,7 @@
 //! | 2 | the positional TARGET | `db:5433`, `postgres://…`, `"host=… sslmode=…"`, `/var/run/postgresql` | `argument` | `uri`, `conninfo`, `host:port`, `socket path` |
 //! | 3 | the application's settings | `--env libpq` (default): `DATABASE_URL`, only when no TARGET is given; `--env django`: `DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD DB_SSLMODE DB_SSLROOTCERT` (`DATABASE_URL` is then ignored) | `env` | the variable name |
 //! | 4 | libpq's variables | `PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSSLMODE PGSSLROOTCERT PGSSLCERT PGSSLKEY PGCONNECT_TIMEOUT PGAPPNAME` (and the other `PG*` variables libpq reads, recorded only) | `env` | the variable name |
-//! | 5 | defaults | host: a local socket in `/var/run/postgresql` or `/tmp` if one exists for the port, else `localhost`; port 5432; user: the OS user; dbname: the user; sslmode `prefer` (`verify-full` with `sslrootcert=system`); connect_timeout 10 s; application_name `pgreach` | `default` | the reason |
+//! | 5 | defaults | host: the socket directory, `/var/run/postgresql` or `/tmp`, whichever has a socket for the port, else `/var/run/postgresql` (libpq never falls back to TCP); port 5432; user: the OS user; dbname: the user; sslmode `prefer` (`verify-full` with `sslrootcert=system`); connect_timeout 10 s; application_name `pgreach` | `default` | the reason |
 //!
 //! Notes:
 //! * `host`, `hostaddr` and `port` are separate settings, as in libpq: `-h` overrides the host of
@@ -22,7 +22,10 @@
 //! * `-d` may be a URI or conninfo string, as with psql; its settings count as flags, and the other
 //!   flags override them.
 //! * A `connect_timeout` of 0 or less means "wait forever" to libpq; pgreach uses 10 s instead.
-//! * An empty value counts as not given, so the next source fills it in.
+//! * An empty value in a connection string (`port=`, `?port=`, `host=''`) is kept, as in libpq:
+//!   it keeps the environment variable out and means the keyword's default (`sslmode=` is then
+//!   invalid). An empty flag or `DB_*` variable counts as not given, so the next source fills
+//!   it in (an empty `DB_HOST` means "not set" in Django).
 
 mod build;
 mod conninfo;
