@@ -2,7 +2,7 @@
 //! the hosts file), each with its own outcome and timing, plus the order the system's
 //! getaddrinfo gives — the order libpq will try.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -206,6 +206,23 @@ impl Dns {
                 error: Some("timed out".into()),
             },
         }
+    }
+}
+
+const SCOPE_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The socket address of a zoned IPv6 literal (`fe80::1%eth0`), as libpq gets it: from
+/// getaddrinfo, which turns the zone (an interface name or number) into the scope id. No DNS is
+/// involved. An unknown interface leaves the scope at 0, so the connect itself fails and says
+/// so (libpq fails earlier, at getaddrinfo).
+pub async fn scoped(addr: Ipv6Addr, zone: &str, port: u16) -> SocketAddr {
+    let unscoped = SocketAddr::V6(SocketAddrV6::new(addr, port, 0, 0));
+    let host = format!("{addr}%{zone}");
+    // A numeric host: getaddrinfo answers at once, but every wait is bounded.
+    let lookup = tokio::net::lookup_host((host.as_str(), port));
+    match timeout(SCOPE_LOOKUP_TIMEOUT, lookup).await {
+        Ok(Ok(mut found)) => found.next().unwrap_or(unscoped),
+        _ => unscoped,
     }
 }
 

@@ -225,6 +225,23 @@ async fn plan(dns: &Dns, ep: &config::Endpoint) -> (HostFacts, Vec<AddrTarget>) 
             // A literal is the only address libpq tries for this host.
             vec![tcp(*ip, None, Some(host.clone()), Some(0))],
         ),
+        HostSpec::ScopedIp { addr, zone } => {
+            let scoped = resolve::scoped(*addr, zone, port).await;
+            let target = AddrTarget::Tcp {
+                host: host.clone(),
+                tls_name: None,
+                verify_host: Some(host.clone()),
+                addr: scoped,
+                system_rank: Some(0),
+            };
+            let facts = HostFacts {
+                host: host.clone(),
+                port,
+                kind: HostKind::Ip,
+                dns: None,
+            };
+            (facts, vec![target])
+        }
         HostSpec::HostAddr { name, addr } => (
             HostFacts {
                 host: host.clone(),

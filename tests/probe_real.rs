@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{address, assert_null, setting, strings};
+use support::{address, assert_null, finding, setting, strings};
 
 use support::{Cluster, ClusterSpec, Netns, run_pgreach};
 
@@ -500,7 +500,9 @@ fn optional_questions_direct_tls_gssenc_and_tls_versions() {
 #[test]
 fn no_target_probes_what_libpq_would_use_by_default() {
     // Port 5433: no socket for it in /var/run/postgresql or /tmp (the cluster's socket lives in
-    // its own directory), so libpq's default host is localhost — both families here.
+    // its own directory). libpq's default host is then still the socket directory — it never
+    // falls back to TCP — so the application fails; pgreach says so, and that TCP localhost
+    // answers on the port.
     let ns = Netns::new();
     let cluster = Cluster::start(
         &ns,
@@ -519,13 +521,22 @@ fn no_target_probes_what_libpq_would_use_by_default() {
         &[("PGPORT", "5433"), ("PGUSER", "postgres")],
     );
     let report = run.json();
-    assert_eq!(report["hosts"][0]["host"], "localhost", "{report:#}");
+    assert_eq!(
+        report["hosts"][0]["host"], "/var/run/postgresql",
+        "{report:#}"
+    );
     assert_eq!(setting(&report, "host")["source"], "default");
-    for ip in ["127.0.0.1", "::1"] {
-        let a = address(&report, ip);
-        assert_eq!(a["port"], 5433);
-        assert_eq!(a["startup"]["auth"], "trust", "{a:#}");
-    }
+    let a = address(&report, "/var/run/postgresql/.s.PGSQL.5433");
+    assert_eq!(a["tcp"]["status"], "error", "{a:#}");
+    assert_eq!(a["localhost_tcp"]["status"], "ok", "{a:#}");
+    let f = finding(&report, "socket_missing", "error");
+    assert!(
+        f["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("does answer on TCP localhost:5433")),
+        "{f:#}"
+    );
+    assert_eq!(run.status, 1, "{run}");
 
     // With PGHOST naming the cluster's socket directory, that is what gets probed.
     let dir = cluster.socket_dir().to_str().unwrap().to_owned();

@@ -91,7 +91,8 @@ fn defaults_with_an_empty_environment() {
         .unwrap()
         .unwrap()
         .name;
-    assert_eq!(config.endpoints, vec![name("localhost", 5432)]);
+    // Like libpq: the socket directory only, never TCP localhost.
+    assert_eq!(config.endpoints, vec![socket("/var/run/postgresql", 5432)]);
     assert_eq!(config.user, me);
     assert_eq!(config.dbname, me);
     assert_eq!(config.application_name, "pgreach");
@@ -174,7 +175,7 @@ fn default_host_is_a_local_socket_when_one_exists() {
         s(
             "/var/run/postgresql",
             Source::Default,
-            "socket /var/run/postgresql/.s.PGSQL.5432 exists"
+            "libpq's socket directory; socket /var/run/postgresql/.s.PGSQL.5432 exists"
         )
     );
 }
@@ -495,7 +496,11 @@ fn multi_host_port_lists() {
         ),
         (
             "postgres://a:5433,[::1]:5434,/db",
-            vec![name("a", 5433), ip("::1", 5434), name("localhost", 5432)],
+            vec![
+                name("a", 5433),
+                ip("::1", 5434),
+                socket("/var/run/postgresql", 5432),
+            ],
         ),
         (
             "host=a,/tmp hostaddr=10.0.0.1,",
@@ -870,4 +875,62 @@ fn setting_serializes_with_snake_case_source() {
 fn input_default_is_what_an_empty_command_line_gives() {
     let typed = format!("{:?}", args(&[]));
     assert_eq!(typed, format!("{:?}", Input::default()));
+}
+
+/// libpq 15 and 18 (checked with tests/conformance.rs's judge): an empty value in a connection
+/// string replaces the environment variable and means the keyword's default; in a `DB_*`
+/// variable or a flag it is "not given".
+#[test]
+fn an_empty_connection_string_value_keeps_the_environment_out() {
+    let vars = [
+        ("PGPORT", "5433"),
+        ("PGHOST", "envhost"),
+        ("PGUSER", "envuser"),
+    ];
+    let config = load_ok(&["postgres://h?port="], &vars);
+    assert_eq!(config.endpoints, vec![name("h", 5432)]);
+    let (value, source, origin) = setting(&config, "port");
+    assert_eq!((value.as_str(), source), ("5432", Source::Argument));
+    assert_eq!(
+        origin,
+        "uri set port empty, so PGPORT is not used: libpq default"
+    );
+
+    let config = load_ok(&["host='' port='' user=''"], &vars);
+    assert_eq!(config.endpoints, vec![socket("/var/run/postgresql", 5432)]);
+    assert!(
+        setting(&config, "host")
+            .2
+            .starts_with("conninfo set host empty, so PGHOST")
+    );
+    assert_ne!(config.user, "envuser");
+
+    // `postgres://h:/` stores no port at all (libpq), so PGPORT applies.
+    assert_eq!(
+        load_ok(&["postgres://h:/"], &vars).endpoints,
+        vec![name("h", 5433)]
+    );
+    // Django's empty DB_PORT means "not set".
+    let django = [("PGPORT", "5433"), ("DB_PORT", ""), ("DB_HOST", "h")];
+    let config = load_ok(&["--env", "django"], &django);
+    assert_eq!(config.endpoints, vec![name("h", 5433)]);
+
+    // libpq refuses an empty sslmode or connect_timeout rather than defaulting: a refusal (a
+    // finding), not pgreach's usage error.
+    let refusal = |argv: &[&str], vars: Vars| {
+        let config = load_ok(argv, vars);
+        config
+            .refusals
+            .first()
+            .map(|r| r.message.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        refusal(&["host=h sslmode="], &[("PGSSLMODE", "disable")]),
+        "invalid sslmode value: \"\""
+    );
+    assert_eq!(
+        refusal(&["host=h connect_timeout="], &[]),
+        "invalid integer value \"\" for connection option \"connect_timeout\""
+    );
 }

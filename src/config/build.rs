@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::endpoints::{self, default, from_raw};
+use super::endpoints::{self, default, emptied, from_raw};
 use super::env::{self, Env};
 use super::keywords::KEYWORDS;
 use super::layers::{Layers, Raw};
@@ -38,7 +38,7 @@ pub(crate) fn build(
     let (dbname, dbname_setting) = dbname(layers, &user);
     settings.extend([user_setting, dbname_setting]);
 
-    let password = layers.get("password").map(|raw| {
+    let password = layers.nonempty("password").map(|raw| {
         settings.push(redacted("password", raw));
         Secret::new(raw.value.clone())
     });
@@ -128,30 +128,29 @@ pub(crate) fn build(
     })
 }
 
+/// An empty value (`sslrootcert=`) means libpq's default, like no value.
 fn optional(layers: &Layers, name: &str) -> Option<String> {
-    layers.get(name).map(|raw| raw.value.clone())
+    layers.nonempty(name).map(|raw| raw.value.clone())
 }
 
+/// The OS user unless one is given; `user=` (empty) means the OS user too, as in libpq.
 fn user(layers: &Layers, env: Env<'_>) -> (String, Setting) {
-    match layers.get("user") {
-        Some(raw) => (raw.value.clone(), from_raw("user", raw)),
-        None => {
-            let (user, origin) = env::os_user(env);
-            let setting = default("user", user.clone(), &origin);
-            (user, setting)
-        }
+    if let Some(raw) = layers.nonempty("user") {
+        return (raw.value.clone(), from_raw("user", raw));
     }
+    let (user, origin) = env::os_user(env);
+    let setting = emptied(layers.get("user"), "user", user.clone(), &origin);
+    (user, setting)
 }
 
 /// libpq's dbname defaults to the user name (whatever source the user came from).
 fn dbname(layers: &Layers, user: &str) -> (String, Setting) {
-    match layers.get("dbname") {
-        Some(raw) => (raw.value.clone(), from_raw("dbname", raw)),
-        None => (
-            user.to_string(),
-            default("dbname", user, "libpq default: same as user"),
-        ),
+    if let Some(raw) = layers.nonempty("dbname") {
+        return (raw.value.clone(), from_raw("dbname", raw));
     }
+    let origin = "libpq default: same as user";
+    let setting = emptied(layers.get("dbname"), "dbname", user.to_string(), origin);
+    (user.to_string(), setting)
 }
 
 /// libpq matches sslmode exactly. With `sslrootcert=system` and no sslmode, libpq 16+ defaults
@@ -263,10 +262,10 @@ fn seconds(duration: Duration) -> String {
 
 /// application_name, else fallback_application_name (as libpq), else "pgreach".
 fn application_name(layers: &Layers) -> (String, Setting) {
-    if let Some(raw) = layers.get("application_name") {
+    if let Some(raw) = layers.nonempty("application_name") {
         return (raw.value.clone(), from_raw("application_name", raw));
     }
-    if let Some(raw) = layers.get("fallback_application_name") {
+    if let Some(raw) = layers.nonempty("fallback_application_name") {
         let setting = Setting {
             origin: format!("{} (fallback_application_name)", raw.origin),
             ..from_raw("application_name", raw)

@@ -3,7 +3,7 @@
 
 use super::ConfigError;
 use super::keywords;
-use super::pairs::{Pairs, from_suffix, push_nonempty};
+use super::pairs::{Pairs, from_suffix, keyword_value};
 use super::uri;
 
 /// Parses a conninfo string like libpq's `conninfo_parse`.
@@ -16,14 +16,15 @@ pub(super) fn parse(s: &str, from: Option<&str>) -> Result<Pairs, ConfigError> {
     })?;
     let mut pairs = Pairs::new();
     for (key, value) in entries {
-        let keyword = keywords::lookup(&key).ok_or_else(|| {
+        let pair = keyword_value(&key, value).ok_or_else(|| {
             ConfigError::new(format!(
                 "invalid connection option \"{}\" in conninfo{}",
                 uri::redact(&key),
                 from_suffix(from)
             ))
         })?;
-        push_nonempty(&mut pairs, keyword.name, value);
+        // An empty value is kept: in libpq `port=` means "the default", not "see PGPORT".
+        pairs.push(pair);
     }
     Ok(pairs)
 }
@@ -38,7 +39,7 @@ fn tokenize(s: &str) -> Result<Vec<(String, String)>, String> {
             return Ok(entries);
         }
         let mut key = String::new();
-        while let Some(c) = chars.next_if(|&c| c != '=' && !c.is_ascii_whitespace()) {
+        while let Some(c) = chars.next_if(|&c| c != '=' && !is_space(c)) {
             key.push(c);
         }
         skip_spaces(&mut chars);
@@ -55,16 +56,22 @@ fn tokenize(s: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
+/// C's `isspace` in the C locale, which libpq's `conninfo_parse` uses: unlike
+/// `is_ascii_whitespace` it includes the vertical tab.
+pub(super) fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
 type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
 
 fn skip_spaces(chars: &mut Chars<'_>) {
-    while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+    while chars.next_if(|&c| is_space(c)).is_some() {}
 }
 
 /// Up to the next whitespace; a backslash takes the next character literally.
 fn unquoted_value(chars: &mut Chars<'_>) -> String {
     let mut value = String::new();
-    while let Some(c) = chars.next_if(|c| !c.is_ascii_whitespace()) {
+    while let Some(c) = chars.next_if(|&c| !is_space(c)) {
         if c == '\\' {
             value.extend(chars.next());
         } else {
@@ -106,10 +113,7 @@ pub(super) fn redact(s: &str) -> String {
 
 /// Quotes a value so that `tokenize` reads it back unchanged.
 fn quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && !value
-            .chars()
-            .any(|c| c.is_ascii_whitespace() || c == '\'' || c == '\\');
+    let plain = !value.is_empty() && !value.chars().any(|c| is_space(c) || c == '\'' || c == '\\');
     if plain {
         return value.to_string();
     }
@@ -154,7 +158,12 @@ mod tests {
                 "password=a\\ b user=u",
                 &[("password", "a b"), ("user", "u")],
             ),
-            ("host='' port=5433", &[("port", "5433")]),
+            ("host='' port=5433", &[("host", ""), ("port", "5433")]),
+            (
+                "requiressl=1 host=h",
+                &[("sslmode", "require"), ("host", "h")],
+            ),
+            ("requiressl=0", &[("sslmode", "prefer")]),
             ("dbname='a=b'", &[("dbname", "a=b")]),
             ("host=a,b port=1,2", &[("host", "a,b"), ("port", "1,2")]),
             (
@@ -168,6 +177,7 @@ mod tests {
                 ],
             ),
             ("host=a host=b", &[("host", "a"), ("host", "b")]),
+            ("host=a\x0bport=1", &[("host", "a"), ("port", "1")]),
         ];
         for (input, expected) in cases {
             assert_eq!(conninfo(input), pairs(expected), "{input}");

@@ -2,17 +2,18 @@
 //! `pqConnectOptions2`: comma lists pair up by position, one port may serve every host, and an
 //! empty entry means the default.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
+use super::keywords;
 use super::layers::{Layers, Raw};
 use super::{ConfigError, Endpoint, HostSpec, Setting, Source};
 
 /// libpq's DEF_PGPORT.
 pub(crate) const DEFAULT_PORT: u16 = 5432;
 
-/// Where a default host's socket is looked for: Debian/Ubuntu/RHEL packages first, then the
-/// upstream default.
+/// Where a default host's socket is looked for: Debian/Ubuntu/RHEL packages first (Debian's
+/// libpq has it compiled in), then the upstream default (`DEFAULT_PGSOCKET_DIR`).
 const SOCKET_DIRS: [&str; 2] = ["/var/run/postgresql", "/tmp"];
 
 /// The endpoints in libpq's order, and the `host`, `hostaddr` and `port` settings.
@@ -21,7 +22,8 @@ pub(crate) fn resolve(
     socket_exists: &dyn Fn(&Path) -> bool,
 ) -> Result<(Vec<Endpoint>, Vec<Setting>), ConfigError> {
     let host = layers.get("host");
-    let hostaddr = layers.get("hostaddr");
+    // libpq counts `hostaddr=` (empty) as no hostaddr at all.
+    let hostaddr = layers.nonempty("hostaddr");
     let names: Vec<&str> = host.map_or_else(Vec::new, |raw| raw.value.split(',').collect());
     let addrs = hostaddr
         .map(parse_hostaddrs)
@@ -89,28 +91,38 @@ fn classify_host(name: &str) -> HostSpec {
         .strip_prefix('[')
         .and_then(|inner| inner.strip_suffix(']'))
         .unwrap_or(name);
-    match unbracketed.parse::<IpAddr>() {
-        Ok(ip) => HostSpec::Ip(ip),
-        Err(_) => HostSpec::Name(name.to_string()),
+    if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+        return HostSpec::Ip(ip);
+    }
+    match unbracketed.split_once('%') {
+        Some((addr, zone)) if !zone.is_empty() => match addr.parse::<Ipv6Addr>() {
+            Ok(addr) => HostSpec::ScopedIp {
+                addr,
+                zone: zone.to_string(),
+            },
+            Err(_) => HostSpec::Name(name.to_string()),
+        },
+        _ => HostSpec::Name(name.to_string()),
     }
 }
 
-/// What libpq would use with no host: its compiled-in socket directory. pgreach looks for the
-/// socket in the usual directories and falls back to TCP on localhost, which is what the user
-/// almost always means on a machine without a local server.
+/// What libpq uses with no host: its compiled-in socket directory, and nothing else (it never
+/// falls back to TCP). pgreach probes the directory where the socket exists, else Debian's
+/// `/var/run/postgresql`, so that a missing socket is reported the way the application sees it.
 fn default_host(port: u16, socket_exists: &dyn Fn(&Path) -> bool) -> (HostSpec, String) {
     for dir in SOCKET_DIRS {
         let file = Path::new(dir).join(format!(".s.PGSQL.{port}"));
         if socket_exists(&file) {
-            let reason = format!("socket {} exists", file.display());
+            let reason = format!("libpq's socket directory; socket {} exists", file.display());
             return (HostSpec::Socket(PathBuf::from(dir)), reason);
         }
     }
     let reason = format!(
-        "no socket {}/.s.PGSQL.{port} or /tmp/.s.PGSQL.{port}; libpq would try its compiled-in socket directory",
-        SOCKET_DIRS[0]
+        "libpq's socket directory: {dir} in Debian's libpq, /tmp in upstream builds; \
+         no socket .s.PGSQL.{port} in either",
+        dir = SOCKET_DIRS[0]
     );
-    (HostSpec::Name("localhost".to_string()), reason)
+    (HostSpec::Socket(PathBuf::from(SOCKET_DIRS[0])), reason)
 }
 
 /// libpq resolves hostaddr with AI_NUMERICHOST: only IP literals; an empty entry uses the host.
@@ -179,6 +191,9 @@ fn host_setting(
             value,
             ..from_raw("host", raw)
         },
+        (Some(raw), _, Some(reason)) if raw.value.is_empty() => {
+            emptied(Some(raw), "host", value, &reason)
+        }
         (Some(raw), _, Some(reason)) => Setting {
             value,
             origin: format!("{}; empty entry: {reason}", raw.origin),
@@ -193,6 +208,9 @@ fn port_setting(raw: Option<&Raw>) -> Setting {
     let Some(raw) = raw else {
         return default("port", DEFAULT_PORT.to_string(), "libpq default");
     };
+    if raw.value.trim().is_empty() {
+        return emptied(Some(raw), "port", DEFAULT_PORT.to_string(), "libpq default");
+    }
     // Show what empty list entries mean.
     let value = raw
         .value
@@ -219,6 +237,29 @@ pub(crate) fn from_raw(name: &'static str, raw: &Raw) -> Setting {
         value: raw.value.clone(),
         source: raw.source,
         origin: raw.origin.clone(),
+    }
+}
+
+/// The setting for a keyword that takes its default (`value`, for `reason`): plainly a default
+/// when nothing set it, or, when a connection string set it empty (`port=`), that source, saying
+/// that the environment variable was therefore not used (as in libpq).
+pub(crate) fn emptied(
+    raw: Option<&Raw>,
+    name: &'static str,
+    value: String,
+    reason: &str,
+) -> Setting {
+    let Some(raw) = raw else {
+        return default(name, value, reason);
+    };
+    let env = keywords::lookup(name)
+        .and_then(|k| k.env)
+        .map(|var| format!(", so {var} is not used"))
+        .unwrap_or_default();
+    Setting {
+        value,
+        origin: format!("{} set {name} empty{env}: {reason}", raw.origin),
+        ..from_raw(name, raw)
     }
 }
 
@@ -279,6 +320,17 @@ mod tests {
             (&[("host", "::1")], vec![ep(HostSpec::Ip(v6), 5432)]),
             (&[("host", "[::1]")], vec![ep(HostSpec::Ip(v6), 5432)]),
             (
+                &[("host", "fe80::1%eth0")],
+                vec![ep(
+                    HostSpec::ScopedIp {
+                        addr: "fe80::1".parse().unwrap(),
+                        zone: "eth0".into(),
+                    },
+                    5432,
+                )],
+            ),
+            (&[("host", "fe80::1%")], vec![ep(name("fe80::1%"), 5432)]),
+            (
                 &[("host", "/tmp"), ("port", "5433")],
                 vec![ep(HostSpec::Socket("/tmp".into()), 5433)],
             ),
@@ -286,7 +338,10 @@ mod tests {
                 &[("host", "@abstract")],
                 vec![ep(HostSpec::Socket("@abstract".into()), 5432)],
             ),
-            (&[], vec![ep(name("localhost"), 5432)]),
+            (
+                &[],
+                vec![ep(HostSpec::Socket("/var/run/postgresql".into()), 5432)],
+            ),
             (
                 &[("hostaddr", "10.0.0.5")],
                 vec![ep(
@@ -336,7 +391,7 @@ mod tests {
                 &[("host", "a,,/tmp")],
                 vec![
                     ep(name("a"), 5432),
-                    ep(name("localhost"), 5432),
+                    ep(HostSpec::Socket("/var/run/postgresql".into()), 5432),
                     ep(HostSpec::Socket("/tmp".into()), 5432),
                 ],
             ),
@@ -424,12 +479,15 @@ mod tests {
         assert_eq!(settings[0].source, Source::Default);
         assert_eq!(
             settings[0].origin,
-            "socket /var/run/postgresql/.s.PGSQL.5433 exists"
+            "libpq's socket directory; socket /var/run/postgresql/.s.PGSQL.5433 exists"
         );
 
-        // The socket must be for the right port.
+        // The socket must be for the right port; with none, Debian's directory (never TCP).
         let (eps, _) = resolve(&only_port, &tmp).unwrap();
-        assert_eq!(eps, vec![ep(name("localhost"), 5433)]);
+        assert_eq!(
+            eps,
+            vec![ep(HostSpec::Socket("/var/run/postgresql".into()), 5433)]
+        );
         let (eps, _) = resolve(&Layers::default(), &tmp).unwrap();
         assert_eq!(eps, vec![ep(HostSpec::Socket("/tmp".into()), 5432)]);
     }
@@ -440,10 +498,11 @@ mod tests {
             resolve(&layers(&[("host", "a,,c"), ("port", ",5433,")]), &no_socket).unwrap();
         let host = &settings[0];
         assert_eq!(host.name, "host");
-        assert_eq!(host.value, "a,localhost,c");
+        assert_eq!(host.value, "a,/var/run/postgresql,c");
         assert_eq!(host.source, Source::Flag);
         assert!(
-            host.origin.starts_with("--host; empty entry: no socket"),
+            host.origin
+                .starts_with("--host; empty entry: libpq's socket directory: /var/run/postgresql"),
             "{}",
             host.origin
         );

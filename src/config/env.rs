@@ -34,7 +34,22 @@ pub(crate) fn apply_libpq_vars(layers: &mut Layers, env: Env<'_>) {
             layers.set(keyword.name, value, Source::Env, var);
         }
     }
+    apply_requiressl(layers, env);
 }
+
+/// The deprecated `PGREQUIRESSL`: libpq 15 and 18 still read it when PGSSLMODE is not set at
+/// all (`conninfo_add_defaults`), a value starting with `1` meaning sslmode=require; any other
+/// value changes nothing.
+fn apply_requiressl(layers: &mut Layers, env: Env<'_>) {
+    let requires = env(REQUIRESSL).is_some_and(|value| value.starts_with('1'));
+    if requires && env("PGSSLMODE").is_none() {
+        let origin = format!("{REQUIRESSL} (deprecated; libpq still reads it)");
+        layers.set("sslmode", "require", Source::Env, &origin);
+    }
+}
+
+/// libpq's old variable for sslmode=require.
+const REQUIRESSL: &str = "PGREQUIRESSL";
 
 /// The application's own configuration, which sits above the `PG*` variables (the app passes it
 /// to libpq explicitly) and below the command line.
@@ -120,6 +135,31 @@ mod tests {
         );
         assert_eq!(value(&layers, "port").unwrap().2, "PGPORT");
         assert_eq!(value(&layers, "gssencmode").unwrap().0, "disable");
+    }
+
+    #[test]
+    fn pgrequiressl_applies_only_without_pgsslmode() {
+        // (environment, expected (sslmode, origin))
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<(&'a str, &'a str)>);
+        let cases: [Case; 4] = [
+            (
+                &[("PGREQUIRESSL", "1")],
+                Some(("require", "PGREQUIRESSL (deprecated; libpq still reads it)")),
+            ),
+            (&[("PGREQUIRESSL", "0")], None),
+            (
+                &[("PGREQUIRESSL", "1"), ("PGSSLMODE", "disable")],
+                Some(("disable", "PGSSLMODE")),
+            ),
+            (&[("PGREQUIRESSL", "1"), ("PGSSLMODE", "")], None),
+        ];
+        for (vars, expected) in cases {
+            let mut layers = Layers::default();
+            apply_libpq_vars(&mut layers, &lookup(vars));
+            let got = value(&layers, "sslmode").map(|(v, _, o)| (v, o));
+            let expected = expected.map(|(v, o)| (v.to_string(), o.to_string()));
+            assert_eq!(got, expected, "{vars:?}");
+        }
     }
 
     #[test]

@@ -48,10 +48,20 @@ impl Layers {
         );
     }
 
-    /// Sets every pair, in order, from one source.
+    /// Sets every pair, in order, from one connection string. Unlike `set`, an empty value is
+    /// stored: in libpq `port=` (or `?port=`) replaces the value and so keeps PGPORT out, and
+    /// each keyword then means its default (or, for sslmode and the like, is invalid).
     pub fn apply(&mut self, pairs: Pairs, source: Source, origin: &str) {
         for (keyword, value) in pairs {
-            self.set(keyword, value, source, origin);
+            let origin = origin.to_string();
+            self.values.insert(
+                keyword,
+                Raw {
+                    value,
+                    source,
+                    origin,
+                },
+            );
         }
     }
 
@@ -63,6 +73,12 @@ impl Layers {
     pub fn get(&self, keyword: &str) -> Option<&Raw> {
         self.values.get(keyword)
     }
+
+    /// The value of `keyword` unless it is missing or empty: for user, dbname, password, the
+    /// certificate files and application_name, libpq treats an empty value as its default.
+    pub fn nonempty(&self, keyword: &str) -> Option<&Raw> {
+        self.get(keyword).filter(|raw| !raw.value.is_empty())
+    }
 }
 
 #[cfg(test)]
@@ -70,15 +86,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn later_layers_override_and_empty_values_do_not() {
+    fn later_layers_override_and_empty_single_values_do_not() {
         let mut layers = Layers::default();
         layers.set("host", "env-host", Source::Env, "PGHOST");
         layers.set("port", "5433", Source::Env, "PGPORT");
-        layers.apply(
-            vec![("host", "arg-host".into()), ("port", String::new())],
-            Source::Argument,
-            "uri",
-        );
+        layers.apply(vec![("host", "arg-host".into())], Source::Argument, "uri");
+        layers.set("port", "", Source::Env, "DB_PORT");
         let host = layers.get("host").unwrap();
         assert_eq!(
             (host.value.as_str(), host.source, host.origin.as_str()),
@@ -87,5 +100,15 @@ mod tests {
         let port = layers.get("port").unwrap();
         assert_eq!((port.value.as_str(), port.source), ("5433", Source::Env));
         assert!(layers.get("user").is_none());
+    }
+
+    #[test]
+    fn an_empty_value_in_a_connection_string_replaces_the_environment() {
+        let mut layers = Layers::default();
+        layers.set("port", "5433", Source::Env, "PGPORT");
+        layers.apply(vec![("port", String::new())], Source::Argument, "uri");
+        let port = layers.get("port").unwrap();
+        assert_eq!((port.value.as_str(), port.origin.as_str()), ("", "uri"));
+        assert!(layers.nonempty("port").is_none());
     }
 }

@@ -15,7 +15,7 @@
 //! | 3 | the application's settings | `--env libpq` (default): `DATABASE_URL`, only when no TARGET is given; `--env django`: `DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD DB_SSLMODE DB_SSLROOTCERT` (`DATABASE_URL` is then ignored) | `env` | the variable name |
 //! | 4 | the connection service file | `service=NAME` from 1–3, else `PGSERVICE`: the `[NAME]` section of `PGSERVICEFILE` (else `~/.pg_service.conf`), or if not there of `pg_service.conf` in `PGSYSCONFDIR` (else Debian's `/etc/postgresql-common`) | `service` | the file and section, `/home/app/.pg_service.conf [NAME]` |
 //! | 5 | libpq's variables | `PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSSLMODE PGSSLROOTCERT PGSSLCERT PGSSLKEY PGCONNECT_TIMEOUT PGAPPNAME` (and the other `PG*` variables libpq reads, recorded only) | `env` | the variable name |
-//! | 6 | defaults | host: a local socket in `/var/run/postgresql` or `/tmp` if one exists for the port, else `localhost`; port 5432; user: the OS user; dbname: the user; sslmode `prefer` (`verify-full` with `sslrootcert=system`); connect_timeout 10 s; application_name `pgreach` | `default` | the reason |
+//! | 6 | defaults | host: the socket directory, `/var/run/postgresql` or `/tmp`, whichever has a socket for the port, else `/var/run/postgresql` (libpq never falls back to TCP); port 5432; user: the OS user; dbname: the user; sslmode `prefer` (`verify-full` with `sslrootcert=system`); connect_timeout 10 s; application_name `pgreach` | `default` | the reason |
 //!
 //! Notes:
 //! * `host`, `hostaddr` and `port` are separate settings, as in libpq: `-h` overrides the host of
@@ -24,10 +24,12 @@
 //! * `-d` may be a URI or conninfo string, as with psql; its settings count as flags, and the other
 //!   flags override them.
 //! * A `connect_timeout` of 0 or less means "wait forever" to libpq; pgreach uses 10 s instead.
-//! * An empty value counts as not given, so the next source fills it in. (libpq differs in two
-//!   corners pgreach does not model: an empty `service=` in a conninfo string, and an empty value
-//!   in a service file, each count as given there. An empty `PGSERVICE` is modelled: libpq
-//!   looks for the service "" and fails.)
+//! * An empty value in a connection string (`port=`, `?port=`, `host=''`) is kept, as in libpq:
+//!   it keeps the environment variable out and means the keyword's default (`sslmode=` is then
+//!   invalid). An empty flag or `DB_*` variable counts as not given, so the next source fills
+//!   it in (an empty `DB_HOST` means "not set" in Django). (libpq differs in one corner pgreach
+//!   does not model: an empty value in a service file counts as given there. An empty
+//!   `PGSERVICE` is modelled: libpq looks for the service "" and fails.)
 //! * A service named but not defined, or a service file libpq cannot parse, is libpq's error.
 
 mod auth_policy;
@@ -45,7 +47,7 @@ mod target;
 mod uri;
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,6 +62,13 @@ pub use options::{
     LoginOptions, TranscriptFormat,
 };
 pub use target::redact_connection_string;
+
+/// The keyword/value pairs a TARGET sets, in the order written (a later pair overrides an
+/// earlier one), before other sources are merged or any value is validated: for a connection
+/// string, what libpq's `PQconninfoParse` gives (tests/conformance.rs holds the two together).
+pub fn target_pairs(target: &str) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    target::parse_target(target, None).map(|parsed| parsed.pairs)
+}
 
 /// Reads the configuration from `args`, the environment lookup `env` (in production
 /// `|k| std::env::var(k).ok()`) and the local filesystem (to find a default Unix socket).
@@ -219,6 +228,10 @@ pub enum HostSpec {
     Name(String),
     /// An IP literal given as the host: no DNS, no SNI; verify-full checks the IP.
     Ip(IpAddr),
+    /// An IPv6 literal with a zone, `fe80::1%eth0` (`[fe80::1%25eth0]` in a URI): no DNS, no
+    /// SNI, like `Ip`; the zone (an interface name or number) is kept, because libpq hands the
+    /// host to getaddrinfo, which turns it into the scope id the connection needs.
+    ScopedIp { addr: Ipv6Addr, zone: String },
     /// libpq `hostaddr`: connect to `addr` without DNS; `name` (the `host`, if given) is used for
     /// SNI and certificate verification.
     HostAddr { name: Option<String>, addr: IpAddr },
@@ -233,6 +246,7 @@ impl HostSpec {
         match self {
             HostSpec::Name(name) => name.clone(),
             HostSpec::Ip(ip) => ip.to_string(),
+            HostSpec::ScopedIp { addr, zone } => format!("{addr}%{zone}"),
             HostSpec::HostAddr {
                 name: Some(name),
                 addr,

@@ -41,7 +41,8 @@ pub(crate) fn parse_target(s: &str, from: Option<&str>) -> Result<Parsed, Config
             from_suffix(from)
         )));
     }
-    if is_connection_string(s) {
+    // A blank string is an empty conninfo to libpq: it sets nothing.
+    if is_connection_string(s) || s.chars().all(conninfo::is_space) {
         parse_connection_string(s, from)
     } else if s.starts_with('/') {
         Ok(parse_socket_path(s))

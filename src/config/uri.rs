@@ -2,11 +2,12 @@
 //! `conninfo_uri_parse_options` does, and redacts passwords from URIs quoted in messages.
 //!
 //! Form: `postgres[ql]://[user[:password]@][host][:port][,...][/dbname][?param=value&...]`,
-//! percent-decoded everywhere, IPv6 hosts in brackets.
+//! percent-decoded everywhere, IPv6 hosts in brackets. Spaces follow libpq 18: around a part
+//! they are dropped (`?sslmode = require`), inside one they are refused (libpq 15 kept both).
 
 use super::ConfigError;
 use super::keywords;
-use super::pairs::{Pairs, find_any, from_suffix, push_nonempty};
+use super::pairs::{Pairs, find_any, from_suffix, keyword_value, push_nonempty};
 
 /// libpq compares these case-sensitively (`uri_prefix_length` in fe-connect.c).
 const PREFIXES: [&str; 2] = ["postgresql://", "postgres://"];
@@ -145,9 +146,10 @@ fn parse_query(query: &str, pairs: &mut Pairs) -> Result<(), String> {
             pairs.push(("sslmode", "require".into()));
             continue;
         }
-        let keyword = keywords::lookup(&key)
+        let pair = keyword_value(&key, value)
             .ok_or_else(|| format!("invalid URI query parameter \"{key}\""))?;
-        push_nonempty(pairs, keyword.name, value);
+        // Stored even when empty, as libpq does: `?port=` means 5432, not "see PGPORT".
+        pairs.push(pair);
     }
     Ok(())
 }
@@ -172,9 +174,17 @@ fn split_param(param: &str) -> Result<(&str, &str), String> {
     Ok((key, value))
 }
 
-/// Percent-decodes like libpq (`+` stays `+`; `%00` is refused). `what` names the part in the
-/// error, which never quotes the value itself: it may be a password.
+/// Percent-decodes like libpq 18's `conninfo_uri_decode` (`+` stays `+`; `%00` is refused;
+/// spaces around the part are dropped and a space inside it is refused, while `%20` is a
+/// space). `what` names the part in the error, which never quotes the value: it may be a
+/// password.
 fn decode(s: &str, what: &str) -> Result<String, String> {
+    let s = s.trim_matches(' ');
+    if s.contains(' ') {
+        return Err(format!(
+            "unexpected spaces in {what}: use percent-encoded spaces (%20) instead"
+        ));
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -341,6 +351,28 @@ mod tests {
                 &[("host", "h"), ("sslmode", "require")],
             ),
             ("postgres://h/", &[("host", "h")]),
+            (
+                "postgres://h?port=&sslmode=",
+                &[("host", "h"), ("port", ""), ("sslmode", "")],
+            ),
+            (
+                "postgres:// h : 5433 /db?  sslmode = require & ssl = true ",
+                &[
+                    ("host", "h"),
+                    ("port", "5433"),
+                    ("dbname", "db"),
+                    ("sslmode", "require"),
+                    ("sslmode", "require"),
+                ],
+            ),
+            (
+                "postgres://h/my%20db",
+                &[("host", "h"), ("dbname", "my db")],
+            ),
+            (
+                "postgres://h?requiressl=1",
+                &[("host", "h"), ("sslmode", "require")],
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(uri(input), pairs(expected), "{input}");
@@ -383,6 +415,15 @@ mod tests {
             ),
             ("postgres://h/d%00b", "forbidden value %00 in dbname"),
             ("postgres://h/%ff", "not valid UTF-8"),
+            ("postgres://h/my db", "unexpected spaces in dbname"),
+            (
+                "postgres://u:sec ret@h/db",
+                "unexpected spaces in password: use percent-encoded spaces (%20)",
+            ),
+            (
+                "postgres://h?ssl mode=require",
+                "unexpected spaces in query",
+            ),
         ];
         for (input, needle) in cases {
             let err = uri_err(input);

@@ -19,7 +19,7 @@
 //! | `root_cert_missing`, `sslrootcert_system_weak_sslmode` | always (libpq refuses the settings) | — |
 //! | `dns_nxdomain`, `dns_no_address`, `dns_lookup_failed` | getaddrinfo found no address | (not emitted) |
 //! | `dns_timeout` | getaddrinfo found no address | warning: each lookup waits |
-//! | `address_refused`, `address_timeout`, `address_unreachable`, `address_error` | always (per the rule) | — |
+//! | `address_refused`, `address_timeout`, `address_unreachable`, `address_error`, `socket_missing` | always (per the rule) | — |
 //! | `ipv6_ipv4_differ` | libpq stops at the failing family | warning: the failing family is tried first and times out (every connection waits connect_timeout); info: a fast fallback, or the working family first |
 //! | `not_postgres`, `ssl_request_failed`, `tls_handshake_failed`, `startup_failed` | per the rule | warning |
 //! | `server_starting_up`, `server_shutting_down`, `server_in_recovery`, `too_many_clients`, `server_rejected`, `client_cert_required` | per the rule | warning (seen on the channel the configured sslmode does not use) |

@@ -183,6 +183,7 @@ impl Addr {
                 gssenc: None,
                 tls_versions: Vec::new(),
                 sslmodes: None,
+                localhost_tcp: None,
                 login: None,
                 elapsed_ms: 3.0,
             },

@@ -142,6 +142,10 @@ pub struct AddressFacts {
     pub tls_versions: Vec<TlsVersionFacts>,
     /// What libpq would do with this address alone under each sslmode.
     pub sslmodes: Option<SslModes>,
+    /// Only for a Unix socket whose file does not exist: a TCP connect to localhost
+    /// (127.0.0.1) on the same port, a hint that the server listens on TCP instead (libpq
+    /// itself never tries it). Null otherwise.
+    pub localhost_tcp: Option<TcpFacts>,
     /// `--login`: the authentication and the session's answers (null without `--login`).
     pub login: Option<LoginFacts>,
     pub elapsed_ms: Millis,
@@ -171,6 +175,12 @@ pub struct TcpFacts {
 }
 
 impl TcpFacts {
+    /// The connect failed because the Unix socket file does not exist (ENOENT): libpq's
+    /// "No such file or directory".
+    pub fn no_such_file(&self) -> bool {
+        self.os_error == Some(nix::libc::ENOENT)
+    }
+
     /// The connect failed for want of a descriptor (EMFILE/ENFILE) in this process or the
     /// system, not because of the target: worth waiting and trying again.
     pub fn out_of_descriptors(&self) -> bool {
@@ -410,6 +420,7 @@ impl AddressFacts {
             gssenc: None,
             tls_versions: Vec::new(),
             sslmodes: None,
+            localhost_tcp: None,
             login: phases.login,
             elapsed_ms: 0.0,
         }

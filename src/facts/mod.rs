@@ -104,6 +104,7 @@ vocabulary! {
         AddressTimeout = "address_timeout",
         AddressUnreachable = "address_unreachable",
         AddressError = "address_error",
+        SocketMissing = "socket_missing",
         Ipv6Ipv4Differ = "ipv6_ipv4_differ",
         NotPostgres = "not_postgres",
         SslRequestFailed = "ssl_request_failed",

@@ -538,6 +538,8 @@ async fn probe_unix(
             None,
         ),
     };
+    let socket_missing = tcp.no_such_file();
+    let port = place.port;
     let phases = Phases {
         ssl_request: SslRequestFacts::skipped("Unix socket: libpq never asks for SSL here"),
         tls: None,
@@ -545,7 +547,11 @@ async fn probe_unix(
         startup_other: None,
         login,
     };
-    AddressFacts::new(place, tcp, phases)
+    let mut facts = AddressFacts::new(place, tcp, phases);
+    if socket_missing {
+        facts.localhost_tcp = Some(tcp::localhost(port, settings.timeout).await);
+    }
+    facts
 }
 
 /// `--login` on one connection: its settings, and the host and port libpq matches in the

@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::time::{Instant, timeout_at};
@@ -72,6 +73,16 @@ pub async fn connect_unix(path: &Path, deadline: Instant) -> (TcpFacts, Option<U
         }
         Err(e) => (failed(classify(&e), elapsed_ms, &e), None),
     }
+}
+
+/// The hint for a missing socket file: does TCP localhost (127.0.0.1) answer on `port`? A
+/// connect is enough, with a short budget of its own, since libpq never makes this connection.
+pub async fn localhost(port: u16, timeout: Duration) -> TcpFacts {
+    const HINT_TIMEOUT: Duration = Duration::from_secs(2);
+    let deadline = Instant::now() + timeout.min(HINT_TIMEOUT);
+    let addr = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+    // Dropping the stream closes the connection before any byte is sent.
+    connect(addr, deadline).await.0
 }
 
 async fn connect_inner(addr: SocketAddr) -> io::Result<TcpStream> {

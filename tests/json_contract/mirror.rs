@@ -188,6 +188,7 @@ pub struct Address {
     pub tls_versions: Vec<TlsVersion>,
     pub reached_auth: bool,
     pub sslmodes: Modes,
+    pub localhost_tcp: Option<Tcp>,
     pub login: Option<Login>,
     pub elapsed_ms: f64,
 }
@@ -554,6 +555,7 @@ closed_set! {
         AddressTimeout,
         AddressUnreachable,
         AddressError,
+        SocketMissing,
         Ipv6Ipv4Differ,
         NotPostgres,
         SslRequestFailed,

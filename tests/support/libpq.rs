@@ -89,7 +89,14 @@ impl Libpq {
     /// Connects with `conninfo` from inside `ns` (connect_timeout 10 s unless `conninfo`
     /// sets one), with an empty HOME: no ~/.pgpass or ~/.postgresql/root.crt.
     pub fn connect(self, ns: &Netns, conninfo: &str) -> Connected {
-        let out = self.judge(Some(ns), "connect", conninfo);
+        self.connect_with_env(ns, conninfo, &[])
+    }
+
+    /// [`Libpq::connect`] with these environment variables set (`PGPORT`, `PGREQUIRESSL`,
+    /// `PGSERVICEFILE`, …; `("HOME", …)` replaces the empty HOME), to see how libpq merges
+    /// them with the connection string.
+    pub fn connect_with_env(self, ns: &Netns, conninfo: &str, vars: &[(&str, &str)]) -> Connected {
+        let out = self.judge(Some(ns), "connect", conninfo, vars);
         let facts = Facts::read(&out);
         Connected {
             lib_version: facts.lib_version(),
@@ -107,7 +114,7 @@ impl Libpq {
 
     /// Parses `conninfo` (no network: runs in the root namespace).
     pub fn parse(self, conninfo: &str) -> Parsed {
-        let out = self.judge(None, "parse", conninfo);
+        let out = self.judge(None, "parse", conninfo, &[]);
         let facts = Facts::read(&out);
         let options = match facts.one("parse") {
             "ok" => Ok(facts
@@ -127,7 +134,13 @@ impl Libpq {
     }
 
     /// Runs the judge with this libpq and a cleared environment; panics unless it answered.
-    fn judge(self, ns: Option<&Netns>, mode: &str, conninfo: &str) -> Captured {
+    fn judge(
+        self,
+        ns: Option<&Netns>,
+        mode: &str,
+        conninfo: &str,
+        vars: &[(&str, &str)],
+    ) -> Captured {
         let home = tempfile::Builder::new()
             .prefix(&format!("pgr-home-{}-", std::process::id()))
             .tempdir()
@@ -146,51 +159,13 @@ impl Libpq {
             .env("PATH", CLEAN_PATH)
             .env("LC_ALL", "C")
             .env("HOME", home.path())
+            .envs(vars.iter().copied())
             .current_dir(home.path());
         let out = run(&mut cmd, JUDGE_TIMEOUT);
         if !out.success() {
             panic!("libpq_judge ({self:?}) did not answer\n{}", out.describe());
         }
         out
-    }
-
-    /// [`Libpq::connect`] with `env` added to the judge's cleared environment (after the empty
-    /// HOME, so `("HOME", …)` replaces it), for what libpq reads from the environment itself:
-    /// `PGSERVICE`, `PGSERVICEFILE`, `PGSYSCONFDIR`, `PG*` defaults.
-    pub fn connect_with_env(self, ns: &Netns, conninfo: &str, env: &[(&str, &str)]) -> Connected {
-        let home = tempfile::Builder::new()
-            .prefix(&format!("pgr-home-{}-", std::process::id()))
-            .tempdir()
-            .expect("temp HOME for libpq_judge");
-        let mut lib_path = std::ffi::OsString::from("LD_LIBRARY_PATH=");
-        lib_path.push(self.lib_dir());
-        let mut cmd = ns.cmd("/usr/bin/env");
-        cmd.arg(lib_path)
-            .arg(judge_binary())
-            .args(["connect", conninfo])
-            .env_clear()
-            .env("PATH", CLEAN_PATH)
-            .env("LC_ALL", "C")
-            .env("HOME", home.path())
-            .envs(env.iter().copied())
-            .current_dir(home.path());
-        let out = run(&mut cmd, JUDGE_TIMEOUT);
-        if !out.success() {
-            panic!("libpq_judge ({self:?}) did not answer\n{}", out.describe());
-        }
-        let facts = Facts::read(&out);
-        Connected {
-            lib_version: facts.lib_version(),
-            ok: match facts.one("status") {
-                "ok" => true,
-                "bad" => false,
-                other => panic!("libpq_judge: status {other:?}\n{}", out.describe()),
-            },
-            error: facts.one("error").to_owned(),
-            server_version: facts.get("server_version").map(str::to_owned),
-            ssl_in_use: facts.get("ssl_in_use") == Some("1"),
-            ssl_protocol: facts.get("ssl_protocol").map(str::to_owned),
-        }
     }
 }
 

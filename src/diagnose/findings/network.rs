@@ -123,6 +123,9 @@ pub(super) fn tcp(at: &At) -> Option<Draft> {
     let ip = &a.address;
     let text = match (a.tcp.status, a.family) {
         (TcpStatus::Ok, _) => return None,
+        (_, Family::Unix) if a.tcp.no_such_file() => {
+            (FindingCode::SocketMissing, socket_missing(a))
+        }
         (TcpStatus::Refused, Family::Unix) => (
             FindingCode::AddressRefused,
             Text::new(
@@ -172,12 +175,18 @@ pub(super) fn tcp(at: &At) -> Option<Draft> {
         ),
     };
     let (code, text) = text;
-    let evidence = vec![format!(
+    let mut evidence = vec![format!(
         "{}: {} after {:.1} ms",
         at.label(),
         a.tcp.error.as_deref().unwrap_or("failed"),
         a.tcp.elapsed_ms
     )];
+    if let Some(hint) = &a.localhost_tcp {
+        evidence.push(format!(
+            "TCP 127.0.0.1:{port} (pgreach's hint, not tried by libpq): {}",
+            hint.error.as_deref().unwrap_or("connected")
+        ));
+    }
     Some(at.draft(
         Layer::Tcp,
         code,
@@ -185,6 +194,29 @@ pub(super) fn tcp(at: &At) -> Option<Draft> {
         text,
         evidence,
     ))
+}
+
+/// No socket file: libpq's own words, then whether TCP localhost answers on the port instead
+/// (the probe's hint; libpq never tries it).
+fn socket_missing(a: &AddressFacts) -> Text {
+    let (path, port) = (&a.address, a.port);
+    let libpq = format!(
+        "connection to server on socket \"{path}\" failed: No such file or directory. \
+         Is the server running locally and accepting connections on that socket?"
+    );
+    let tcp_answers = a.localhost_tcp.as_ref().map(|t| t.status == TcpStatus::Ok);
+    match tcp_answers {
+        Some(true) => Text::new(
+            format!(
+                "{libpq} A server does answer on TCP localhost:{port}: it does not put its socket in this directory."
+            ),
+            "Use TCP (host=localhost, or PGHOST=localhost), or give as host the directory the server uses (`SHOW unix_socket_directories`). Without a host libpq tries only its compiled-in socket directory, never TCP.",
+        ),
+        _ => Text::new(
+            format!("{libpq} Nothing answers on TCP localhost:{port} either."),
+            "Start the server, or give the host the application should reach (host=…, PGHOST). Without a host libpq tries only its compiled-in socket directory, never TCP.",
+        ),
+    }
 }
 
 /// One family reaches authentication and the other does not.

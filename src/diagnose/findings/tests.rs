@@ -1151,3 +1151,42 @@ fn errors_come_before_warnings_within_a_layer() {
         ]
     );
 }
+
+#[test]
+fn a_missing_socket_file_is_told_in_libpqs_words_with_the_tcp_hint() {
+    let path = "/var/run/postgresql/.s.PGSQL.5432";
+    let missing = |hint: Option<TcpStatus>| {
+        let mut a = unix(path)
+            .tcp_failed(TcpStatus::Error, "No such file or directory (os error 2)")
+            .build();
+        a.tcp.os_error = Some(nix::libc::ENOENT);
+        a.localhost_tcp = hint.map(|status| crate::facts::TcpFacts {
+            status,
+            elapsed_ms: 0.1,
+            error: None,
+            os_error: None,
+            local_address: None,
+        });
+        report("prefer", vec![a])
+    };
+    let fs = run(&missing(Some(TcpStatus::Ok)), SslMode::Prefer);
+    let f = only(&fs, FindingCode::SocketMissing, "host=localhost");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.summary.starts_with(&format!(
+            "connection to server on socket \"{path}\" failed: No such file or directory."
+        )),
+        "{}",
+        f.summary
+    );
+    assert!(f.summary.contains("does answer on TCP localhost:5432"));
+    assert_eq!(f.evidence.len(), 2, "{:?}", f.evidence);
+
+    let fs = run(&missing(Some(TcpStatus::Refused)), SslMode::Prefer);
+    let f = only(&fs, FindingCode::SocketMissing, "Start the server");
+    assert!(
+        f.summary
+            .contains("Nothing answers on TCP localhost:5432 either")
+    );
+    absent(&fs, FindingCode::AddressRefused);
+}
