@@ -374,6 +374,9 @@ struct Scenario {
     name: &'static str,
     cluster: ClusterSpec,
     front: Front,
+    /// pgreach flags besides the target, user, database and transcript (e.g. `--direct-tls`);
+    /// the replay adds the same ones from the connections' purposes.
+    flags: &'static [&'static str],
     check: fn(&Value),
 }
 
@@ -393,6 +396,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
                 .role("app", "app-secret"),
             front: Front::Direct,
+            flags: &[],
             check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "sasl", "{f:#}"),
         },
         Scenario {
@@ -403,6 +407,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["host all all 127.0.0.1/32 md5"])
                 .role("app", "app-secret"),
             front: Front::Direct,
+            flags: &[],
             check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "md5", "{f:#}"),
         },
         Scenario {
@@ -413,6 +418,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["hostssl all all 127.0.0.1/32 scram-sha-256"])
                 .role("app", "app-secret"),
             front: Front::Direct,
+            flags: &[],
             check: |f| {
                 let other = &f["addresses"][0]["startup_other"];
                 assert_eq!(other["error"]["sqlstate"], "28000", "{f:#}");
@@ -425,6 +431,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["host all all 127.0.0.1/32 trust"])
                 .role("app", "app-secret"),
             front: Front::Direct,
+            flags: &[],
             check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "trust", "{f:#}"),
         },
         // ssl on: the backend does the SSL negotiation and the TLS handshake before it looks
@@ -443,6 +450,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
                 .role("app", "app-secret"),
             front: Front::SlotsHeld(4),
+            flags: &[],
             check: |f| {
                 let a = &f["addresses"][0];
                 assert_eq!(a["tls"]["status"], "ok", "{f:#}");
@@ -469,6 +477,7 @@ fn scenarios() -> Vec<Scenario> {
                     .client_tls_sslmode("disable")
                     .user("app", "app-secret"),
             ),
+            flags: &[],
             check: |f| {
                 let a = &f["addresses"][0];
                 assert_eq!(a["ssl_request"]["answer"], "N", "{f:#}");
@@ -492,6 +501,7 @@ fn scenarios() -> Vec<Scenario> {
                     .client_tls_sslmode("require")
                     .user("app", "app-secret"),
             ),
+            flags: &[],
             check: |f| {
                 let a = &f["addresses"][0];
                 assert_eq!(a["ssl_request"]["answer"], "S", "{f:#}");
@@ -564,19 +574,37 @@ fn version_scenarios() -> Vec<Scenario> {
             name: on,
             cluster: npm_cluster(major, SCRAM_HBA),
             front: Front::Direct,
+            flags: &[],
             check: check_ssl_on_scram,
         });
         v.push(Scenario {
             name: hostssl,
             cluster: npm_cluster(major, HOSTSSL_HBA),
             front: Front::Direct,
+            flags: &[],
             check: check_hostssl_only,
         });
         v.push(Scenario {
             name: trust,
             cluster: npm_cluster(major, &["host all all 127.0.0.1/32 trust"]).ssl(false),
             front: Front::Direct,
+            flags: &[],
             check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "trust", "{f:#}"),
+        });
+    }
+    // PostgreSQL 17's direct TLS (libpq's sslnegotiation=direct): a ClientHello with ALPN
+    // `postgresql` right after connect, on a connection of its own, reaches SASL.
+    for (major, name) in [(17, "pg17-direct-tls"), (18, "pg18-direct-tls")] {
+        v.push(Scenario {
+            name,
+            cluster: npm_cluster(major, SCRAM_HBA),
+            front: Front::Direct,
+            flags: &["--direct-tls"],
+            check: |f| {
+                let direct = &f["addresses"][0]["direct_tls"];
+                assert_eq!(direct["supported"], true, "{f:#}");
+                assert_eq!(direct["alpn_echoed"], true, "{f:#}");
+            },
         });
     }
     // An explicit `reject` line: refused on both channels, in its own words.
@@ -584,6 +612,7 @@ fn version_scenarios() -> Vec<Scenario> {
         name: "pg18-hba-reject",
         cluster: npm_cluster(18, &["host all all 127.0.0.1/32 reject"]),
         front: Front::Direct,
+        flags: &[],
         check: |f| {
             let a = &f["addresses"][0];
             assert_eq!(a["tls"]["status"], "ok", "{f:#}");
@@ -618,6 +647,7 @@ fn pgpool_scenarios() -> Vec<Scenario> {
             name: "pgpool-no-tls-scram",
             cluster: cluster(),
             front: Front::Pgpool(pgpool(false, SCRAM_HBA)),
+            flags: &[],
             check: |f| {
                 let a = &f["addresses"][0];
                 assert_eq!(a["ssl_request"]["answer"], "N", "{f:#}");
@@ -630,6 +660,7 @@ fn pgpool_scenarios() -> Vec<Scenario> {
             name: "pgpool-tls-scram",
             cluster: cluster(),
             front: Front::Pgpool(pgpool(true, HOSTSSL_HBA)),
+            flags: &[],
             check: |f| {
                 let a = &f["addresses"][0];
                 assert_eq!(a["ssl_request"]["answer"], "S", "{f:#}");
@@ -708,6 +739,7 @@ fn record(out: &Path, scenario: Scenario) {
         args.extend(["-p", &port_s]);
     }
     args.extend(["-U", "app", "-d", "postgres"]);
+    args.extend(scenario.flags);
     args.extend(["--transcript-format", "json", "--transcript", file]);
     let run = run_pgreach(Some(&ns), &args, &[]);
     let facts = run.json();

@@ -37,6 +37,8 @@ const REQUIRED: &[&str] = &[
     "pg18-hostssl-only",
     "pg18-ssl-off-trust",
     "pg18-hba-reject",
+    "pg17-direct-tls",
+    "pg18-direct-tls",
     "pgpool-no-tls-scram",
     "pgpool-tls-scram",
 ];
