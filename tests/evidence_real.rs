@@ -707,7 +707,7 @@ fn record(out: &Path, scenario: Scenario) {
     let cluster = Cluster::start(&ns, scenario.cluster);
     let mut held = HeldSessions::new();
     // The pooler in front, kept (and stopped on drop) until pgreach is done.
-    let mut _bouncer: Option<Box<dyn std::any::Any>> = None;
+    let mut _front: Option<Box<dyn std::any::Any>> = None;
     let port = match scenario.front {
         Front::Direct => cluster.port(),
         Front::SlotsHeld(n) => {
@@ -718,13 +718,13 @@ fn record(out: &Path, scenario: Scenario) {
         Front::Bouncer(spec) => {
             let bouncer = PgBouncer::start(&ns, &cluster, spec);
             let port = bouncer.port();
-            _bouncer = Some(Box::new(bouncer) as Box<dyn std::any::Any>);
+            _front = Some(Box::new(bouncer));
             port
         }
         Front::Pgpool(spec) => {
             let pgpool = Pgpool::start(&ns, &cluster, spec);
             let port = pgpool.port();
-            _bouncer = Some(Box::new(pgpool));
+            _front = Some(Box::new(pgpool));
             port
         }
     };
