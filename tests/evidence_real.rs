@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 use support::process::run_ok;
 use support::{
-    Cluster, ClusterSpec, HeldSessions, Netns, PgBouncer, PgBouncerSpec, address, at, run_pgreach,
-    strings,
+    Cluster, ClusterSpec, HeldSessions, Netns, PgBouncer, PgBouncerSpec, Pgpool, PgpoolSpec,
+    address, at, run_pgreach, strings,
 };
 
 const TSHARK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -364,6 +364,8 @@ enum Front {
     SlotsHeld(usize),
     /// pgreach talks to PgBouncer (in the same namespace), which forwards to the cluster.
     Bouncer(PgBouncerSpec),
+    /// pgreach talks to pgpool-II (in the same namespace), which forwards to the cluster.
+    Pgpool(PgpoolSpec),
 }
 
 /// One capture: its file name, the cluster, what is in front of it, and a check of the live
@@ -372,12 +374,17 @@ struct Scenario {
     name: &'static str,
     cluster: ClusterSpec,
     front: Front,
+    /// pgreach flags besides the target, user, database and transcript (e.g. `--direct-tls`);
+    /// the replay adds the same ones from the connections' purposes.
+    flags: &'static [&'static str],
     check: fn(&Value),
 }
 
 /// Port of the PgBouncer scenarios (Debian's own service, if running, uses 6432 in the root
 /// namespace; ours runs in a private one anyway).
 const BOUNCER_PORT: u16 = 6433;
+/// Port of the pgpool-II scenarios (the package's service would use 5433, its PCP 9898).
+const PGPOOL_PORT: u16 = 9998;
 
 fn scenarios() -> Vec<Scenario> {
     vec![
@@ -389,6 +396,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
                 .role("app", "app-secret"),
             front: Front::Direct,
+            flags: &[],
             check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "sasl", "{f:#}"),
         },
         Scenario {
@@ -399,6 +407,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["host all all 127.0.0.1/32 md5"])
                 .role("app", "app-secret"),
             front: Front::Direct,
+            flags: &[],
             check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "md5", "{f:#}"),
         },
         Scenario {
@@ -409,6 +418,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["hostssl all all 127.0.0.1/32 scram-sha-256"])
                 .role("app", "app-secret"),
             front: Front::Direct,
+            flags: &[],
             check: |f| {
                 let other = &f["addresses"][0]["startup_other"];
                 assert_eq!(other["error"]["sqlstate"], "28000", "{f:#}");
@@ -421,6 +431,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["host all all 127.0.0.1/32 trust"])
                 .role("app", "app-secret"),
             front: Front::Direct,
+            flags: &[],
             check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "trust", "{f:#}"),
         },
         // ssl on: the backend does the SSL negotiation and the TLS handshake before it looks
@@ -439,6 +450,7 @@ fn scenarios() -> Vec<Scenario> {
                 .hba(&["host all all 127.0.0.1/32 scram-sha-256"])
                 .role("app", "app-secret"),
             front: Front::SlotsHeld(4),
+            flags: &[],
             check: |f| {
                 let a = &f["addresses"][0];
                 assert_eq!(a["tls"]["status"], "ok", "{f:#}");
@@ -465,6 +477,7 @@ fn scenarios() -> Vec<Scenario> {
                     .client_tls_sslmode("disable")
                     .user("app", "app-secret"),
             ),
+            flags: &[],
             check: |f| {
                 let a = &f["addresses"][0];
                 assert_eq!(a["ssl_request"]["answer"], "N", "{f:#}");
@@ -488,6 +501,166 @@ fn scenarios() -> Vec<Scenario> {
                     .client_tls_sslmode("require")
                     .user("app", "app-secret"),
             ),
+            flags: &[],
+            check: |f| {
+                let a = &f["addresses"][0];
+                assert_eq!(a["ssl_request"]["answer"], "S", "{f:#}");
+                assert_eq!(a["tls"]["status"], "ok", "{f:#}");
+                assert_eq!(a["startup"]["auth"], "sasl", "{f:#}");
+                assert_eq!(a["startup_other"]["status"], "error", "{f:#}");
+            },
+        },
+    ]
+}
+
+/// A cluster of the npm build of `major` with the settings of pg15-ssl-on-scram and the given
+/// pg_hba.conf lines.
+fn npm_cluster(major: u32, hba: &[&str]) -> ClusterSpec {
+    ClusterSpec::new()
+        .version(major)
+        .ssl(true)
+        .password_encryption("scram-sha-256")
+        .hba(hba)
+        .role("app", "app-secret")
+}
+
+const SCRAM_HBA: &[&str] = &["host all all 127.0.0.1/32 scram-sha-256"];
+const HOSTSSL_HBA: &[&str] = &["hostssl all all 127.0.0.1/32 scram-sha-256"];
+
+/// ssl on and scram: TLS then SASL with channel binding offered (every npm build has OpenSSL).
+fn check_ssl_on_scram(f: &Value) {
+    let a = &f["addresses"][0];
+    assert_eq!(a["tls"]["status"], "ok", "{f:#}");
+    assert_eq!(a["startup"]["auth"], "sasl", "{f:#}");
+    assert_eq!(
+        a["startup"]["sasl_mechanisms"][0], "SCRAM-SHA-256-PLUS",
+        "{f:#}"
+    );
+}
+
+/// hostssl only: TLS reaches SASL, the plaintext startup is refused with 28000.
+fn check_hostssl_only(f: &Value) {
+    let a = &f["addresses"][0];
+    assert_eq!(a["startup"]["auth"], "sasl", "{f:#}");
+    assert_eq!(a["startup_other"]["error"]["sqlstate"], "28000", "{f:#}");
+}
+
+/// PostgreSQL 13, 17 and 18 (the npm builds, see support/pgdist.rs) in the scenarios whose
+/// answers differ between versions: the words of the pg_hba refusal, the ParameterStatus set
+/// after AuthenticationOk.
+fn version_scenarios() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    for (major, on, hostssl, trust) in [
+        (
+            13,
+            "pg13-ssl-on-scram",
+            "pg13-hostssl-only",
+            "pg13-ssl-off-trust",
+        ),
+        (
+            17,
+            "pg17-ssl-on-scram",
+            "pg17-hostssl-only",
+            "pg17-ssl-off-trust",
+        ),
+        (
+            18,
+            "pg18-ssl-on-scram",
+            "pg18-hostssl-only",
+            "pg18-ssl-off-trust",
+        ),
+    ] {
+        v.push(Scenario {
+            name: on,
+            cluster: npm_cluster(major, SCRAM_HBA),
+            front: Front::Direct,
+            flags: &[],
+            check: check_ssl_on_scram,
+        });
+        v.push(Scenario {
+            name: hostssl,
+            cluster: npm_cluster(major, HOSTSSL_HBA),
+            front: Front::Direct,
+            flags: &[],
+            check: check_hostssl_only,
+        });
+        v.push(Scenario {
+            name: trust,
+            cluster: npm_cluster(major, &["host all all 127.0.0.1/32 trust"]).ssl(false),
+            front: Front::Direct,
+            flags: &[],
+            check: |f| assert_eq!(f["addresses"][0]["startup"]["auth"], "trust", "{f:#}"),
+        });
+    }
+    // PostgreSQL 17's direct TLS (libpq's sslnegotiation=direct): a ClientHello with ALPN
+    // `postgresql` right after connect, on a connection of its own, reaches SASL.
+    for (major, name) in [(17, "pg17-direct-tls"), (18, "pg18-direct-tls")] {
+        v.push(Scenario {
+            name,
+            cluster: npm_cluster(major, SCRAM_HBA),
+            front: Front::Direct,
+            flags: &["--direct-tls"],
+            check: |f| {
+                let direct = &f["addresses"][0]["direct_tls"];
+                assert_eq!(direct["supported"], true, "{f:#}");
+                assert_eq!(direct["alpn_echoed"], true, "{f:#}");
+            },
+        });
+    }
+    // An explicit `reject` line: refused on both channels, in its own words.
+    v.push(Scenario {
+        name: "pg18-hba-reject",
+        cluster: npm_cluster(18, &["host all all 127.0.0.1/32 reject"]),
+        front: Front::Direct,
+        flags: &[],
+        check: |f| {
+            let a = &f["addresses"][0];
+            assert_eq!(a["tls"]["status"], "ok", "{f:#}");
+            for startup in [&a["startup"], &a["startup_other"]] {
+                assert_eq!(startup["error"]["sqlstate"], "28000", "{f:#}");
+            }
+        },
+    });
+    v
+}
+
+/// pgpool-II 4.3 (Debian's pgpool2) in front of a PostgreSQL 15 cluster with ssl on and scram,
+/// doing its own client authentication (pool_hba.conf, pool_passwd).
+fn pgpool_scenarios() -> Vec<Scenario> {
+    let cluster = || {
+        ClusterSpec::new()
+            .ssl(true)
+            .password_encryption("scram-sha-256")
+            .hba(SCRAM_HBA)
+            .role("app", "app-secret")
+    };
+    let pgpool = |ssl: bool, hba: &[&str]| {
+        PgpoolSpec::new()
+            .port(PGPOOL_PORT)
+            .ssl(ssl)
+            .hba(hba)
+            .user("app", "app-secret")
+    };
+    vec![
+        // pgpool's ssl off: `N` although the cluster behind it has ssl on.
+        Scenario {
+            name: "pgpool-no-tls-scram",
+            cluster: cluster(),
+            front: Front::Pgpool(pgpool(false, SCRAM_HBA)),
+            flags: &[],
+            check: |f| {
+                let a = &f["addresses"][0];
+                assert_eq!(a["ssl_request"]["answer"], "N", "{f:#}");
+                assert_eq!(a["startup"]["auth"], "sasl", "{f:#}");
+            },
+        },
+        // pgpool's own TLS and a hostssl-only pool_hba.conf: TLS clients reach its SASL,
+        // plaintext ones are refused by pgpool itself.
+        Scenario {
+            name: "pgpool-tls-scram",
+            cluster: cluster(),
+            front: Front::Pgpool(pgpool(true, HOSTSSL_HBA)),
+            flags: &[],
             check: |f| {
                 let a = &f["addresses"][0];
                 assert_eq!(a["ssl_request"]["answer"], "S", "{f:#}");
@@ -503,7 +676,7 @@ fn scenarios() -> Vec<Scenario> {
 /// `PGREACH_RECORD_CAPTURES=captures cargo test --test evidence_real record_captures -- --ignored`.
 /// Next to each transcript `NAME.json` goes `NAME.facts.json`, the `--json` report of the same
 /// pgreach run: what tests/replay_captures.rs expects a replay of the transcript to give.
-/// `PGREACH_RECORD_ONLY=NAME` records one scenario only.
+/// `PGREACH_RECORD_ONLY=NAME[,NAME...]` records only those scenarios.
 #[test]
 #[ignore = "regenerates captures/; run on purpose"]
 fn record_captures() {
@@ -511,8 +684,15 @@ fn record_captures() {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
     std::fs::create_dir_all(&out).unwrap();
     let only = std::env::var("PGREACH_RECORD_ONLY").ok();
-    for scenario in scenarios() {
-        if only.as_deref().is_some_and(|o| o != scenario.name) {
+    let all = scenarios()
+        .into_iter()
+        .chain(version_scenarios())
+        .chain(pgpool_scenarios());
+    for scenario in all {
+        if only
+            .as_deref()
+            .is_some_and(|o| o.split(',').all(|n| n != scenario.name))
+        {
             continue;
         }
         record(&out, scenario);
@@ -526,7 +706,8 @@ fn record(out: &Path, scenario: Scenario) {
     let ns = Netns::new();
     let cluster = Cluster::start(&ns, scenario.cluster);
     let mut held = HeldSessions::new();
-    let mut _bouncer = None;
+    // The pooler in front, kept (and stopped on drop) until pgreach is done.
+    let mut _front: Option<Box<dyn std::any::Any>> = None;
     let port = match scenario.front {
         Front::Direct => cluster.port(),
         Front::SlotsHeld(n) => {
@@ -537,7 +718,13 @@ fn record(out: &Path, scenario: Scenario) {
         Front::Bouncer(spec) => {
             let bouncer = PgBouncer::start(&ns, &cluster, spec);
             let port = bouncer.port();
-            _bouncer = Some(bouncer);
+            _front = Some(Box::new(bouncer));
+            port
+        }
+        Front::Pgpool(spec) => {
+            let pgpool = Pgpool::start(&ns, &cluster, spec);
+            let port = pgpool.port();
+            _front = Some(Box::new(pgpool));
             port
         }
     };
@@ -552,6 +739,7 @@ fn record(out: &Path, scenario: Scenario) {
         args.extend(["-p", &port_s]);
     }
     args.extend(["-U", "app", "-d", "postgres"]);
+    args.extend(scenario.flags);
     args.extend(["--transcript-format", "json", "--transcript", file]);
     let run = run_pgreach(Some(&ns), &args, &[]);
     let facts = run.json();

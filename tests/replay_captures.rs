@@ -18,7 +18,7 @@ use pgreach::evidence::{Dir, Event, Purpose};
 use serde_json::{Map, Value, json};
 use support::{DEFAULT_CERT_NAMES, ReplayOutcome, ReplayServer, TestCa, at, run_pgreach};
 
-/// The captures issue 7 asks for; the test fails if one goes missing.
+/// The captures issues 7 and 16 ask for; the test fails if one goes missing.
 const REQUIRED: &[&str] = &[
     "pg15-ssl-on-scram",
     "pg15-ssl-off-md5",
@@ -27,6 +27,20 @@ const REQUIRED: &[&str] = &[
     "pg15-too-many-clients",
     "pgbouncer-no-tls-md5",
     "pgbouncer-tls-scram",
+    "pg13-ssl-on-scram",
+    "pg13-hostssl-only",
+    "pg13-ssl-off-trust",
+    "pg17-ssl-on-scram",
+    "pg17-hostssl-only",
+    "pg17-ssl-off-trust",
+    "pg18-ssl-on-scram",
+    "pg18-hostssl-only",
+    "pg18-ssl-off-trust",
+    "pg18-hba-reject",
+    "pg17-direct-tls",
+    "pg18-direct-tls",
+    "pgpool-no-tls-scram",
+    "pgpool-tls-scram",
 ];
 
 struct Capture {
@@ -84,7 +98,12 @@ fn replay(name: &str, doc: &Document, live: &Value) -> (Value, ReplayOutcome) {
     let names = certificate_names(live);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let cert = TestCa::new("pgreach replay CA").issue(&names);
-    let server = ReplayServer::spawn(doc, Some(&cert));
+    // PostgreSQL 17 and later answer libpq's ALPN `postgresql` after `S` too; whether the live
+    // server did is in its report only (see ReplayServer::spawn_with_alpn).
+    let alpn = live["addresses"][0]["tls"]["alpn"]
+        .as_str()
+        .map(str::as_bytes);
+    let server = ReplayServer::spawn_with_alpn(doc, Some(&cert), alpn);
     let port = server.port().to_string();
     let text = |v: &Value| {
         v.as_str()

@@ -1,5 +1,5 @@
-//! Integration-test harness for pgreach: real PostgreSQL 15 clusters (and PgBouncer in front of
-//! them) in private network namespaces, a scripted fake server for hostile peers, a replay
+//! Integration-test harness for pgreach: real PostgreSQL 15 clusters (and PgBouncer or pgpool-II in
+//! front of them) in private network namespaces, a scripted fake server for hostile peers, a replay
 //! server for recorded captures, and a hermetic way to run the binary. Real components, not
 //! mocks: the fake server plays only what no real server does. Use from a test file with
 //! `mod support;`.
@@ -7,7 +7,7 @@
 //! Requirements (installed by ./scripts/test when run as root): root, `ip` (iproute2),
 //! PostgreSQL 15 under /usr/lib/postgresql/15/bin, `nft` (nftables) for [`Netns::drop_tcp_port`];
 //! for other majors ([`ClusterSpec::version`]) the npm builds scripts/fetch-postgres installs,
-//! and gcc for the libpq judge ([`Libpq`]).
+//! gcc for the libpq judge ([`Libpq`]), and Debian's pgpool2 for [`Pgpool`].
 //!
 //! Every wait is bounded; everything a test creates is removed by `Drop`, also on panic.
 //! Declare the namespace before the cluster (`let ns = Netns::new(); let c = Cluster::start(&ns,
@@ -25,6 +25,7 @@ pub mod libpq;
 pub mod netns;
 pub mod pgbouncer;
 pub mod pgdist;
+pub mod pgpool;
 pub mod pgreach;
 pub mod process;
 pub mod pty;
@@ -44,6 +45,7 @@ pub use libpq::{Connected, Libpq, Parsed};
 pub use netns::Netns;
 pub use pgbouncer::{PgBouncer, PgBouncerSpec};
 pub use pgdist::{MAJORS, NpmBuild, PgDist};
+pub use pgpool::{Pgpool, PgpoolSpec};
 pub use pgreach::{
     DEADLINE, DEADLINE_MARGIN, PGREACH_TIMEOUT, PgreachRun, pgreach_command, run_pgreach,
     run_pgreach_with_timeout, run_within_deadline,

@@ -104,11 +104,23 @@ impl ReplayServer {
     /// where the recording had a TLS handshake; panics if one is needed and `cert` is `None`,
     /// or if the recorded ServerHello chose what rustls cannot serve.
     pub fn spawn(doc: &Document, cert: Option<&IssuedCert>) -> ReplayServer {
+        ReplayServer::spawn_with_alpn(doc, cert, None)
+    }
+
+    /// [`ReplayServer::spawn`], with the replay's TLS handshakes selecting `alpn` when the
+    /// client offers it. The recording cannot say whether the live server did: in TLS 1.3 the
+    /// ALPN answer travels in the encrypted EncryptedExtensions, so the caller takes it from
+    /// the live run's report, as it takes the certificate's names.
+    pub fn spawn_with_alpn(
+        doc: &Document,
+        cert: Option<&IssuedCert>,
+        alpn: Option<&[u8]>,
+    ) -> ReplayServer {
         let scripts: Vec<Script> = doc
             .connections
             .iter()
             .filter(|c| c.conn.connect_error.is_none())
-            .map(|c| script(&c.conn, cert))
+            .map(|c| script(&c.conn, cert, alpn))
             .collect();
         let recorded = scripts.iter().map(|s| s.conn.id).collect();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind replay listener");
@@ -202,7 +214,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn script(conn: &ConnLog, cert: Option<&IssuedCert>) -> Script {
+fn script(conn: &ConnLog, cert: Option<&IssuedCert>, alpn: Option<&[u8]>) -> Script {
     let tls_from = tls_takeover(conn);
     let tls = tls_from.map(|i| {
         let hello = conn.events[i + 1..]
@@ -223,7 +235,9 @@ fn script(conn: &ConnLog, cert: Option<&IssuedCert>) -> Script {
                 conn.id
             )
         });
-        Arc::new(tls_config(conn.id, hello, cert))
+        let mut config = tls_config(conn.id, hello, cert);
+        config.alpn_protocols = alpn.map(|a| vec![a.to_vec()]).unwrap_or_default();
+        Arc::new(config)
     });
     Script {
         conn: conn.clone(),
