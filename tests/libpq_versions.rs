@@ -168,11 +168,16 @@ fn a_socket_path_over_107_bytes_is_refused_like_libpq() {
     let target = format!("host={dir} port=5432 user={ROLE} dbname=postgres");
     let run = run_pgreach(Some(&ns), &["--json", &target], &[]);
     let report = run.json();
-    let reason = report["sslmodes"]["prefer"]["reason"].as_str().unwrap_or_default();
+    let reason = report["sslmodes"]["prefer"]["reason"]
+        .as_str()
+        .unwrap_or_default();
     for libpq in [Libpq::V15, Libpq::V18] {
         let judge = libpq.connect(&ns, &target);
         assert!(!judge.ok);
         assert_eq!(judge.error.trim_end(), reason, "{libpq:?}\n{run}");
     }
-    assert!(reason.ends_with("is too long (maximum 107 bytes)"), "{reason}");
+    assert!(
+        reason.ends_with("is too long (maximum 107 bytes)"),
+        "{reason}"
+    );
 }

@@ -158,13 +158,26 @@ impl Libpq {
     /// HOME, so `("HOME", …)` replaces it), for what libpq reads from the environment itself:
     /// `PGSERVICE`, `PGSERVICEFILE`, `PGSYSCONFDIR`, `PG*` defaults.
     pub fn connect_with_env(self, ns: &Netns, conninfo: &str, env: &[(&str, &str)]) -> Connected {
+        self.connect_from(Some(ns), conninfo, env)
+    }
+
+    /// [`Libpq::connect_with_env`] from the root namespace, for a server the test runs there
+    /// (a [`super::FakeServer`] listens on the host's loopback).
+    pub fn connect_here(self, conninfo: &str, env: &[(&str, &str)]) -> Connected {
+        self.connect_from(None, conninfo, env)
+    }
+
+    fn connect_from(self, ns: Option<&Netns>, conninfo: &str, env: &[(&str, &str)]) -> Connected {
         let home = tempfile::Builder::new()
             .prefix(&format!("pgr-home-{}-", std::process::id()))
             .tempdir()
             .expect("temp HOME for libpq_judge");
         let mut lib_path = std::ffi::OsString::from("LD_LIBRARY_PATH=");
         lib_path.push(self.lib_dir());
-        let mut cmd = ns.cmd("/usr/bin/env");
+        let mut cmd = match ns {
+            Some(ns) => ns.cmd("/usr/bin/env"),
+            None => Command::new("/usr/bin/env"),
+        };
         cmd.arg(lib_path)
             .arg(judge_binary())
             .args(["connect", conninfo])
