@@ -19,6 +19,7 @@ mod support;
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -1166,7 +1167,9 @@ fn assert_outcomes(outcomes: &[Outcome]) {
 /// Every case against the clusters of PostgreSQL `server`, judged by each of [`JUDGES`], in
 /// [`WORKERS`] threads; outcomes in case order.
 fn judge_on_server(ns: &Netns, pki: &Pki, server: u32) -> Vec<Outcome> {
+    let started = Instant::now();
     let clusters = start_clusters(ns, pki, server);
+    let clusters_took = started.elapsed();
     let trials: Vec<(&Case, u32, Libpq)> = CASES
         .iter()
         .flat_map(|case| JUDGES.map(|libpq| (case, server, libpq)))
@@ -1189,6 +1192,21 @@ fn judge_on_server(ns: &Netns, pki: &Pki, server: u32) -> Vec<Outcome> {
             .collect()
     });
     outcomes.sort_by_key(|(i, _)| *i);
+    let judged_at = started.elapsed();
+    let count = clusters.len();
+    // Each stop waits for its postmaster to exit: in parallel rather than one after another.
+    std::thread::scope(|s| {
+        for cluster in clusters {
+            s.spawn(move || drop(cluster));
+        }
+    });
+    eprintln!(
+        "server {server}: {count} clusters started in {clusters_took:.1?}, {} trials judged in \
+         {:.1?}, clusters stopped in {:.1?}",
+        trials.len(),
+        judged_at - clusters_took,
+        started.elapsed() - judged_at
+    );
     outcomes.into_iter().map(|(_, o)| o).collect()
 }
 
