@@ -179,6 +179,9 @@ struct Pki {
     self_signed: Pem,
     /// The same with CA:TRUE, as `openssl req -x509` makes (root file [`SELF_SIGNED_CA`]).
     self_signed_ca: Pem,
+    /// The same without basicConstraints, whose keyUsage adds keyCertSign (root file
+    /// [`SELF_SIGNED_CERT_SIGN`]).
+    self_signed_cert_sign: Pem,
     dir: tempfile::TempDir,
 }
 
@@ -215,6 +218,11 @@ impl Pki {
         no_bc.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let mut self_signed_params = good();
         self_signed_params.use_authority_key_identifier_extension = false;
+        let mut cert_sign_params = self_signed_params.clone();
+        cert_sign_params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+        ];
         let mut self_signed_ca_params = self_signed_params.clone();
         self_signed_ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         self_signed_ca_params.key_usages = vec![
@@ -229,6 +237,7 @@ impl Pki {
             no_basic_constraints: intermediate_from(no_bc, &root),
             self_signed: self_signed(self_signed_params),
             self_signed_ca: self_signed(self_signed_ca_params),
+            self_signed_cert_sign: self_signed(cert_sign_params),
             root,
             intermediate,
             dir: tempfile::Builder::new()
@@ -243,6 +252,10 @@ impl Pki {
             (INTERMEDIATE_ONLY, inter.clone()),
             (SELF_SIGNED, pki.self_signed.cert.clone()),
             (SELF_SIGNED_CA, pki.self_signed_ca.cert.clone()),
+            (
+                SELF_SIGNED_CERT_SIGN,
+                pki.self_signed_cert_sign.cert.clone(),
+            ),
             (EXPIRED_ROOT, pki.expired_root.pem.cert.clone()),
         ] {
             write_with_mode(&pki.root_path(name), &pem, 0o644);
@@ -289,6 +302,8 @@ const INTERMEDIATE_ONLY: &str = "intermediate.pem";
 const SELF_SIGNED: &str = "self-signed.pem";
 /// The self-signed server certificate with CA:TRUE.
 const SELF_SIGNED_CA: &str = "self-signed-ca.pem";
+/// The self-signed server certificate whose keyUsage allows keyCertSign.
+const SELF_SIGNED_CERT_SIGN: &str = "self-signed-cert-sign.pem";
 /// A root whose validity ended in 2021.
 const EXPIRED_ROOT: &str = "expired-root.pem";
 
@@ -342,6 +357,8 @@ enum Srv {
     ClientCaOther,
     /// A self-signed certificate with CA:TRUE (TLS only).
     SelfSignedCa,
+    /// A self-signed leaf without basicConstraints whose keyUsage allows keyCertSign.
+    SelfSignedCertSign,
     /// A leaf from a root that has expired.
     ExpiredRoot,
     /// Leaf, an unrelated root, then the intermediate: out of order.
@@ -406,6 +423,7 @@ impl Srv {
                 HBA_CLIENT_CERT,
             ),
             Srv::SelfSignedCa => (pki.self_signed_ca.pair(), None, HBA_SSL_ONLY),
+            Srv::SelfSignedCertSign => plain(pki.self_signed_cert_sign.pair()),
             Srv::ExpiredRoot => plain(issue(good(), &pki.expired_root).pair()),
             Srv::OutOfOrder => {
                 let leaf = issue(good(), &pki.intermediate);
@@ -667,6 +685,19 @@ const CASES: &[Case] = &[
             },
         )
     },
+    // The control of the known difference above: with keyCertSign, OpenSSL 1.1.1 too takes the
+    // certificate as self-signed, and both libpqs connect.
+    Case {
+        roots: Roots::File(SELF_SIGNED_CERT_SIGN),
+        ..case(
+            "self-signed keyCertSign, trusted",
+            Srv::SelfSignedCertSign,
+            Expect {
+                includes_intermediates: false,
+                ..OK
+            },
+        )
+    },
     Case {
         host: "127.0.0.1",
         ..case("IP SAN only", Srv::IpSanOnly, OK)
@@ -829,13 +860,14 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// The self-signed leaf (CA:FALSE, keyUsage digitalSignature only) as its own root file. OpenSSL
-/// 1.1.1 (`x509v3_cache_extensions` in crypto/x509v3/v3_purp.c) marks a certificate
-/// self-signed only when its keyUsage allows keyCertSign, so it never takes this one as a
-/// trust anchor and reports "certificate verify failed" under require (root file present),
-/// verify-ca and verify-full; OpenSSL 3.0 dropped that condition and accepts it, as pgreach
-/// predicts. The libpq version does not say which OpenSSL it was built with (npm's libpq 18
-/// has 1.1.1; Debian's and most distributions' libpq 18 have 3), so `--libpq 18` cannot know.
+/// The self-signed leaf (no basicConstraints, keyUsage digitalSignature only) as its own root
+/// file. OpenSSL 1.1.1 (`x509v3_cache_extensions` in crypto/x509v3/v3_purp.c) marks a
+/// certificate self-signed only when its keyUsage allows keyCertSign, so it never takes this
+/// one as a trust anchor and reports "certificate verify failed" under require (root file
+/// present), verify-ca and verify-full; OpenSSL 3.0 dropped that condition and accepts it, as
+/// pgreach predicts ("self-signed keyCertSign, trusted" is the control). The libpq version does
+/// not say which OpenSSL it was built with (npm's libpq 18 has 1.1.1; Debian's and most
+/// distributions' libpq 18 have 3), so `--libpq 18` cannot know.
 const OPENSSL_1_1_SELF_SIGNED_LEAF: Known = Known {
     libpq: Libpq::V18,
     connects: false,
@@ -914,14 +946,14 @@ fn yes_no(b: bool) -> &'static str {
 /// One line per row; a cell is `yes`/`no` when pgreach and the judge agree, `P≠J!` when they
 /// disagree, `P≠J~` when the case documents the disagreement as known.
 fn table<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
-    let mut s = format!("{:<30} {:<6} {:<5}", "case", "server", "libpq");
+    let mut s = format!("{:<34} {:<6} {:<5}", "case", "server", "libpq");
     for mode in MODES {
         let _ = write!(s, " {mode:<11}");
     }
     s.push('\n');
     for r in rows {
         let server = r.server.map_or("fake".to_owned(), |v| v.to_string());
-        let _ = write!(s, "{:<30} {server:<6} {:<5}", r.case, r.libpq);
+        let _ = write!(s, "{:<34} {server:<6} {:<5}", r.case, r.libpq);
         for &(pgreach, judge, known) in &r.modes {
             let cell = match (pgreach == judge, known) {
                 (true, _) => yes_no(pgreach).to_owned(),
