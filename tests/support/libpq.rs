@@ -96,7 +96,17 @@ impl Libpq {
     /// `PGSERVICEFILE`, …; `("HOME", …)` replaces the empty HOME), to see how libpq merges
     /// them with the connection string.
     pub fn connect_with_env(self, ns: &Netns, conninfo: &str, vars: &[(&str, &str)]) -> Connected {
-        let out = self.judge(Some(ns), "connect", conninfo, vars);
+        self.connect_from(Some(ns), conninfo, vars)
+    }
+
+    /// [`Libpq::connect_with_env`] from the root namespace, for a server the test runs there
+    /// (a [`super::FakeServer`] listens on the host's loopback).
+    pub fn connect_here(self, conninfo: &str, vars: &[(&str, &str)]) -> Connected {
+        self.connect_from(None, conninfo, vars)
+    }
+
+    fn connect_from(self, ns: Option<&Netns>, conninfo: &str, vars: &[(&str, &str)]) -> Connected {
+        let out = self.judge(ns, "connect", conninfo, vars);
         let facts = Facts::read(&out);
         Connected {
             lib_version: facts.lib_version(),
