@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use tokio::task::JoinSet;
 
-use crate::config::{self, Config, FailOn, HostSpec};
+use crate::config::{self, Config, FailOn, HostSpec, SslCertMode};
 use crate::diagnose;
 use crate::evidence::{Evidence, Recorder};
 
@@ -23,6 +23,11 @@ use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::resolve::{self, Dns};
 use crate::tls::TlsBase;
 use crate::tls::anchors::{self, ClientIdentityFacts, TrustAnchors};
+
+/// The handshake failure for settings that allow only TLS 1.0/1.1 (`ssl_min_protocol_version=
+/// ''`, `ssl_max_protocol_version=TLSv1.1`): libpq 15 and 18 both fail against PostgreSQL's
+/// default `ssl_min_protocol_version` with "tlsv1 alert protocol version".
+const OLD_TLS_ONLY: &str = "tlsv1 alert protocol version: ssl_min_protocol_version/ssl_max_protocol_version allow only TLS 1.0 or 1.1, which PostgreSQL 13+ refuses by default (and pgreach does not speak)";
 
 /// The trust material for one (sslrootcert, sslcert, sslkey, --tls-versions) combination.
 pub struct TlsSetup {
@@ -63,12 +68,27 @@ impl TlsSetup {
         } else {
             Vec::new()
         };
+        // libpq 16+ sends no client certificate with sslcertmode=disable, configured or not.
+        let certified_key = match config.sslcertmode {
+            SslCertMode::Disable => None,
+            _ => identity.certified_key(),
+        };
+        // ssl_min/max_protocol_version limit the handshake. pgreach speaks TLS 1.2 and 1.3; a
+        // range that allows neither is not attempted (see OLD_TLS_ONLY).
+        let range = config.tls_range;
+        let allowed: Vec<&'static rustls::SupportedProtocolVersion> = [
+            (range.tls13, &rustls::version::TLS13),
+            (range.tls12, &rustls::version::TLS12),
+        ]
+        .into_iter()
+        .filter_map(|(on, version)| on.then_some(version))
+        .collect();
+        let base = match allowed.is_empty() {
+            true => TlsBase::new(certified_key, anchors.clone(), key_log).refusing(OLD_TLS_ONLY),
+            false => TlsBase::with_versions(certified_key, anchors.clone(), &allowed, key_log),
+        };
         TlsSetup {
-            base: Arc::new(TlsBase::new(
-                identity.certified_key(),
-                anchors.clone(),
-                key_log,
-            )),
+            base: Arc::new(base),
             anchors,
             identity: identity.facts,
             versions: Arc::new(versions),
@@ -90,6 +110,10 @@ impl TlsSetup {
             timeout: config.connect_timeout,
             tls: self.base.clone(),
             sni: config.sslsni,
+            // libpq 18 asks for at least the minimum it accepts.
+            protocol_minor: (config.max_protocol_version)
+                .max(config.min_protocol_version)
+                .minor(),
             quiet_server: config.quiet_server,
             direct_tls: config.direct_tls,
             gssenc: config.gssenc,
@@ -118,6 +142,9 @@ impl TlsSetup {
                 require_auth: config.require_auth.clone(),
                 channel_binding: config.channel_binding,
                 load_balance_hosts: config.load_balance_hosts,
+                sslcertmode: config.sslcertmode,
+                min_protocol_version: config.min_protocol_version,
+                max_protocol_version: config.max_protocol_version,
                 user: config.user.clone(),
                 dbname: config.dbname.clone(),
                 connect_timeout_ms: millis(config.connect_timeout),

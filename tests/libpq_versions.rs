@@ -67,6 +67,19 @@ const CASES: &[&str] = &[
     "sslmode=disable channel_binding=require",
     "sslmode=prefer channel_binding=require",
     "sslmode=allow channel_binding=require",
+    // sslcertmode (16+): this server asks for no client certificate.
+    "sslmode=require sslcertmode=require",
+    "sslmode=prefer sslcertmode=disable",
+    // The TLS range: the handshake is limited to it; TLSv1.1 alone is below the default
+    // minimum (TLSv1.2), an inverted range.
+    "sslmode=require ssl_min_protocol_version=TLSv1.3",
+    "sslmode=require ssl_max_protocol_version=TLSv1.2",
+    "sslmode=require ssl_max_protocol_version=TLSv1.1",
+    "sslmode=require ssl_min_protocol_version='' ssl_max_protocol_version=TLSv1.1",
+    // Protocol 3.2 (libpq 18): servers before 18 offer only 3.0.
+    "sslmode=require min_protocol_version=3.2",
+    "sslmode=require max_protocol_version=latest",
+    "sslmode=require min_protocol_version=3.2 max_protocol_version=3.0",
     // Accepted everywhere.
     "sslmode=require sslsni=0 target_session_attrs=any",
 ];

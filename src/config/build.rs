@@ -8,7 +8,9 @@ use super::endpoints::{self, default, emptied, from_raw};
 use super::env::{self, Env};
 use super::keywords::KEYWORDS;
 use super::layers::{Layers, Raw};
-use super::libpq::{self, LibpqVersion, LoadBalanceHosts, SslNegotiation};
+use super::libpq::{
+    self, LibpqVersion, LoadBalanceHosts, ProtocolVersion, SslCertMode, SslNegotiation, TlsRange,
+};
 use super::{ChannelBinding, RequireAuth};
 use super::{
     Config, ConfigError, EvidenceConfig, Format, Input, LoginOptions, Secret, Setting, SslMode,
@@ -88,6 +90,18 @@ pub(crate) fn build(
     let load_balance_hosts = known("load_balance_hosts")
         .and_then(|raw| LoadBalanceHosts::from_word(&raw.value))
         .unwrap_or_default();
+    let sslcertmode = known("sslcertmode")
+        .and_then(|raw| SslCertMode::from_word(&raw.value))
+        .unwrap_or_default();
+    let protocol = |keyword| {
+        known(keyword)
+            .and_then(|raw| ProtocolVersion::from_libpq(&raw.value))
+            .unwrap_or_default()
+    };
+    let (min_protocol_version, max_protocol_version) = (
+        protocol("min_protocol_version"),
+        protocol("max_protocol_version"),
+    );
 
     Ok(Config {
         endpoints,
@@ -105,6 +119,10 @@ pub(crate) fn build(
         require_auth,
         channel_binding,
         load_balance_hosts,
+        sslcertmode,
+        min_protocol_version,
+        max_protocol_version,
+        tls_range: TlsRange::of(layers, version),
         connect_timeout,
         password,
         settings,

@@ -81,6 +81,84 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// libpq 16+ `sslcertmode`: whether a client certificate is sent, or required to be asked for.
+    #[derive(Default)]
+    pub enum SslCertMode {
+        /// No client certificate is sent, even when one is configured.
+        Disable = "disable",
+        /// Sent when the server asks and one is configured (libpq's default).
+        #[default]
+        Allow = "allow",
+        /// As allow, and the connection fails unless the server asked for one.
+        Require = "require",
+    }
+}
+
+vocabulary! {
+    /// A protocol version libpq 18 can ask for (`min_protocol_version`, `max_protocol_version`).
+    #[derive(Default, PartialOrd, Ord)]
+    pub enum ProtocolVersion {
+        /// What every libpq asks for by default, libpq 18 included.
+        #[default]
+        V3_0 = "3.0",
+        V3_2 = "3.2",
+    }
+}
+
+impl ProtocolVersion {
+    /// libpq's words: `latest` is 3.2 in libpq 18.
+    pub(crate) fn from_libpq(value: &str) -> Option<ProtocolVersion> {
+        match value {
+            "latest" => Some(ProtocolVersion::V3_2),
+            other => ProtocolVersion::from_word(other),
+        }
+    }
+
+    pub fn minor(self) -> u16 {
+        match self {
+            ProtocolVersion::V3_0 => 0,
+            ProtocolVersion::V3_2 => 2,
+        }
+    }
+}
+
+/// Which of the TLS versions pgreach speaks (1.2 and 1.3) `ssl_min_protocol_version` and
+/// `ssl_max_protocol_version` allow; libpq's minimum defaults to TLSv1.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsRange {
+    pub tls12: bool,
+    pub tls13: bool,
+}
+
+impl TlsRange {
+    pub(crate) fn of(layers: &Layers, version: LibpqVersion) -> TlsRange {
+        let rank = |keyword, default| {
+            effective(layers, version, keyword)
+                .and_then(|raw| tls_version_rank(&raw.value))
+                .unwrap_or(default)
+        };
+        let min = rank("ssl_min_protocol_version", TLS12);
+        let max = match rank("ssl_max_protocol_version", 0) {
+            0 => u8::MAX,
+            max => max,
+        };
+        TlsRange {
+            tls12: min <= TLS12 && TLS12 <= max,
+            tls13: min <= TLS13 && TLS13 <= max,
+        }
+    }
+}
+
+impl Default for TlsRange {
+    fn default() -> TlsRange {
+        TlsRange {
+            tls12: true,
+            tls13: true,
+        }
+    }
+}
+
 /// A setting the chosen libpq refuses before it connects anywhere: the application cannot
 /// connect at all, whatever the network does.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -152,8 +230,16 @@ pub(crate) fn refusals(layers: &Layers, version: LibpqVersion) -> Vec<RefusedSet
         refuse(&mut out, "require_auth", message, raw);
     }
     if let Some(message) = protocol_range(layers, version) {
-        let raw = layers.get("ssl_min_protocol_version").expect("checked");
-        refuse(&mut out, "ssl_min_protocol_version", message, raw);
+        let keyword = match layers.get("ssl_min_protocol_version") {
+            Some(_) => "ssl_min_protocol_version",
+            None => "ssl_max_protocol_version",
+        };
+        let raw = layers.get(keyword).expect("one of the range was given");
+        refuse(&mut out, keyword, message, raw);
+    }
+    if let Some(message) = protocol_versions(layers, version) {
+        let raw = layers.get("min_protocol_version").expect("checked");
+        refuse(&mut out, "min_protocol_version", message, raw);
     }
     if let Some(raw) = effective(layers, version, "connect_timeout")
         .filter(|raw| raw.origin != "--connect-timeout" && !is_integer(&raw.value))
@@ -218,11 +304,11 @@ const CHOICES: &[Choice] = &[
     },
     Choice {
         keyword: "min_protocol_version",
-        valid: |v, _| matches!(v, "3.0" | "3.2" | "latest"),
+        valid: |v, _| ProtocolVersion::from_libpq(v).is_some(),
     },
     Choice {
         keyword: "max_protocol_version",
-        valid: |v, _| matches!(v, "3.0" | "3.2" | "latest"),
+        valid: |v, _| ProtocolVersion::from_libpq(v).is_some(),
     },
 ];
 
@@ -246,18 +332,29 @@ fn tls_version_rank(v: &str) -> Option<u8> {
         .map(|i| i as u8)
 }
 
-/// `sslVerifyProtocolRange`: a minimum above the maximum, both given.
+const TLS12: u8 = 3;
+const TLS13: u8 = 4;
+
+/// `sslVerifyProtocolRange`: a minimum above the maximum. The minimum defaults to TLSv1.2, so
+/// `ssl_max_protocol_version=TLSv1.1` alone is already an inverted range; an empty value is
+/// no bound.
 fn protocol_range(layers: &Layers, version: LibpqVersion) -> Option<String> {
-    let rank = |k| {
-        effective(layers, version, k)
-            .and_then(|raw| tls_version_rank(&raw.value))
-            .filter(|&r| r > 0)
+    let rank = |k| effective(layers, version, k).map(|raw| tls_version_rank(&raw.value));
+    let min = match rank("ssl_min_protocol_version") {
+        Some(given) => given?,
+        None => TLS12,
     };
-    let (min, max) = (
-        rank("ssl_min_protocol_version")?,
-        rank("ssl_max_protocol_version")?,
-    );
-    (min > max).then(|| "invalid SSL protocol version range".to_string())
+    let max = rank("ssl_max_protocol_version").flatten()?;
+    (min > 0 && max > 0 && min > max).then(|| "invalid SSL protocol version range".to_string())
+}
+
+/// libpq 18: a minimum protocol above the maximum.
+fn protocol_versions(layers: &Layers, version: LibpqVersion) -> Option<String> {
+    let get =
+        |k| effective(layers, version, k).and_then(|raw| ProtocolVersion::from_libpq(&raw.value));
+    let (min, max) = (get("min_protocol_version")?, get("max_protocol_version")?);
+    (min > max)
+        .then(|| "\"min_protocol_version\" is greater than \"max_protocol_version\"".to_string())
 }
 
 /// `parse_int_param`: what strtol reads (leading blanks, a sign, digits), then only blanks.
@@ -276,11 +373,11 @@ pub(crate) fn is_integer(value: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// As a conninfo string gives them: empty values kept.
     fn layers(pairs: &[(&'static str, &str)]) -> Layers {
         let mut layers = Layers::default();
-        for (k, v) in pairs {
-            layers.set(k, *v, Source::Argument, "conninfo");
-        }
+        let pairs = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        layers.apply(pairs, Source::Argument, "conninfo");
         layers
     }
 
@@ -348,6 +445,69 @@ mod tests {
             assert!(messages(&[("connect_timeout", ok)], v18).is_empty(), "{ok}");
         }
         assert!(messages(&[("sslcertmode", "require"), ("gssencmode", "prefer")], v18).is_empty());
+    }
+
+    #[test]
+    fn tls_and_protocol_ranges_like_libpq() {
+        let v18 = LibpqVersion::V18;
+        // The minimum defaults to TLSv1.2: a maximum below it is inverted on its own.
+        assert_eq!(
+            messages(&[("ssl_max_protocol_version", "TLSv1.1")], v18),
+            ["invalid SSL protocol version range"]
+        );
+        assert!(messages(&[("ssl_max_protocol_version", "TLSv1.2")], v18).is_empty());
+        assert!(
+            messages(
+                &[
+                    ("ssl_min_protocol_version", ""),
+                    ("ssl_max_protocol_version", "TLSv1.1")
+                ],
+                v18
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            messages(
+                &[
+                    ("min_protocol_version", "3.2"),
+                    ("max_protocol_version", "3.0")
+                ],
+                v18
+            ),
+            ["\"min_protocol_version\" is greater than \"max_protocol_version\""]
+        );
+        assert!(
+            messages(
+                &[
+                    ("min_protocol_version", "3.2"),
+                    ("max_protocol_version", "latest")
+                ],
+                v18
+            )
+            .is_empty()
+        );
+        let range = |pairs| TlsRange::of(&layers(pairs), v18);
+        assert_eq!(
+            range(&[]),
+            TlsRange {
+                tls12: true,
+                tls13: true
+            }
+        );
+        assert_eq!(
+            range(&[("ssl_min_protocol_version", "TLSv1.3")]),
+            TlsRange {
+                tls12: false,
+                tls13: true
+            }
+        );
+        assert_eq!(
+            range(&[("ssl_max_protocol_version", "tlsv1.2")]),
+            TlsRange {
+                tls12: true,
+                tls13: false
+            }
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ use crate::vocabulary::vocabulary;
 use layers::Layers;
 
 pub use auth_policy::{AuthRequirement, ChannelBinding, RequireAuth};
-pub use libpq::{LibpqVersion, LoadBalanceHosts, RefusedSetting, SslNegotiation};
+pub use libpq::{
+    LibpqVersion, LoadBalanceHosts, ProtocolVersion, RefusedSetting, SslCertMode, SslNegotiation,
+    TlsRange,
+};
 pub use options::{
     ColorChoice, DEFAULT_EXPIRY_WARN_DAYS, EnvMode, EvidenceConfig, FailOn, Format, Input,
     LoginOptions, TranscriptFormat,
@@ -172,6 +175,13 @@ pub struct Config {
     pub channel_binding: ChannelBinding,
     /// libpq 16+ `load_balance_hosts`.
     pub load_balance_hosts: LoadBalanceHosts,
+    /// libpq 16+ `sslcertmode`.
+    pub sslcertmode: SslCertMode,
+    /// libpq 18 `min_protocol_version` / `max_protocol_version` (3.0 otherwise).
+    pub min_protocol_version: ProtocolVersion,
+    pub max_protocol_version: ProtocolVersion,
+    /// The TLS versions `ssl_min_protocol_version` / `ssl_max_protocol_version` allow.
+    pub tls_range: TlsRange,
     /// Per address, for the whole probe of that address (as libpq applies connect_timeout).
     pub connect_timeout: Duration,
     pub password: Option<Secret>,

@@ -52,7 +52,7 @@ mod attempt;
 mod auth;
 mod tls;
 
-use crate::config::{LoadBalanceHosts, SslMode, SslNegotiation};
+use crate::config::{LoadBalanceHosts, SslCertMode, SslMode, SslNegotiation};
 use crate::facts::{
     AddressFacts, Channel, Family, HostFacts, ModeOutcome, Report, SslModes, Stage, TcpStatus,
     TrustFacts,
@@ -133,6 +133,8 @@ impl<'a> From<&'a Report> for Setup<'a> {
             auth: Policy {
                 require_auth: report.config.require_auth.as_ref(),
                 channel_binding: report.config.channel_binding,
+                cert_required: report.config.sslcertmode == SslCertMode::Require,
+                min_protocol: report.config.min_protocol_version,
             },
             ..Setup::new(&report.trust, &report.client_certificate)
         }
@@ -447,10 +449,10 @@ fn accepted(a: &AddressFacts, policy: Policy<'_>, step: Step) -> Step {
     let Step::Auth { channel, .. } = &step else {
         return step;
     };
-    let refused =
-        crate::diagnose::startup_on(a, *channel).and_then(|s| auth::refusal(policy, s, *channel));
+    let refused = crate::diagnose::startup_on(a, *channel)
+        .and_then(|s| auth::refusal(policy, a, s, *channel));
     match refused {
-        Some(message) => Step::Fail(Failure::new(Stage::Auth, message)),
+        Some((stage, message)) => Step::Fail(Failure::new(stage, message)),
         None => step,
     }
 }

@@ -236,6 +236,10 @@ pub struct ConfigFacts {
     pub require_auth: Option<crate::config::RequireAuth>,
     pub channel_binding: crate::config::ChannelBinding,
     pub load_balance_hosts: crate::config::LoadBalanceHosts,
+    pub sslcertmode: crate::config::SslCertMode,
+    /// The protocol versions libpq 18 accepts (`min_protocol_version`, `max_protocol_version`).
+    pub min_protocol_version: crate::config::ProtocolVersion,
+    pub max_protocol_version: crate::config::ProtocolVersion,
     pub user: String,
     pub dbname: String,
     pub connect_timeout_ms: Millis,

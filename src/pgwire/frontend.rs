@@ -38,6 +38,16 @@ const fn request_code(code: u32) -> [u8; 8] {
 
 /// StartupMessage for protocol 3.0: `Int32 len, Int32 196608, {String name, String value}*, 0`.
 pub fn startup_message(buf: &mut BytesMut, params: &[(&str, &str)]) -> Result<(), EncodeError> {
+    startup_message_for(buf, 0, params)
+}
+
+/// StartupMessage asking for protocol 3.`minor` (libpq 18 asks for 3.2 with
+/// `max_protocol_version=3.2` or `latest`; older servers answer NegotiateProtocolVersion).
+pub fn startup_message_for(
+    buf: &mut BytesMut,
+    minor: u16,
+    params: &[(&str, &str)],
+) -> Result<(), EncodeError> {
     let body_len: usize = params
         .iter()
         .map(|(k, v)| k.len() + v.len() + 2)
@@ -57,7 +67,7 @@ pub fn startup_message(buf: &mut BytesMut, params: &[(&str, &str)]) -> Result<()
     buf.reserve(total);
     // `total` is at most 10004, so the cast cannot truncate.
     buf.put_u32(total as u32);
-    buf.put_u32(PROTOCOL_3_0);
+    buf.put_u32(PROTOCOL_3_0 | u32::from(minor));
     for (name, value) in params {
         put_cstr(buf, name);
         put_cstr(buf, value);
@@ -95,6 +105,10 @@ mod tests {
     fn startup_message_layout() {
         let mut buf = BytesMut::new();
         startup_message(&mut buf, &[("user", "app"), ("database", "db")]).unwrap();
+        let mut v32 = BytesMut::new();
+        startup_message_for(&mut v32, 2, &[("user", "app"), ("database", "db")]).unwrap();
+        assert_eq!(&v32[4..8], &[0, 3, 0, 2], "protocol 3.2");
+        assert_eq!(&v32[8..], &buf[8..]);
         let mut expected = vec![0, 0, 0, 30, 0, 3, 0, 0];
         expected.extend_from_slice(b"user\0app\0database\0db\0\0");
         assert_eq!(&buf[..], &expected[..]);

@@ -86,6 +86,9 @@ pub struct ProbeSettings {
     pub tls: Arc<TlsBase>,
     /// `sslsni`: send the host name as SNI where libpq would.
     pub sni: bool,
+    /// The protocol minor version the StartupMessage asks for (libpq 18's
+    /// `max_protocol_version`: 0, or 2 for 3.2).
+    pub protocol_minor: u16,
     /// One connection per address, over the channel the sslmode tries first; no second
     /// connection over the other channel.
     pub quiet_server: bool,
@@ -593,10 +596,15 @@ async fn startup_and_login<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let mut pending = None;
     let params = settings.startup_params();
-    let mut facts =
-        startup::exchange_holding(stream, &params, channel, deadline, Some(&mut pending))
-            .instrument(tracing::info_span!("startup", ?channel))
-            .await;
+    let mut facts = startup::exchange_holding(
+        stream,
+        (&params, settings.protocol_minor),
+        channel,
+        deadline,
+        Some(&mut pending),
+    )
+    .instrument(tracing::info_span!("startup", ?channel))
+    .await;
     let Some(startup::Pending { request, buffered }) = pending else {
         let reason = "the startup did not reach an authentication request";
         return (facts, Some(LoginFacts::skipped(channel, reason)));
@@ -628,7 +636,9 @@ async fn run_startup<S: AsyncRead + AsyncWrite + Unpin>(
     channel: Channel,
     deadline: Instant,
 ) -> StartupFacts {
-    let facts = startup::exchange(stream, &settings.startup_params(), channel, deadline)
+    let params = settings.startup_params();
+    let startup = (&params[..], settings.protocol_minor);
+    let facts = startup::exchange_holding(stream, startup, channel, deadline, None)
         .instrument(tracing::info_span!("startup", ?channel))
         .await;
     tracing::debug!(status = ?facts.status, auth = ?facts.auth, "startup");

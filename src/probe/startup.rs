@@ -20,7 +20,7 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     channel: Channel,
     deadline: Instant,
 ) -> StartupFacts {
-    exchange_holding(stream, params, channel, deadline, None).await
+    exchange_holding(stream, (params, 0), channel, deadline, None).await
 }
 
 /// Where a startup held for `--login` stopped: the first authentication request (including
@@ -30,12 +30,12 @@ pub struct Pending {
     pub buffered: BytesMut,
 }
 
-/// [`exchange`], except that with `hold` it stops at the first authentication request —
+/// [`exchange`] asking for protocol 3.`minor`, except that with `hold` it stops at the first authentication request —
 /// AuthenticationOk included, without reading on or saying Terminate — and puts it in `hold`,
 /// for `crate::login` to continue on the same connection.
 pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    params: &[(&str, &str)],
+    (params, minor): (&[(&str, &str)], u16),
     channel: Channel,
     deadline: Instant,
     hold: Option<&mut Option<Pending>>,
@@ -49,7 +49,7 @@ pub async fn exchange_holding<S: AsyncRead + AsyncWrite + Unpin>(
     // One buffer for the whole exchange: the StartupMessage goes out of it, the answer comes
     // into it.
     let mut buf = BytesMut::with_capacity(BUF_CAPACITY);
-    if let Err(e) = frontend::startup_message(&mut buf, params) {
+    if let Err(e) = frontend::startup_message_for(&mut buf, minor, params) {
         facts.status = StartupStatus::ProtocolViolation;
         facts.detail = Some(e.to_string());
         return facts;
@@ -491,7 +491,7 @@ mod tests {
         let mut hold = None;
         let params = [("user", "app")];
         let channel = Channel::Plaintext;
-        let f = exchange_holding(&mut peer, &params, channel, deadline, Some(&mut hold)).await;
+        let f = exchange_holding(&mut peer, (&params, 0), channel, deadline, Some(&mut hold)).await;
         assert_eq!(f.auth, Some(AuthMethod::Trust));
         let Pending { request, buffered } = hold.unwrap();
         assert_eq!(request, AuthRequest::Ok);

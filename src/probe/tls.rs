@@ -35,6 +35,11 @@ pub async fn handshake<S: Wire>(
         verify_ca: None,
         verify_full: None,
     };
+    if let Some(why) = base.refusal {
+        facts.error = Some(why.to_owned());
+        facts.failure = Some(TlsFailure::Incompatible);
+        return (facts, None);
+    }
     let Some(server_name) = server_name(sni, names.ip) else {
         facts.error = Some(format!(
             "\"{}\" is not a valid TLS server name",

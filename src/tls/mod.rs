@@ -81,6 +81,9 @@ pub struct TlsBase {
     identity: Option<Arc<CertifiedKey>>,
     /// What recorded chains are judged against (libpq's sslrootcert).
     anchors: Arc<anchors::TrustAnchors>,
+    /// Why no handshake is attempted at all: the settings allow only TLS versions pgreach
+    /// does not speak (see [`TlsBase::refusing`]).
+    pub refusal: Option<&'static str>,
 }
 
 impl TlsBase {
@@ -131,7 +134,16 @@ impl TlsBase {
             provider,
             identity,
             anchors,
+            refusal: None,
         }
+    }
+
+    /// This base, attempting no handshake and failing with `why` instead: for settings that
+    /// allow only TLS 1.0 or 1.1, which rustls does not implement. libpq would offer them and
+    /// be refused by any PostgreSQL 13+ left at its default `ssl_min_protocol_version`.
+    pub fn refusing(mut self, why: &'static str) -> TlsBase {
+        self.refusal = Some(why);
+        self
     }
 
     /// The configuration for one connection: this base's, with a verifier and a

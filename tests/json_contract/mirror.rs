@@ -50,6 +50,9 @@ pub struct Config {
     pub require_auth: Option<String>,
     pub channel_binding: ChannelBindingSetting,
     pub load_balance_hosts: LoadBalanceHosts,
+    pub sslcertmode: SslCertMode,
+    pub min_protocol_version: ProtocolVersion,
+    pub max_protocol_version: ProtocolVersion,
     pub user: String,
     pub dbname: String,
     pub connect_timeout_ms: f64,
@@ -81,6 +84,20 @@ closed_set! {
 closed_set! {
     #[serde(rename_all = "snake_case")]
     pub enum LoadBalanceHosts { Disable, Random }
+}
+
+closed_set! {
+    #[serde(rename_all = "snake_case")]
+    pub enum SslCertMode { Disable, Allow, Require }
+}
+
+closed_set! {
+    pub enum ProtocolVersion {
+        #[serde(rename = "3.0")]
+        V3_0,
+        #[serde(rename = "3.2")]
+        V3_2,
+    }
 }
 
 /// A setting libpq refuses before connecting; `keyword` is a libpq keyword (an open set).

@@ -238,8 +238,17 @@ fn client_cert(at: &At, severity: Severity, evidence: String) -> Draft {
 /// The client's own policy (`require_auth`, `channel_binding=require`) refusing the request the
 /// configured sslmode reaches.
 pub(super) fn client_policy(at: &At) -> Option<Draft> {
+    use crate::facts::Stage;
     let outcome = &at.verdict()?.outcome;
-    if outcome.reaches_auth || outcome.stage != crate::facts::Stage::Auth {
+    // The server answered with an authentication request; the client turned it down (its
+    // protocol minimum is a startup-stage refusal of the same kind).
+    let answered = at.a.startup.auth.is_some();
+    let refused = match outcome.stage {
+        Stage::Auth => true,
+        Stage::Startup => answered,
+        _ => false,
+    };
+    if outcome.reaches_auth || !refused {
         return None;
     }
     let config = &at.ctx.report.config;
@@ -257,7 +266,7 @@ pub(super) fn client_policy(at: &At) -> Option<Draft> {
         at.severity(Severity::Warning),
         Text::new(
             format!("The server's authentication request does not meet the application's own requirement, so libpq gives up: {}.", outcome.reason),
-            "Either change pg_hba.conf so this connection gets the method the application requires (for example `hostssl … scram-sha-256`, which also offers channel binding over TLS), or relax require_auth / channel_binding in the application's connection string.",
+            "Either change the server so this connection gets what the application requires (a pg_hba.conf method such as `hostssl … scram-sha-256`, which also offers channel binding over TLS; `clientcert=verify-full` for sslcertmode=require; PostgreSQL 18 for protocol 3.2), or relax require_auth / channel_binding / sslcertmode / min_protocol_version in the application's connection string.",
         ),
         vec![format!("{}: {}; {}", at.label(), settings.join(", "), outcome.reason)],
     ))

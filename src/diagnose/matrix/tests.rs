@@ -394,6 +394,7 @@ fn the_clients_auth_policy_refuses_requests_it_does_not_accept() {
         auth: Policy {
             require_auth,
             channel_binding,
+            ..Policy::default()
         },
         ..Setup::from(&root)
     };
