@@ -30,6 +30,7 @@ mod endpoints;
 mod env;
 mod keywords;
 mod layers;
+mod module;
 mod options;
 mod pairs;
 mod target;
@@ -44,6 +45,7 @@ use std::time::Duration;
 use crate::vocabulary::vocabulary;
 use layers::Layers;
 
+pub use module::{MODULE_OPTIONS, Module, is_module_key};
 pub use options::{
     ColorChoice, DEFAULT_EXPIRY_WARN_DAYS, EnvMode, EvidenceConfig, FailOn, Format, Input,
     LoginOptions, TranscriptFormat,
