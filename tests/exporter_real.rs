@@ -258,10 +258,8 @@ impl Prometheus {
         let deadline = Instant::now() + PROMETHEUS_WAIT;
         loop {
             let ready = in_netns(ns, move || {
-                TcpStream::connect(("127.0.0.1", port))
-                    .is_ok()
-                    .then(|| get_here(port, "/-/ready", &[]).status == 200)
-                    .unwrap_or(false)
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    && get_here(port, "/-/ready", &[]).status == 200
             });
             if ready {
                 return p;
@@ -481,6 +479,12 @@ fn prometheus_reads_probe_success_and_the_sslmode_matrix() {
             .body
             .contains("pgreach_tls_version_info{address=\"127.0.0.1:5433\",version=\"TLSv1.3\"} 1")
     );
+    // So does every failure's answer (findings, skipped phases, no certificate).
+    for t in &targets[1..] {
+        let r = exporter.probe(&ns, t, "verify");
+        assert_eq!(r.status, 200, "{t}: {r:?}");
+        promtool_accepts(&r.body);
+    }
     let open = get(
         &ns,
         exporter.port,
@@ -663,6 +667,12 @@ fn refusals_name_the_reason_and_the_allow_list_sends_no_packet() {
             r.body
         );
     }
+    // One scrape is a bounded amount of work: 17 hosts are refused.
+    let many = format!("host={}", vec!["localhost"; 17].join(","));
+    let r = exporter.probe(&ns, &many, "default");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body.contains("at most 16"), "{}", r.body);
+
     // A name the list vouches for may resolve anywhere: probed (and unanswered here).
     let vouched = get(
         &ns,
@@ -692,7 +702,7 @@ fn refusals_name_the_reason_and_the_allow_list_sends_no_packet() {
             &m,
             "pgreach_exporter_refused_requests_total{reason=\"bad_request\"}"
         ),
-        Some(9.0),
+        Some(10.0),
         "{m}"
     );
     assert_eq!(

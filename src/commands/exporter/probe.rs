@@ -15,6 +15,11 @@ use crate::facts::{AddressFacts, Report, TcpFacts, TcpStatus, millis};
 use crate::probe::{self, AddrTarget};
 use crate::session;
 
+/// Hosts one target may list, and addresses one probe may try: a scrape costs a bounded amount
+/// of work and memory, whatever the URL says. (libpq has no such limit; no sane target nears it.)
+const MAX_HOSTS: usize = 16;
+const MAX_ADDRESSES: usize = 64;
+
 /// Why a scrape got no probe.
 #[derive(Debug)]
 pub enum Refused {
@@ -44,6 +49,12 @@ pub async fn run(
         .module
         .config_for(target, env)
         .map_err(|e| Refused::BadRequest(e.to_string()))?;
+    if config.endpoints.len() > MAX_HOSTS {
+        return Err(Refused::BadRequest(format!(
+            "the target lists {} hosts; the exporter probes at most {MAX_HOSTS}",
+            config.endpoints.len()
+        )));
+    }
     let plan = allow.plan(&config.endpoints).map_err(Refused::Forbidden)?;
     let resolving = session::resolve_all(&prepared.dns, &config);
     let (hosts, targets) = match deadline {
@@ -53,6 +64,12 @@ pub async fn run(
             .unwrap_or_default(),
         None => resolving.await,
     };
+    if targets.len() > MAX_ADDRESSES {
+        return Err(Refused::BadRequest(format!(
+            "the target resolves to {} addresses; the exporter probes at most {MAX_ADDRESSES}",
+            targets.len()
+        )));
+    }
     for t in &targets {
         match t {
             AddrTarget::Tcp { host, addr, .. } => {
