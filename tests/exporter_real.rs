@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -1088,4 +1088,59 @@ fn two_exporters_share_the_targets_by_hashmod() {
             "exporter {i}: {probes} probes"
         );
     }
+}
+
+/// The README's configuration, scrape jobs and alerting rules are the files in
+/// `examples/exporter/`, word for word, and they are valid: promtool checks the Prometheus
+/// side, and the exporter starts with its own (the CA file pointed at one that exists).
+#[test]
+fn the_readme_examples_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/exporter");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let files = [
+        "pgreach-exporter.yml",
+        "prometheus.yml",
+        "pgreach-rules.yml",
+        "prometheus-sharded.yml",
+    ];
+    for f in files {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        assert!(
+            readme.contains(&text),
+            "README.md does not show examples/exporter/{f}"
+        );
+    }
+    for (args, file) in [
+        (["check", "config"], "prometheus.yml"),
+        (["check", "config"], "prometheus-sharded.yml"),
+        (["check", "rules"], "pgreach-rules.yml"),
+    ] {
+        let out = Command::new(PROMTOOL)
+            .args(args)
+            .arg(dir.join(file))
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool {args:?} {file}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ns = Netns::new();
+    let ca = support::TestCa::new("example CA");
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), ca.cert_pem()).unwrap();
+    let config = std::fs::read_to_string(dir.join("pgreach-exporter.yml"))
+        .unwrap()
+        .replace("/etc/ssl/db-ca.pem", ca_file.path().to_str().unwrap());
+    let exporter = Exporter::start(&ns, &config, &[]);
+    let index = exporter.get(&ns, "/").body;
+    assert!(
+        index.contains("<h3>verify</h3>") && index.contains("<h3>default</h3>"),
+        "{index}"
+    );
+    // 10.0.0.0/8 is allowed, so the refusal of 192.0.2.1 is the list's, not the default's.
+    assert_eq!(exporter.probe(&ns, "192.0.2.1:5432", "verify").status, 403);
 }
