@@ -14,10 +14,11 @@ use crate::report::exporter::{ExporterStats, ProbeResult, Refusal, ReloadResult}
 /// out a burst of scrapes, short against any scrape timeout.
 pub const SLOT_WAIT: Duration = Duration::from_secs(1);
 
-/// HTTP connections open at once, beyond the probe slots: room for `/metrics`, health checks
-/// and requests waiting for a slot. Past it the listener stops accepting (the kernel's backlog
+/// HTTP connections open at once, beyond the probe slots: room for `/metrics`, health checks,
+/// requests waiting for a slot and kept-alive connections between scrapes (each closed after
+/// the server's header timeout). Past it the listener stops accepting (the kernel's backlog
 /// holds the rest), so memory stays bounded whatever arrives.
-pub const EXTRA_CONNECTIONS: usize = 256;
+pub const EXTRA_CONNECTIONS: usize = 1024;
 
 /// Probe slots.
 pub struct Slots {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{EXIT_INTERNAL, EXIT_OK, init_tracing, runtime, usage};
 use crate::report::exporter::ReloadResult;
@@ -63,6 +63,10 @@ pub fn main(opts: ExporterOptions) -> ExitCode {
     });
     state.stats.set_loaded(Some(state.loaded().loaded_at));
     let code = runtime.block_on(async move {
+        // Every signal handled before the listener is announced: a SIGHUP that arrives once
+        // "listening" is printed must reload, not end the process (its default action).
+        let stop = stop_signal().map_err(|e| format!("signals: {e}"))?;
+        let hangups = signal(SignalKind::hangup()).map_err(|e| format!("signals: {e}"))?;
         let listener = match tokio::net::TcpListener::bind(&opts.listen).await {
             Ok(l) => l,
             Err(e) => return Err(format!("--listen {}: {e}", opts.listen)),
@@ -75,8 +79,11 @@ pub fn main(opts: ExporterOptions) -> ExitCode {
             "pgreach exporter: listening on http://{shown}/ (modules: {})",
             names.join(", ")
         );
-        let stop = stop_signal().map_err(|e| format!("signals: {e}"))?;
-        tokio::spawn(reload_on_hangup(state.clone(), opts.config.clone()));
+        tokio::spawn(reload_on_hangup(
+            hangups,
+            state.clone(),
+            opts.config.clone(),
+        ));
         let max_connections = opts.max_concurrent + limits::EXTRA_CONNECTIONS;
         server::serve(listener, state, max_connections, stop).await;
         Ok(())
@@ -115,10 +122,7 @@ fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// Reloads the configuration on every SIGHUP; a file that does not load leaves the running
 /// configuration in place, and the error is logged and counted.
-async fn reload_on_hangup(state: Arc<State>, path: Option<PathBuf>) {
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        return;
-    };
+async fn reload_on_hangup(mut hangups: Signal, state: Arc<State>, path: Option<PathBuf>) {
     while hangups.recv().await.is_some() {
         let env = state.env.clone();
         let path = path.clone();

@@ -14,8 +14,11 @@ use tokio::sync::Semaphore;
 
 use super::routes::{self, State};
 
-/// A client that opens a connection and sends no complete request head within this is dropped.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that opens a connection and sends no complete request head within this is dropped;
+/// hyper applies it to a kept-alive connection waiting for its next request too, so idle
+/// connections (Prometheus keeps one per scrape in its pool) give their place back. A scraper
+/// sends its request at once, so this is generous for it.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves `listener` until `stop` completes, at most `max_connections` connections at once.
 pub async fn serve(
