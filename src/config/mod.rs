@@ -45,7 +45,7 @@ use std::time::Duration;
 use crate::vocabulary::vocabulary;
 use layers::Layers;
 
-pub use module::{MODULE_OPTIONS, Module, is_module_key};
+pub use module::{Module, ProbeOption, is_module_key};
 pub use options::{
     ColorChoice, DEFAULT_EXPIRY_WARN_DAYS, EnvMode, EvidenceConfig, FailOn, Format, Input,
     LoginOptions, TranscriptFormat,

@@ -13,15 +13,18 @@ use super::layers::Layers;
 use super::pairs::Pairs;
 use super::target;
 use super::{Config, ConfigError, Input, Source};
+use crate::vocabulary::vocabulary;
 
-/// pgreach's probe options a module may set besides libpq's keywords.
-pub const MODULE_OPTIONS: &[&str] = &[
-    "quiet_server",
-    "expiry_warn",
-    "direct_tls",
-    "gssenc",
-    "tls_versions",
-];
+vocabulary! {
+    /// pgreach's probe options a module may set besides libpq's keywords.
+    pub enum ProbeOption {
+        QuietServer = "quiet_server",
+        ExpiryWarn = "expiry_warn",
+        DirectTls = "direct_tls",
+        Gssenc = "gssenc",
+        TlsVersions = "tls_versions",
+    }
+}
 
 /// Where to connect is the target's to say, never a module's.
 const TARGET_ONLY: &[&str] = &["host", "hostaddr", "port"];
@@ -50,7 +53,7 @@ pub struct Module {
 /// Whether `key` is something a module sets (a libpq keyword or a probe option): such a key in
 /// a scrape's URL is refused rather than ignored.
 pub fn is_module_key(key: &str) -> bool {
-    keywords::lookup(key).is_some() || MODULE_OPTIONS.contains(&key)
+    keywords::lookup(key).is_some() || ProbeOption::from_word(key).is_some()
 }
 
 impl Module {
@@ -73,13 +76,17 @@ impl Module {
     /// Sets `key` (a libpq keyword or a probe option) to `value`, checking the value the way a
     /// configuration built from it alone would.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        if MODULE_OPTIONS.contains(&key) {
-            return self.set_option(key, value);
+        if let Some(option) = ProbeOption::from_word(key) {
+            return self.set_option(option, value);
         }
         let Some(keyword) = keywords::lookup(key) else {
             return Err(ConfigError::new(format!(
                 "unknown key \"{key}\": expected a libpq connection keyword or one of {}",
-                MODULE_OPTIONS.join(", ")
+                ProbeOption::ALL
+                    .iter()
+                    .map(|o| o.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         if TARGET_ONLY.contains(&keyword.name) {
@@ -96,11 +103,11 @@ impl Module {
         Ok(())
     }
 
-    fn set_option(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+    fn set_option(&mut self, option: ProbeOption, value: &str) -> Result<(), ConfigError> {
+        let origin = self.origin();
         let bad = |expected: &str| {
             ConfigError::new(format!(
-                "invalid {key} \"{value}\" (from {}): expected {expected}",
-                self.origin()
+                "invalid {option} \"{value}\" (from {origin}): expected {expected}"
             ))
         };
         let flag = || match value {
@@ -108,14 +115,14 @@ impl Module {
             "0" | "false" | "no" | "off" => Ok(false),
             _ => Err(bad("true or false")),
         };
-        match key {
-            "quiet_server" => self.options.quiet_server = flag()?,
-            "direct_tls" => self.options.direct_tls = flag()?,
-            "gssenc" => self.options.gssenc = flag()?,
-            "tls_versions" => self.options.tls_versions = flag()?,
-            _ => {
-                self.options.expiry_warn =
-                    value.trim().parse().map_err(|_| bad("a number of days"))?
+        let o = &mut self.options;
+        match option {
+            ProbeOption::QuietServer => o.quiet_server = flag()?,
+            ProbeOption::DirectTls => o.direct_tls = flag()?,
+            ProbeOption::Gssenc => o.gssenc = flag()?,
+            ProbeOption::TlsVersions => o.tls_versions = flag()?,
+            ProbeOption::ExpiryWarn => {
+                o.expiry_warn = value.trim().parse().map_err(|_| bad("a number of days"))?
             }
         }
         Ok(())
@@ -175,17 +182,17 @@ impl Module {
             })
             .collect();
         let o = &self.options;
-        for (name, on) in [
-            ("quiet_server", o.quiet_server),
-            ("direct_tls", o.direct_tls),
-            ("gssenc", o.gssenc),
-            ("tls_versions", o.tls_versions),
+        for (option, on) in [
+            (ProbeOption::QuietServer, o.quiet_server),
+            (ProbeOption::DirectTls, o.direct_tls),
+            (ProbeOption::Gssenc, o.gssenc),
+            (ProbeOption::TlsVersions, o.tls_versions),
         ] {
             if on {
-                shown.push((name, "true".into()));
+                shown.push((option.as_str(), "true".into()));
             }
         }
-        shown.push(("expiry_warn", o.expiry_warn.to_string()));
+        shown.push((ProbeOption::ExpiryWarn.as_str(), o.expiry_warn.to_string()));
         shown
     }
 }
