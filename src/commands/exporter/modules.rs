@@ -322,7 +322,9 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("bad entry") && e.contains("line 3"), "{e}");
-        // A top-level key is named without a line: the parser places it at the document.
+        let e = load_text("modules: {}\nalow: []\n").err().unwrap();
+        assert!(e.contains("unknown field `alow`") && e.contains("line 2"), "{e}");
+        // At the very first position of the file the parser names no line, only the key.
         let e = load_text("alow: []\n").err().unwrap();
         assert!(e.contains("unknown field `alow`"), "{e}");
         let e = load_text("modules:\n  v: { sslrootcert: /nonexistent/ca.pem }\n")
