@@ -65,11 +65,12 @@ pub fn main(opts: ExporterOptions) -> ExitCode {
     let code = runtime.block_on(async move {
         // Every signal handled before the listener is announced: a SIGHUP that arrives once
         // "listening" is printed must reload, not end the process (its default action).
-        let stop = stop_signal().map_err(|e| format!("signals: {e}"))?;
-        let hangups = signal(SignalKind::hangup()).map_err(|e| format!("signals: {e}"))?;
+        let internal = |e: std::io::Error| Failure::Internal(format!("signals: {e}"));
+        let stop = stop_signal().map_err(internal)?;
+        let hangups = signal(SignalKind::hangup()).map_err(internal)?;
         let listener = match tokio::net::TcpListener::bind(&opts.listen).await {
             Ok(l) => l,
-            Err(e) => return Err(format!("--listen {}: {e}", opts.listen)),
+            Err(e) => return Err(Failure::Usage(format!("--listen {}: {e}", opts.listen))),
         };
         let shown = listener
             .local_addr()
@@ -92,12 +93,18 @@ pub fn main(opts: ExporterOptions) -> ExitCode {
     runtime.shutdown_background();
     match code {
         Ok(()) => ExitCode::from(EXIT_OK),
-        Err(e) if e.starts_with("--listen") => usage(e),
-        Err(e) => {
+        Err(Failure::Usage(e)) => usage(e),
+        Err(Failure::Internal(e)) => {
             eprintln!("pgreach: internal error: {e}");
             ExitCode::from(EXIT_INTERNAL)
         }
     }
+}
+
+/// Why the exporter could not serve: the user's to fix (exit 2), or not (exit 3).
+enum Failure {
+    Usage(String),
+    Internal(String),
 }
 
 fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<modules::Loaded, String> {

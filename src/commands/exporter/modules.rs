@@ -323,7 +323,10 @@ mod tests {
             .unwrap();
         assert!(e.contains("bad entry") && e.contains("line 3"), "{e}");
         let e = load_text("modules: {}\nalow: []\n").err().unwrap();
-        assert!(e.contains("unknown field `alow`") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("unknown field `alow`") && e.contains("line 2"),
+            "{e}"
+        );
         // At the very first position of the file the parser names no line, only the key.
         let e = load_text("alow: []\n").err().unwrap();
         assert!(e.contains("unknown field `alow`"), "{e}");
