@@ -173,6 +173,7 @@ impl Probe {
                 timeout: Duration::from_secs(5),
                 tls: Arc::new(TlsBase::new(None, anchors(pki), None)),
                 sni: true,
+                protocol_minor: 0,
                 quiet_server: true,
                 direct_tls: false,
                 gssenc: false,

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cli::Args ─▶ config::Input ─▶ config::Config (every setting with its source)
-//!   ─▶ commands::{run, sweep, watch} ─▶ session: resolve, then for every address concurrently
+//!   ─▶ commands::{run, sweep, watch, exporter} ─▶ session: resolve, then for every address concurrently
 //!        probe: tcp ─▶ ssl_request ─▶ tls ─▶ startup [─▶ login]   (outcome + elapsed + detail)
 //!   ─▶ facts::Report ─▶ diagnose (findings, sslmode matrix) ─▶ report (the only code that prints)
 //! ```
@@ -16,9 +16,9 @@
 //! | layer | modules | job |
 //! |---|---|---|
 //! | 8 | `cli` | clap definitions of every command; `Args` → plain options |
-//! | 7 | `commands` | `run` (one target), `sweep`, `watch`: options → probes → output → exit code |
+//! | 7 | `commands` | `run` (one target), `sweep`, `watch`, `exporter` (Prometheus, HTTP): options → probes → output → exit code |
 //! | 6 | `session` | what a run builds once (trust, TLS bases, login), resolving, probing, judging |
-//! | 5 | `report` | text, markdown, JSON, JSON Lines, Prometheus, watch lines |
+//! | 5 | `report` | text, markdown, JSON, JSON Lines, Prometheus (textfile and the exporter's answers), watch lines |
 //! | 4 | `diagnose` | pure: facts → findings and the sslmode matrix |
 //! | 4 | `probe` | the phases of one address, over any byte stream |
 //! | 3 | `resolve`, `tls`, `login`, `evidence` | DNS; rustls and libpq's certificate rules; `--login`; transcript, pcap, key log |

@@ -12,8 +12,10 @@ use clap::{ArgAction, Parser};
 use crate::config::{ColorChoice, EnvMode, FailOn, Format, Input, LibpqVersion, TranscriptFormat};
 
 mod choices;
+mod exporter;
 mod sweep;
 
+pub use exporter::ExporterArgs;
 pub use sweep::{SweepArgs, WatchArgs};
 
 use crate::commands::{self, EXIT_OK, EXIT_USAGE};
@@ -202,11 +204,12 @@ pub struct Cli {
 }
 
 // Modes besides probing one target (a plain comment, for the same reason as on `Cli`): each
-// subcommand's help text is the doc comment of `SweepArgs` or `WatchArgs`.
+// subcommand's help text is the doc comment of `SweepArgs`, `WatchArgs` or `ExporterArgs`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     Sweep(SweepArgs),
     Watch(WatchArgs),
+    Exporter(ExporterArgs),
 }
 
 /// Parses the process's arguments and runs the command they name.
@@ -223,6 +226,7 @@ pub fn main() -> ExitCode {
         None => commands::run::main(cli.args.into()),
         Some(Command::Sweep(args)) => commands::sweep::main(args.into()),
         Some(Command::Watch(args)) => commands::watch::main(args.into()),
+        Some(Command::Exporter(args)) => commands::exporter::main(args.into()),
     }
 }
 

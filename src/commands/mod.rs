@@ -1,10 +1,12 @@
-//! The commands: `run` (one target), `sweep` (many), `watch` (one, repeatedly). Each turns
+//! The commands: `run` (one target), `sweep` (many), `watch` (one, repeatedly), `exporter`
+//! (a Prometheus exporter probing what each scrape names). Each turns
 //! plain options into probes through `session` and output through `report`, and ends in an
 //! exit code. Errors become exit codes here and nowhere else.
 //!
 //! Exit codes: 0 no error findings; 1 error findings (or warnings, with `--fail-on warning`);
 //! 2 usage error (bad flag, target or setting); 3 internal error; 130 interrupted (sweep).
 
+pub mod exporter;
 pub mod run;
 pub mod sweep;
 pub mod watch;

@@ -40,6 +40,7 @@ mod env;
 mod keywords;
 mod layers;
 mod libpq;
+mod module;
 mod options;
 mod pairs;
 mod service;
@@ -60,6 +61,7 @@ pub use libpq::{
     LibpqVersion, LoadBalanceHosts, ProtocolVersion, RefusedSetting, SslCertMode, SslNegotiation,
     TlsRange,
 };
+pub use module::{Module, ProbeOption, is_module_key};
 pub use options::{
     ColorChoice, DEFAULT_EXPIRY_WARN_DAYS, EnvMode, EvidenceConfig, FailOn, Format, Input,
     LoginOptions, TranscriptFormat,

@@ -1,5 +1,7 @@
-//! Renders a [`Report`](crate::facts::Report): the only code that writes to stdout.
+//! Renders a [`Report`](crate::facts::Report): the only code that writes to stdout (and the
+//! only code that formats the exporter's HTTP answers).
 
+pub mod exporter;
 pub mod json;
 pub mod markdown;
 pub mod prometheus;

@@ -99,7 +99,7 @@ impl Metrics {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (what the certificate facts carry) as Unix seconds.
-fn unix_time(rfc3339: &str) -> Option<i64> {
+pub fn unix_time(rfc3339: &str) -> Option<i64> {
     let (date, clock) = rfc3339.strip_suffix('Z')?.split_once('T')?;
     let mut d = date.splitn(3, '-').map(str::parse::<i32>);
     let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);

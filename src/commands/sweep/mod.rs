@@ -13,7 +13,7 @@
 mod cidr;
 mod engine;
 mod input;
-mod limits;
+pub(super) mod limits;
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
