@@ -34,18 +34,9 @@ impl Layers {
         origin: &str,
     ) {
         let value = value.into();
-        if value.is_empty() {
-            return;
+        if !value.is_empty() {
+            self.insert(keyword, value, source, origin);
         }
-        let origin = origin.to_string();
-        self.values.insert(
-            keyword,
-            Raw {
-                value,
-                source,
-                origin,
-            },
-        );
     }
 
     /// Sets every pair, in order, from one connection string. Unlike `set`, an empty value is
@@ -53,16 +44,18 @@ impl Layers {
     /// each keyword then means its default (or, for sslmode and the like, is invalid).
     pub fn apply(&mut self, pairs: Pairs, source: Source, origin: &str) {
         for (keyword, value) in pairs {
-            let origin = origin.to_string();
-            self.values.insert(
-                keyword,
-                Raw {
-                    value,
-                    source,
-                    origin,
-                },
-            );
+            self.insert(keyword, value, source, origin);
         }
+    }
+
+    fn insert(&mut self, keyword: &'static str, value: String, source: Source, origin: &str) {
+        let origin = origin.to_owned();
+        let raw = Raw {
+            value,
+            source,
+            origin,
+        };
+        self.values.insert(keyword, raw);
     }
 
     /// Lays `higher` over these values: each keyword it sets replaces the one here.

@@ -401,6 +401,26 @@ impl AddressFacts {
         AddressFacts::new(place, tcp, phases)
     }
 
+    /// An address still waiting or running when a deadline above the probe's own passed (a
+    /// sweep's `--deadline`, a scrape's timeout): a timeout after `elapsed`, `reason` saying
+    /// whose deadline it was.
+    pub fn past_deadline(
+        place: AddressPlace,
+        elapsed: std::time::Duration,
+        reason: &str,
+    ) -> AddressFacts {
+        let tcp = TcpFacts {
+            status: TcpStatus::Timeout,
+            elapsed_ms: super::millis(elapsed),
+            error: Some(reason.to_owned()),
+            os_error: None,
+            local_address: None,
+        };
+        let mut facts = AddressFacts::unreached(place, tcp, reason, reason);
+        facts.elapsed_ms = super::millis(elapsed);
+        facts
+    }
+
     /// The facts of an address whose connection phase ended as `tcp` and whose later phases
     /// found `phases`; the optional questions and the judgements are filled in later.
     pub fn new(place: AddressPlace, tcp: TcpFacts, phases: Phases) -> AddressFacts {

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::allow::Allow;
 use super::modules::Prepared;
 use crate::config::Config;
-use crate::facts::{AddressFacts, Report, TcpFacts, TcpStatus, millis};
+use crate::facts::{AddressFacts, Report};
 use crate::probe::{self, AddrTarget};
 use crate::session;
 
@@ -145,15 +145,9 @@ fn connections_per_address(config: &Config) -> u32 {
 
 /// An address still running when the scrape's time ran out.
 fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
-    let reason = "the scrape's deadline passed before this address finished";
-    let tcp = TcpFacts {
-        status: TcpStatus::Timeout,
-        elapsed_ms: millis(elapsed),
-        error: Some(reason.to_owned()),
-        os_error: None,
-        local_address: None,
-    };
-    let mut facts = AddressFacts::unreached(target.place(), tcp, reason, reason);
-    facts.elapsed_ms = millis(elapsed);
-    facts
+    AddressFacts::past_deadline(
+        target.place(),
+        elapsed,
+        "the scrape's deadline passed before this address finished",
+    )
 }

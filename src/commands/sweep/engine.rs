@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::limits::{FdGate, PerHost, Rate};
 use crate::config::Config;
-use crate::facts::{AddressFacts, Report, TcpFacts, TcpStatus, millis};
+use crate::facts::{AddressFacts, Report};
 use crate::probe::{self, AddrTarget, ProbeSettings};
 use crate::resolve::Dns;
 use crate::session::{self, TlsSetup};
@@ -169,22 +169,16 @@ async fn probe_limited(
 
 /// An address still waiting or running when the target's deadline passed.
 fn past_deadline(target: &AddrTarget, elapsed: Duration) -> AddressFacts {
-    let reason = "the per-target deadline (--deadline) passed before this address finished";
-    let tcp = TcpFacts {
-        status: TcpStatus::Timeout,
-        elapsed_ms: millis(elapsed),
-        error: Some(reason.to_owned()),
-        os_error: None,
-        local_address: None,
-    };
-    let mut facts = AddressFacts::unreached(target.place(), tcp, reason, reason);
-    facts.elapsed_ms = millis(elapsed);
-    facts
+    AddressFacts::past_deadline(
+        target.place(),
+        elapsed,
+        "the per-target deadline (--deadline) passed before this address finished",
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::facts::{TcpFacts, TcpStatus};
 
     #[test]
     fn descriptor_exhaustion_is_told_apart_from_other_errors() {
