@@ -1,5 +1,7 @@
-//! Renders a [`Report`](crate::facts::Report): the only code that writes to stdout.
+//! Renders a [`Report`](crate::facts::Report): the only code that formats output (stdout, or
+//! the file `--output`/`--html` names).
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod prometheus;
