@@ -387,3 +387,93 @@ fn hostile_error_response_shows_as_text() {
         .collect();
     assert!(findings.contains(EVIL), "{findings}");
 }
+
+#[test]
+fn watch_writes_latency_over_time_with_the_outcome_change_marked() {
+    let ns = Netns::new();
+    let c = Cluster::start(&ns, ClusterSpec::new().listen("127.0.0.1"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let html = dir.path().join("watch.html");
+    let html_arg = html.to_str().expect("utf-8 path");
+    let target = format!("127.0.0.1:{}", c.port());
+    // The server stops answering after the third probe: the outcome changes once.
+    let mut cmd = support::pgreach_command(
+        Some(&ns),
+        &[
+            "watch",
+            &target,
+            "-U",
+            "postgres",
+            "--quiet-server",
+            "--connect-timeout",
+            "1",
+            "--interval",
+            "1200ms",
+            "--count",
+            "6",
+            "--html",
+            html_arg,
+        ],
+        &[],
+    );
+    let child = cmd
+        .0
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("pgreach watch");
+    std::thread::sleep(Duration::from_millis(3000));
+    ns.drop_tcp_port(c.port());
+    let out = child
+        .wait_with_output()
+        .expect("pgreach watch ends after --count");
+    assert_eq!(out.status.code(), Some(1), "the later probes fail");
+    let page = std::fs::read_to_string(&html).expect("the page");
+    let file = Html::parse_document(&page);
+    assert!(file.errors.is_empty(), "{:?}", file.errors);
+    let dom = Html::parse_document(&chromium(dir.path(), &["--dump-dom", &url(&html)]));
+    let lines: Vec<&str> = select(&dom, "svg.latency polyline")
+        .iter()
+        .filter_map(|l| l.value().attr("data-phase"))
+        .collect();
+    assert!(
+        lines.contains(&"tcp") && lines.contains(&"total"),
+        "{lines:?}"
+    );
+    assert_eq!(select(&dom, "svg.latency line.change").len(), 1, "{page}");
+    assert!(!select(&dom, "table.percentiles tr[data-phase=tcp]").is_empty());
+    let png = dir.path().join("watch.png");
+    let shot = format!("--screenshot={}", png.display());
+    chromium(dir.path(), &[&shot, "--window-size=800,1200", &url(&html)]);
+    assert_not_blank(&png);
+    if let Some(keep) = std::env::var_os("PGREACH_SCREENSHOTS") {
+        std::fs::copy(&png, PathBuf::from(keep).join("watch.png")).expect("keep screenshot");
+    }
+}
+
+/// The page draws one probe: sweep refuses `--format html` and `--output`; watch points to
+/// `--html`; an unwritable `--output` fails before probing.
+#[test]
+fn html_and_output_are_refused_where_they_do_not_fit() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["sweep", "-", "--format", "html"], "--format html"),
+        (&["sweep", "-", "--output", "x.html"], "--output"),
+        (&["watch", "127.0.0.1", "--format", "html"], "--html FILE"),
+        (&["watch", "127.0.0.1", "--output", "x.html"], "--html FILE"),
+        (
+            &[
+                "127.0.0.1:1",
+                "--format",
+                "html",
+                "--output",
+                "/nonexistent/x.html",
+            ],
+            "/nonexistent/x.html",
+        ),
+    ];
+    for (args, needle) in cases {
+        let run = run_pgreach(None, args, &[]);
+        assert_eq!(run.status, 2, "{args:?}\n{run}");
+        assert!(run.stdout.is_empty(), "{args:?}\n{run}");
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+    }
+}
