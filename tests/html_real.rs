@@ -8,8 +8,8 @@
 //!   one marked, no `<script>` or other element made from server text, which shows as text,
 //! - takes a screenshot at 800 px wide and checks the page is not blank (many colours).
 //!
-//! `PGREACH_SCREENSHOTS=DIR` keeps each screenshot as DIR/SCENARIO.png (scripts/screenshots
-//! does this for docs/screenshots/).
+//! `PGREACH_SCREENSHOTS=DIR` also keeps a taller screenshot per scenario as DIR/SCENARIO.png
+//! (scripts/screenshots does this for docs/screenshots/).
 
 mod support;
 
@@ -76,10 +76,7 @@ fn render(name: &str, ns: Option<&Netns>, args: &[&str]) -> Page {
     let shot = format!("--screenshot={}", png.display());
     chromium(dir.path(), &[&shot, "--window-size=800,1200", &url(&html)]);
     assert_not_blank(&png);
-    if let Some(keep) = std::env::var_os("PGREACH_SCREENSHOTS") {
-        let keep = PathBuf::from(keep).join(format!("{name}.png"));
-        std::fs::copy(&png, &keep).unwrap_or_else(|e| panic!("{}: {e}", keep.display()));
-    }
+    keep_screenshot(dir.path(), &html, name, 1700);
     Page {
         run,
         file,
@@ -87,6 +84,21 @@ fn render(name: &str, ns: Option<&Netns>, args: &[&str]) -> Page {
         dom_text,
         _dir: dir,
     }
+}
+
+/// With `PGREACH_SCREENSHOTS=DIR`: a screenshot for the README as DIR/NAME.png, 800 px wide and
+/// `height` tall, enough to show the waterfall below the findings.
+fn keep_screenshot(dir: &Path, html: &Path, name: &str, height: u32) {
+    let Some(keep) = std::env::var_os("PGREACH_SCREENSHOTS") else {
+        return;
+    };
+    let keep = PathBuf::from(keep).join(format!("{name}.png"));
+    let shot = format!("--screenshot={}", keep.display());
+    chromium(
+        dir,
+        &[&shot, &format!("--window-size=800,{height}"), &url(html)],
+    );
+    assert_not_blank(&keep);
 }
 
 fn url(path: &Path) -> String {
@@ -445,9 +457,7 @@ fn watch_writes_latency_over_time_with_the_outcome_change_marked() {
     let shot = format!("--screenshot={}", png.display());
     chromium(dir.path(), &[&shot, "--window-size=800,1200", &url(&html)]);
     assert_not_blank(&png);
-    if let Some(keep) = std::env::var_os("PGREACH_SCREENSHOTS") {
-        std::fs::copy(&png, PathBuf::from(keep).join("watch.png")).expect("keep screenshot");
-    }
+    keep_screenshot(dir.path(), &html, "watch", 1000);
 }
 
 /// The page draws one probe: sweep refuses `--format html` and `--output`; watch points to

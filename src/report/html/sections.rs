@@ -76,8 +76,13 @@ pub fn findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
             "<p><span class=\"next\">Next step:</span> {}</p>",
             esc(&f.next_step)
         )?;
+        // Folded (HTML's own disclosure, no script) so the waterfall stays near the top.
         if !f.evidence.is_empty() {
-            writeln!(out, "<pre>{}</pre>", esc(&f.evidence.join("\n")))?;
+            writeln!(
+                out,
+                "<details><summary>Evidence</summary><pre>{}</pre></details>",
+                esc(&f.evidence.join("\n"))
+            )?;
         }
         writeln!(out, "</section>")?;
     }
@@ -112,7 +117,7 @@ pub fn matrix(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         };
         writeln!(
             out,
-            "<tr{class} data-sslmode=\"{mode}\"><td>{name}</td><td>{reaches}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{class} data-sslmode=\"{mode}\"><td>{name}</td><td>{reaches}</td><td>{}</td><td>{}</td><td class=\"wrap\">{}</td></tr>",
             o.stage,
             esc(o.address.as_deref().unwrap_or("—")),
             esc(&o.reason)
@@ -201,7 +206,7 @@ fn certificate_row(out: &mut dyn Write, i: usize, c: &CertificateFacts) -> io::R
     }
     writeln!(
         out,
-        "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{} – {}{left}</td><td>{}{bits}{} {}</td></tr>",
+        "<tr><td>{i}</td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td>{} – {}{left}</td><td class=\"wrap\">{}{bits}{} {}</td></tr>",
         esc(&c.subject),
         esc(&c.issuer),
         esc(&c.not_before),
@@ -225,7 +230,7 @@ pub fn settings(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     for s in &report.config.settings {
         writeln!(
             out,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{} <span class=\"note\">{}</span></td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"wrap\">{}</td><td class=\"wrap\">{} <span class=\"note\">{}</span></td></tr>",
             esc(s.name),
             esc(&s.value),
             s.source.as_str(),

@@ -14,7 +14,9 @@ body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans
 color:#1d232a;background:#fff;max-width:62rem;margin:0 auto;padding:1rem 1.25rem 3rem}
 h1{font-size:1.4rem;margin:.2rem 0 .6rem;overflow-wrap:anywhere}
 h2{font-size:1.15rem;margin:1.8rem 0 .6rem;border-bottom:1px solid #d8dde3;padding-bottom:.2rem}
-p,li,td,th,pre,code{overflow-wrap:anywhere}
+p,li,pre,code{overflow-wrap:anywhere}
+td,th{overflow-wrap:break-word}
+td.wrap{overflow-wrap:anywhere}
 code,pre{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:.88em}
 pre{white-space:pre-wrap;background:#f4f6f8;padding:.5rem .7rem;border-radius:4px;margin:.4rem 0}
 table{border-collapse:collapse;width:100%;font-size:.92em;margin:.4rem 0}
@@ -31,6 +33,8 @@ padding:.4rem .8rem;margin:.6rem 0}
 .finding h3{font-size:1rem;margin:.2rem 0}
 .sev{font-weight:700;text-transform:uppercase;font-size:.8em;margin-right:.4em}
 .next{font-weight:600}
+details{margin:.3rem 0}
+summary{cursor:pointer;color:#5b6670;font-size:.9em}
 .yes{color:#1b6e3c;font-weight:600}
 .no{color:#b71c1c;font-weight:600}
 tr.configured{background:#eef3fb;font-weight:600}

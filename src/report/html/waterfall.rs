@@ -227,11 +227,11 @@ const LABEL_W: f64 = 112.0;
 const PLOT_W: f64 = 470.0;
 const HEAD_H: f64 = 22.0;
 const BAR_H: f64 = 14.0;
-const LINE_H: f64 = 19.0;
+const LINE_H: f64 = 20.0;
 const ROW_GAP: f64 = 12.0;
 const AXIS_H: f64 = 24.0;
-/// Width of one character of the 11-unit label font, for placing labels without measuring.
-const CHAR_W: f64 = 6.0;
+/// Width of one character of the 12-unit label font, for placing labels without measuring.
+const CHAR_W: f64 = 6.6;
 /// The narrowest bar drawn, so that a 0.1 ms phase beside a 2 s timeout is still visible.
 const MIN_BAR: f64 = 2.0;
 
@@ -322,7 +322,7 @@ fn bar_line(out: &mut dyn Write, b: &Bar, y: f64, x: &dyn Fn(f64) -> f64) -> io:
     let text = format!("{mark}{} · {}", duration(b.ms), b.outcome);
     writeln!(
         out,
-        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#39424b\">{label}</text>",
+        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"end\" fill=\"#39424b\">{label}</text>",
         LABEL_W - 6.0,
         y + 11.0
     )?;
@@ -357,7 +357,7 @@ fn bar_line(out: &mut dyn Write, b: &Bar, y: f64, x: &dyn Fn(f64) -> f64) -> io:
     let weight = if b.failed { " font-weight=\"700\"" } else { "" };
     writeln!(
         out,
-        "<text class=\"bar-label\" x=\"{tx:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"{anchor}\" fill=\"{color}\"{weight}>{}</text>",
+        "<text class=\"bar-label\" x=\"{tx:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"{anchor}\" fill=\"{color}\"{weight}>{}</text>",
         y + 11.0,
         esc(&text)
     )
