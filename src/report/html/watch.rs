@@ -72,6 +72,8 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 30.0;
+/// Most probes drawn with a dot each.
+const MAX_DOTS: usize = 60;
 
 fn chart(out: &mut dyn Write, h: &History) -> io::Result<()> {
     let max = h
@@ -103,12 +105,20 @@ fn chart(out: &mut dyn Write, h: &History) -> io::Result<()> {
             y = y(ms)
         )?;
     }
+    // About ten probe numbers along the bottom, whatever the count.
+    let every = last.div_ceil(10).max(1);
+    for probe in (1..=last).filter(|p| (p - 1) % every == 0 || *p == last) {
+        writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#5b6670\">{probe}</text>",
+            x(probe),
+            HEIGHT - BOTTOM + 14.0
+        )?;
+    }
     writeln!(
         out,
-        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#5b6670\">probe 1 … {}</text>",
-        (LEFT + WIDTH - RIGHT) / 2.0,
-        HEIGHT - 8.0,
-        h.samples.len()
+        "<text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"10\" fill=\"#5b6670\">probe</text>",
+        HEIGHT - 4.0
     )?;
     for c in h.changes.iter().skip(1) {
         let xc = x(c.probe);
@@ -122,6 +132,13 @@ fn chart(out: &mut dyn Write, h: &History) -> io::Result<()> {
             c.probe,
             c.outcome.verdict,
             esc(&codes.join(", "))
+        )?;
+        writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"{FAILED}\">→ {}</text>",
+            xc + 3.0,
+            TOP + 10.0,
+            c.outcome.verdict
         )?;
     }
     for (phase, label) in LINES {
@@ -144,6 +161,17 @@ fn chart(out: &mut dyn Write, h: &History) -> io::Result<()> {
             phase_color(phase),
             points.join(" ")
         )?;
+        // A dot per probe while they are few enough to tell apart.
+        if points.len() <= MAX_DOTS {
+            for p in &points {
+                let (cx, cy) = p.split_once(',').unwrap_or(("0", "0"));
+                writeln!(
+                    out,
+                    "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"2.5\" fill=\"{}\"/>",
+                    phase_color(phase)
+                )?;
+            }
+        }
     }
     writeln!(out, "</svg>")
 }
