@@ -39,6 +39,8 @@ const EVIL: &str = "<script>document.title='pwned'</script><img src=x onerror=al
 /// One scenario's page, as written and as chromium saw it.
 struct Page {
     run: PgreachRun,
+    /// The file as pgreach wrote it.
+    source: String,
     file: Html,
     dom: Html,
     dom_text: String,
@@ -79,6 +81,7 @@ fn render(name: &str, ns: Option<&Netns>, args: &[&str]) -> Page {
     keep_screenshot(dir.path(), &html, name, 1700);
     Page {
         run,
+        source: page,
         file,
         dom,
         dom_text,
@@ -388,8 +391,15 @@ fn hostile_error_response_shows_as_text() {
         Step::Send(backend_message(b'E', &body)),
         Step::Close,
     ]);
-    let target = format!("127.0.0.1:{}", server.port());
+    // A password in the target: redacted as in the other formats.
+    let target = format!("postgres://app:hunter2@127.0.0.1:{}/app", server.port());
     let p = render("hostile-server", None, &[&target, "--quiet-server"]);
+    assert!(!p.source.contains("hunter2"), "the password leaked");
+    assert!(
+        p.source.contains("***"),
+        "the password setting shows as ***"
+    );
+    let target = format!("127.0.0.1:{}", server.port());
     assert_same_waterfall_and_inert(&p);
     let b = bars(&p.dom, &target);
     assert_eq!(failed(&b), [("startup", "error")], "{b:?}");
