@@ -171,25 +171,30 @@ pub fn certificates(out: &mut dyn Write, report: &Report) -> io::Result<()> {
                 esc(&v.reason)
             )?;
         }
-        writeln!(
-            out,
-            "<table class=\"chain\">\n<tr><th>#</th><th>subject</th><th>issuer</th><th>valid</th><th>key · names</th></tr>"
-        )?;
         for (i, c) in tls.chain.iter().enumerate() {
-            certificate_row(out, i, c)?;
+            certificate(out, i, c)?;
         }
-        writeln!(out, "</table>")?;
     }
     Ok(())
 }
 
-fn certificate_row(out: &mut dyn Write, i: usize, c: &CertificateFacts) -> io::Result<()> {
+/// One certificate as a small two-column table: at 800 px a row per field reads better than a
+/// column per field.
+fn certificate(out: &mut dyn Write, i: usize, c: &CertificateFacts) -> io::Result<()> {
+    let role = if i == 0 {
+        "leaf"
+    } else {
+        "sent after the leaf"
+    };
+    writeln!(out, "<table class=\"chain\" data-index=\"{i}\">")?;
+    writeln!(out, "<tr><th colspan=\"2\">#{i} ({role})</th></tr>")?;
     if let Some(e) = &c.parse_error {
-        return writeln!(
+        writeln!(
             out,
-            "<tr><td>{i}</td><td colspan=\"4\">unparsable: {}</td></tr>",
+            "<tr><td colspan=\"2\">unparsable: {}</td></tr>",
             esc(e)
-        );
+        )?;
+        return writeln!(out, "</table>");
     }
     let left = match c.days_left {
         Some(d) if d < 0 => format!(" <span class=\"no\">expired {} day(s) ago</span>", -d),
@@ -197,28 +202,31 @@ fn certificate_row(out: &mut dyn Write, i: usize, c: &CertificateFacts) -> io::R
         None => String::new(),
     };
     let bits = c.key_bits.map(|b| format!(" {b}")).unwrap_or_default();
-    let mut kind = Vec::new();
-    if c.is_ca {
-        kind.push("CA");
-    }
-    if c.self_signed {
-        kind.push("self-signed");
-    }
-    writeln!(
-        out,
-        "<tr><td>{i}</td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td>{} – {}{left}</td><td class=\"wrap\">{}{bits}{} {}</td></tr>",
-        esc(&c.subject),
-        esc(&c.issuer),
-        esc(&c.not_before),
-        esc(&c.not_after),
+    let kind = match (c.is_ca, c.self_signed) {
+        (true, true) => " · CA, self-signed",
+        (true, false) => " · CA",
+        (false, true) => " · self-signed",
+        (false, false) => "",
+    };
+    let field = |out: &mut dyn Write, name: &str, value: &str| {
+        writeln!(
+            out,
+            "<tr><th>{name}</th><td class=\"wrap\">{value}</td></tr>"
+        )
+    };
+    field(out, "subject", &esc(&c.subject))?;
+    field(out, "issuer", &esc(&c.issuer))?;
+    let valid = format!("{} – {}{left}", esc(&c.not_before), esc(&c.not_after));
+    field(out, "valid", &valid)?;
+    field(out, "names", &esc(&c.subject_alt_names.join(", ")))?;
+    let key = format!(
+        "{}{bits}{kind} · {}",
         esc(&c.key_type),
-        esc(&if kind.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", kind.join(", "))
-        }),
-        esc(&c.subject_alt_names.join(", "))
-    )
+        esc(&c.signature_algorithm)
+    );
+    field(out, "key", &key)?;
+    field(out, "SHA-256", &format!("<code>{}</code>", esc(&c.sha256)))?;
+    writeln!(out, "</table>")
 }
 
 pub fn settings(out: &mut dyn Write, report: &Report) -> io::Result<()> {

@@ -22,6 +22,7 @@ pre{white-space:pre-wrap;background:#f4f6f8;padding:.5rem .7rem;border-radius:4p
 table{border-collapse:collapse;width:100%;font-size:.92em;margin:.4rem 0}
 th,td{border:1px solid #d8dde3;padding:.25rem .45rem;text-align:left;vertical-align:top}
 th{background:#f4f6f8}
+table.chain th:not([colspan]){width:6.5rem}
 .verdict{font-size:1.1rem;padding:.6rem .8rem;border-radius:6px;border-left:6px solid}
 .verdict.ok{background:#e9f6ee;border-color:#2e8b57}
 .verdict.warning{background:#fdf6e3;border-color:#c98f00}
