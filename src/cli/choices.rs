@@ -34,6 +34,7 @@ value_enum!(Format, |v| match v {
     Format::Json => "One JSON document (schema in the README)",
     Format::Markdown => "A markdown report to paste into a ticket",
     Format::Prometheus => "Metrics for node_exporter's textfile collector (`pgreach sweep` only)",
+    Format::Html => "One self-contained HTML page with a phase waterfall (single probe only)",
 });
 
 value_enum!(FailOn, |v| match v {

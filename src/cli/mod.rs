@@ -158,9 +158,14 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// Report format: text for a person, json for scripts, markdown to paste into a ticket.
+    /// Report format: text for a person, json for scripts, markdown to paste into a ticket,
+    /// html for a self-contained page with a phase waterfall.
     #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
     pub format: Format,
+
+    /// Write the report to FILE instead of stdout (any format; a single probe only).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 
     /// Warn about a server certificate that expires within this many days.
     #[arg(long, default_value_t = crate::config::DEFAULT_EXPIRY_WARN_DAYS, value_name = "DAYS")]
@@ -259,6 +264,7 @@ impl From<Args> for Input {
             allow_cleartext: a.allow_cleartext,
             json: a.json,
             format: a.format,
+            output: a.output,
             expiry_warn: a.expiry_warn,
             fail_on: a.fail_on,
             color: a.color,

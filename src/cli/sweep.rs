@@ -65,7 +65,8 @@ pub struct SweepArgs {
 ///
 /// Prints a line whenever the outcome (verdict, finding codes, or an address's TCP status,
 /// SSLRequest answer or startup result) changes, and at the end (after --count probes or
-/// Ctrl-C) p50/p90/p99 latency per phase. --json prints JSON Lines instead.
+/// Ctrl-C) p50/p90/p99 latency per phase. --json prints JSON Lines instead; --html FILE also
+/// writes the latencies over time as a page.
 #[derive(Debug, Clone, clap::Args)]
 #[command(disable_help_flag = true)]
 pub struct WatchArgs {
@@ -79,6 +80,11 @@ pub struct WatchArgs {
     /// Stop after this many probes (default: until Ctrl-C).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+
+    /// At the end, also write a self-contained HTML page to FILE: latency per phase over
+    /// time, each change of outcome marked, and the percentile table.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 impl From<SweepArgs> for SweepOptions {
@@ -103,6 +109,7 @@ impl From<WatchArgs> for WatchOptions {
             probe: a.probe.into(),
             interval: a.interval,
             count: a.count,
+            html: a.html,
         }
     }
 }

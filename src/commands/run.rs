@@ -22,8 +22,20 @@ pub fn main(args: Input) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // Opened before probing, so a path that cannot be written is a usage error at once rather
+    // than a probe whose report is lost.
+    let file = match &args.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("pgreach: --output {}: {e}", path.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
     init_tracing(config.verbose);
-    match std::panic::catch_unwind(|| run(&config)) {
+    match std::panic::catch_unwind(|| run(&config, file)) {
         Ok(Ok(code)) => ExitCode::from(code),
         Ok(Err(e)) => {
             eprintln!("pgreach: internal error: {e}");
@@ -33,7 +45,8 @@ pub fn main(args: Input) -> ExitCode {
     }
 }
 
-fn run(config: &Config) -> io::Result<u8> {
+/// Probes, judges and writes the report to `file`, or to stdout without one.
+fn run(config: &Config, file: Option<std::fs::File>) -> io::Result<u8> {
     // One thread: a probe waits on the network, not the CPU, and worker threads cost more to
     // start (thread creation, cgroup reads, cross-thread wake-ups) than they save. Concurrent
     // addresses share it; one TLS handshake's CPU (well under a millisecond) is the most it
@@ -56,17 +69,23 @@ fn run(config: &Config) -> io::Result<u8> {
     );
     session::judge(config, &mut report);
     let stdout = io::stdout();
+    let is_terminal = file.is_none() && stdout.is_terminal();
     // Buffered: stdout is line-buffered, and a JSON report is hundreds of lines.
-    let mut out = io::BufWriter::new(stdout.lock());
+    let sink: Box<dyn Write> = match file {
+        Some(f) => Box::new(f),
+        None => Box::new(stdout.lock()),
+    };
+    let mut out = io::BufWriter::new(sink);
     let written = match config.format {
         Format::Json => report::json::write(&mut out, &report),
         Format::Prometheus => Err(io::Error::other(
             "--format prometheus needs `pgreach sweep`",
         )),
         Format::Markdown => report::markdown::write(&mut out, &report, &command_line()),
+        Format::Html => report::html::write(&mut out, &report),
         Format::Text => {
             let style = report::text::Style {
-                color: use_color(config.color, stdout.is_terminal()),
+                color: use_color(config.color, is_terminal),
             };
             report::text::write(&mut out, &report, style)
         }

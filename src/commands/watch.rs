@@ -13,6 +13,7 @@ use super::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, usage};
 use crate::config::{self, Format, Input};
 use crate::evidence::Evidence;
 use crate::facts::Report;
+use crate::report::html::watch as html;
 use crate::report::watch::{Outcome, Stats, print_change, print_stats};
 use crate::session;
 
@@ -113,6 +114,8 @@ pub struct WatchOptions {
     /// `--interval`, as typed: `500ms`, `5s`, `2m` or plain seconds.
     pub interval: String,
     pub count: Option<u64>,
+    /// `--html`: also write the latencies over time as a page to this file at the end.
+    pub html: Option<std::path::PathBuf>,
 }
 
 pub fn main(args: WatchOptions) -> ExitCode {
@@ -133,18 +136,35 @@ pub fn main(args: WatchOptions) -> ExitCode {
         Err(e) => return usage(e),
     };
     if !matches!(config.format, Format::Text | Format::Json) {
-        return usage("watch prints text or JSON Lines (--json)");
+        return usage("watch prints text or JSON Lines (--json); for a page use --html FILE");
     }
+    if args.probe.output.is_some() {
+        return usage("watch prints to stdout; for a page use --html FILE");
+    }
+    // Created now, so a path that cannot be written fails before the first probe, not after
+    // an hour of watching.
+    let html = match &args.html {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some((path.clone(), f)),
+            Err(e) => return usage(format!("--html {}: {e}", path.display())),
+        },
+        None => None,
+    };
     super::init_tracing(config.verbose);
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let code = runtime.block_on(watch(&config, interval, args.count));
+    let code = runtime.block_on(watch(&config, interval, args.count, html));
     ExitCode::from(code)
 }
 
-async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) -> u8 {
+async fn watch(
+    config: &config::Config,
+    interval: Duration,
+    count: Option<u64>,
+    html: Option<(std::path::PathBuf, std::fs::File)>,
+) -> u8 {
     let Ok(mut sigint) = signal(SignalKind::interrupt()) else {
         return EXIT_INTERNAL;
     };
@@ -158,6 +178,7 @@ async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) 
     let mut samples = Samples::new();
     let mut previous: Option<Outcome> = None;
     let (mut probes, mut changes, mut failed) = (0u64, 0u64, false);
+    let mut page = Page::default();
     while count.is_none_or(|c| probes < c) {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -173,17 +194,82 @@ async fn watch(config: &config::Config, interval: Duration, count: Option<u64>) 
         session::judge(config, &mut report);
         failed |= session::fails(&report, config.fail_on);
         record(&mut samples, &report, total_ms);
+        if html.is_some() {
+            page.sample(probes, &report, total_ms);
+        }
         let now = outcome(&report);
         if previous.as_ref() != Some(&now) {
             let first = previous.is_none();
             changes += u64::from(!first);
             let _ = print_change(&mut out, json, probes, first, &now, total_ms);
+            if html.is_some() {
+                page.change(probes, &now);
+            }
             previous = Some(now);
         }
     }
     let stats = stats(&mut samples);
     let _ = print_stats(&mut out, json, probes, changes, &stats);
-    if failed { EXIT_FINDINGS } else { EXIT_OK }
+    let written = match html {
+        Some((path, file)) => page.write(&path, file, &stats),
+        None => true,
+    };
+    match (written, failed) {
+        (false, _) => EXIT_INTERNAL,
+        (true, true) => EXIT_FINDINGS,
+        (true, false) => EXIT_OK,
+    }
+}
+
+/// What `--html` draws, gathered probe by probe.
+#[derive(Default)]
+struct Page {
+    target: String,
+    samples: Vec<html::Sample>,
+    changes: Vec<html::Change>,
+}
+
+impl Page {
+    /// Per phase the slowest address's time: the one the application waits for.
+    fn sample(&mut self, probe: u64, report: &Report, total_ms: f64) {
+        let mut phases = BTreeMap::new();
+        report.phase_times(|_, _, phase, ms| {
+            let slowest = phases.entry(phase).or_insert(ms);
+            *slowest = f64::max(*slowest, ms);
+        });
+        phases.insert("total", total_ms);
+        self.samples.push(html::Sample { probe, phases });
+        self.target = crate::report::html::target(&report.hosts);
+    }
+
+    fn change(&mut self, probe: u64, outcome: &Outcome) {
+        self.changes.push(html::Change {
+            probe,
+            time: crate::report::watch::timestamp(),
+            outcome: outcome.clone(),
+        });
+    }
+
+    /// Writes the page; false (after saying why on stderr) when the file cannot be written.
+    fn write(
+        self,
+        path: &std::path::Path,
+        file: std::fs::File,
+        stats: &BTreeMap<&'static str, Stats>,
+    ) -> bool {
+        let history = html::History {
+            target: self.target,
+            samples: self.samples,
+            changes: self.changes,
+            stats,
+        };
+        let mut out = io::BufWriter::new(file);
+        let written = html::write(&mut out, &history).and_then(|()| io::Write::flush(&mut out));
+        if let Err(e) = &written {
+            eprintln!("pgreach: --html {}: {e}", path.display());
+        }
+        written.is_ok()
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub struct Input {
     /// `--json`: the same as `format = Json`.
     pub json: bool,
     pub format: Format,
+    /// `--output`: where the report goes instead of stdout.
+    pub output: Option<PathBuf>,
     pub expiry_warn: u32,
     pub fail_on: FailOn,
     pub color: ColorChoice,
@@ -80,6 +82,7 @@ impl Default for Input {
             allow_cleartext: false,
             json: false,
             format: Format::default(),
+            output: None,
             expiry_warn: DEFAULT_EXPIRY_WARN_DAYS,
             fail_on: FailOn::default(),
             color: ColorChoice::default(),
@@ -121,6 +124,7 @@ impl fmt::Debug for Input {
             .field("libpq", &self.libpq)
             .field("json", &self.json)
             .field("format", &self.format)
+            .field("output", &self.output)
             .field("expiry_warn", &self.expiry_warn)
             .field("fail_on", &self.fail_on)
             .field("quiet_server", &self.quiet_server)
@@ -167,6 +171,8 @@ vocabulary! {
         Markdown = "markdown",
         /// Metrics for node_exporter's textfile collector (`pgreach sweep` only).
         Prometheus = "prometheus",
+        /// One self-contained HTML page with a phase waterfall (single probe only).
+        Html = "html",
     }
 }
 

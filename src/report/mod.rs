@@ -1,7 +1,8 @@
-//! Renders a [`Report`](crate::facts::Report): the only code that writes to stdout (and the
-//! only code that formats the exporter's HTTP answers).
+//! Renders a [`Report`](crate::facts::Report): the only code that formats output (stdout, the
+//! file `--output`/`--html` names, and the exporter's HTTP answers).
 
 pub mod exporter;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod prometheus;

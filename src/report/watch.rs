@@ -24,7 +24,8 @@ pub struct Stats {
     pub max_ms: f64,
 }
 
-fn timestamp() -> String {
+/// Now, as RFC 3339 (UTC): the time printed beside each change of outcome.
+pub fn timestamp() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

@@ -87,6 +87,15 @@ pub fn main(args: SweepOptions) -> ExitCode {
             "{flag} works on a single probe (`pgreach TARGET {flag} …`), not with `pgreach sweep`"
         ));
     }
+    // The HTML page draws one probe; a sweep writes JSON Lines (or Prometheus) to stdout.
+    if args.probe.format == Format::Html {
+        return usage(
+            "--format html draws a single probe (`pgreach TARGET --format html`), not `pgreach sweep`",
+        );
+    }
+    if args.probe.output.is_some() {
+        return usage("--output writes a single probe's report; `pgreach sweep` writes to stdout");
+    }
     if args.concurrency == 0 || args.per_host_concurrency == 0 {
         return usage("--concurrency and --per-host-concurrency must be at least 1");
     }
