@@ -49,6 +49,8 @@ pub(crate) fn build(
     settings.push(sslmode_setting);
     let sslcert = optional(layers, "sslcert");
     let sslkey = optional(layers, "sslkey");
+    let sslcrl = optional(layers, "sslcrl");
+    let sslcrldir = optional(layers, "sslcrldir");
     // libpq sends SNI only when sslsni starts with '1' (the default).
     let sslsni = layers
         .get("sslsni")
@@ -61,6 +63,8 @@ pub(crate) fn build(
         "sslrootcert",
         "sslcert",
         "sslkey",
+        "sslcrl",
+        "sslcrldir",
         "sslsni",
         "sslnegotiation",
     ] {
@@ -98,6 +102,8 @@ pub(crate) fn build(
         sslrootcert,
         sslcert,
         sslkey,
+        sslcrl,
+        sslcrldir,
         sslsni,
         libpq: version,
         sslnegotiation,

@@ -243,6 +243,7 @@ mod tests {
                 exists: true,
                 certificates: 0,
                 error: None,
+                crl: None,
             },
             Vec::new(),
         );

@@ -71,6 +71,7 @@ fn anchors(certs: &[&CertificateDer<'static>]) -> TrustAnchors {
             exists: true,
             certificates: certs.len(),
             error: None,
+            crl: None,
         },
         certs.iter().map(|c| (*c).clone()).collect(),
     )
@@ -500,6 +501,7 @@ fn system_source_is_named() {
             exists: false,
             certificates: 0,
             error: None,
+            crl: None,
         },
         Vec::new(),
     );
