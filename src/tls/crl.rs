@@ -48,6 +48,15 @@ struct DirFile {
 }
 
 impl Crls {
+    /// CRLs as read from a file (DER), checking on: what tests and benches judge with.
+    pub fn from_file_crls(crls: Vec<Vec<u8>>) -> Crls {
+        Crls {
+            checking: true,
+            file: crls,
+            dir: Vec::new(),
+        }
+    }
+
     /// The CRLs OpenSSL would look at for a certificate issued by `issuer` (raw DER name): those
     /// of the file, and those of the directory's `<hash>.r0`, `.r1`, … up to the first gap or
     /// unreadable file, as `by_dir` looks them up. Their issuer still has to match.
