@@ -184,6 +184,8 @@ struct Case {
     name: &'static str,
     /// Builds the files in `dir` (and `home`), returns the setup.
     build: fn(&Pki, &Path, &Path) -> Setup,
+    /// `trust.crl.checking` expected: whether libpq turned CRL checking on.
+    checking: bool,
     /// pgreach's verify_ca code expected (None: ok).
     code: Option<&'static str>,
 }
@@ -230,6 +232,7 @@ const CASES: &[Case] = &[
             conninfo: String::new(),
             home_root: false,
         },
+        checking: false,
         code: None,
     },
     Case {
@@ -241,6 +244,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: None,
     },
     Case {
@@ -252,6 +256,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: Some("revoked"),
     },
     Case {
@@ -263,6 +268,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: Some("crl_missing"),
     },
     Case {
@@ -274,6 +280,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: Some("crl_missing"),
     },
     Case {
@@ -290,6 +297,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: Some("crl_expired"),
     },
     Case {
@@ -306,6 +314,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: Some("crl_bad_signature"),
     },
     Case {
@@ -314,6 +323,31 @@ const CASES: &[Case] = &[
             conninfo: format!("sslcrl={}", dir.join("missing.crl").display()),
             home_root: false,
         },
+        checking: false,
+        code: None,
+    },
+    Case {
+        name: "sslcrl holds only a certificate (loads: checking on, no CRL)",
+        build: |p, dir, _| {
+            let f = file(dir, "cert.crl", &p.root.cert);
+            Setup {
+                conninfo: format!("sslcrl={}", f.display()),
+                home_root: false,
+            }
+        },
+        checking: true,
+        code: Some("crl_missing"),
+    },
+    Case {
+        name: "sslcrl holds no PEM section (fails to load: no checking)",
+        build: |_, dir, _| {
+            let f = file(dir, "text.crl", "not a CRL\n");
+            Setup {
+                conninfo: format!("sslcrl={}", f.display()),
+                home_root: false,
+            }
+        },
+        checking: false,
         code: None,
     },
     Case {
@@ -325,6 +359,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: None,
     },
     Case {
@@ -336,6 +371,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: Some("revoked"),
     },
     Case {
@@ -347,6 +383,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: true,
         code: Some("crl_missing"),
     },
     Case {
@@ -355,6 +392,7 @@ const CASES: &[Case] = &[
             conninfo: format!("sslcrldir={}", dir.join("no-such-dir").display()),
             home_root: false,
         },
+        checking: true,
         code: Some("crl_missing"),
     },
     Case {
@@ -370,6 +408,7 @@ const CASES: &[Case] = &[
                 home_root: false,
             }
         },
+        checking: false,
         code: None,
     },
     Case {
@@ -384,12 +423,13 @@ const CASES: &[Case] = &[
                 home_root: true,
             }
         },
+        checking: true,
         code: Some("revoked"),
     },
 ];
 
-/// One case judged by one libpq: (mode, pgreach, libpq, libpq's message).
-type Row = Vec<(&'static str, bool, bool, String)>;
+/// One case judged by one libpq: (mode, pgreach, libpq, libpq's message, pgreach's reason).
+type Row = Vec<(&'static str, bool, bool, String, String)>;
 
 fn run_case(ns: &Netns, pki: &Pki, case: &Case, libpq: Libpq) -> (Value, Row) {
     let dir = tempfile::Builder::new()
@@ -434,11 +474,16 @@ fn run_case(ns: &Netns, pki: &Pki, case: &Case, libpq: Libpq) -> (Value, Row) {
             &[("HOME", &home_s), ("PGPASSWORD", PASSWORD)],
         );
         assert_eq!(judged.lib_version / 10000, libpq.major(), "{judged:?}");
+        let reason = at(&report, &format!("sslmodes.{mode}.reason"))
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         row.push((
             mode,
             pgreach,
             judged.ok,
             judged.error.trim().replace('\n', " | "),
+            reason,
         ));
     }
     (report, row)
@@ -471,8 +516,25 @@ fn crl_settings_agree_with_libpq_15_and_18() {
                 verdict["code"],
                 verdict["reason"].as_str().unwrap_or("")
             );
-            for (mode, pgreach, judge, says) in &row {
+            for (mode, pgreach, judge, says, reason) in &row {
                 println!("    {mode}: pgreach {pgreach}, libpq {judge}: {says}");
+                // libpq's words ("SSL error: certificate verify failed", "SSL error: EVP lib")
+                // open pgreach's reason (after prefer's "over SSL: "), which then says why.
+                if let Some(words) = says
+                    .split(" | ")
+                    .next()
+                    .and_then(|l| l.split_once("SSL error: "))
+                {
+                    if !reason.trim_start_matches("over SSL: ").starts_with(words.1) {
+                        problems.push(format!(
+                            "{} | libpq {} | {mode}: pgreach's reason {reason:?} does not start \
+                             with libpq's {:?}",
+                            case.name,
+                            libpq.major(),
+                            words.1
+                        ));
+                    }
+                }
                 if pgreach != judge {
                     problems.push(format!(
                         "{} | libpq {} | {mode}: pgreach reaches_auth={pgreach}, libpq \
@@ -481,6 +543,16 @@ fn crl_settings_agree_with_libpq_15_and_18() {
                         libpq.major()
                     ));
                 }
+            }
+            let checking = &report["trust"]["crl"]["checking"];
+            if checking.as_bool() != Some(case.checking) {
+                problems.push(format!(
+                    "{} | libpq {}: trust.crl.checking {checking}, expected {}: {}",
+                    case.name,
+                    libpq.major(),
+                    case.checking,
+                    report["trust"]
+                ));
             }
             let code = verdict["code"].as_str();
             if code != case.code {
