@@ -178,6 +178,9 @@ struct Setup {
     conninfo: String,
     /// Root and CRL in ~/.postgresql instead of sslrootcert.
     home_root: bool,
+    /// `sslrootcert=system`, with `SSL_CERT_FILE` naming the test root (OpenSSL and
+    /// rustls-native-certs both read it).
+    system_roots: bool,
 }
 
 struct Case {
@@ -231,6 +234,7 @@ const CASES: &[Case] = &[
         build: |_, _, _| Setup {
             conninfo: String::new(),
             home_root: false,
+            system_roots: false,
         },
         checking: false,
         code: None,
@@ -242,6 +246,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrl={}", f.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -254,6 +259,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrl={}", f.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -266,6 +272,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrl={}", f.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -278,6 +285,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrl={}", f.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -295,6 +303,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrl={}", f.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -312,6 +321,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrl={}", f.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -322,6 +332,7 @@ const CASES: &[Case] = &[
         build: |_, dir, _| Setup {
             conninfo: format!("sslcrl={}", dir.join("missing.crl").display()),
             home_root: false,
+            system_roots: false,
         },
         checking: false,
         code: None,
@@ -333,6 +344,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrl={}", f.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -345,6 +357,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrl={}", f.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: false,
@@ -357,6 +370,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrldir={}", d.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -369,6 +383,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrldir={}", d.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -381,6 +396,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: format!("sslcrldir={}", d.display()),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: true,
@@ -391,6 +407,7 @@ const CASES: &[Case] = &[
         build: |_, dir, _| Setup {
             conninfo: format!("sslcrldir={}", dir.join("no-such-dir").display()),
             home_root: false,
+            system_roots: false,
         },
         checking: true,
         code: Some("crl_missing"),
@@ -406,6 +423,7 @@ const CASES: &[Case] = &[
                     d.display()
                 ),
                 home_root: false,
+                system_roots: false,
             }
         },
         checking: false,
@@ -421,6 +439,7 @@ const CASES: &[Case] = &[
             Setup {
                 conninfo: String::new(),
                 home_root: true,
+                system_roots: false,
             }
         },
         checking: true,
@@ -440,15 +459,20 @@ fn run_case(ns: &Netns, pki: &Pki, case: &Case, libpq: Libpq) -> (Value, Row) {
     std::fs::create_dir_all(&home).expect("home");
     let setup = (case.build)(pki, dir.path(), &home);
     let mut conninfo = format!("host=127.0.0.1 port={PORT} user={USER} dbname=postgres");
-    if !setup.home_root {
-        let root = file(dir.path(), "root.crt", &pki.root.cert);
-        conninfo.push_str(&format!(" sslrootcert={}", root.display()));
+    let root = file(dir.path(), "root.crt", &pki.root.cert);
+    let root_s = root.display().to_string();
+    let home_s = home.display().to_string();
+    let mut env = vec![("HOME", home_s.as_str())];
+    if setup.system_roots {
+        conninfo.push_str(" sslrootcert=system");
+        env.push(("SSL_CERT_FILE", &root_s));
+    } else if !setup.home_root {
+        conninfo.push_str(&format!(" sslrootcert={root_s}"));
     }
     if !setup.conninfo.is_empty() {
         conninfo.push(' ');
         conninfo.push_str(&setup.conninfo);
     }
-    let home_s = home.display().to_string();
     let version = libpq.major().to_string();
     let run = run_pgreach(
         Some(ns),
@@ -460,7 +484,7 @@ fn run_case(ns: &Netns, pki: &Pki, case: &Case, libpq: Libpq) -> (Value, Row) {
             "5",
             &conninfo,
         ],
-        &[("HOME", &home_s)],
+        &env,
     );
     let report = run.json();
     let mut row = Vec::new();
@@ -471,7 +495,7 @@ fn run_case(ns: &Netns, pki: &Pki, case: &Case, libpq: Libpq) -> (Value, Row) {
         let judged = libpq.connect_with_env(
             ns,
             &format!("{conninfo} sslmode={mode} connect_timeout=5"),
-            &[("HOME", &home_s), ("PGPASSWORD", PASSWORD)],
+            &[env.as_slice(), &[("PGPASSWORD", PASSWORD)]].concat(),
         );
         assert_eq!(judged.lib_version / 10000, libpq.major(), "{judged:?}");
         let reason = at(&report, &format!("sslmodes.{mode}.reason"))
@@ -489,12 +513,10 @@ fn run_case(ns: &Netns, pki: &Pki, case: &Case, libpq: Libpq) -> (Value, Row) {
     (report, row)
 }
 
-#[test]
-fn crl_settings_agree_with_libpq_15_and_18() {
-    let pki = Pki::new();
-    let ns = Netns::new();
-    let _cluster = Cluster::start(
-        &ns,
+/// A PostgreSQL 15 cluster serving the PKI's leaf and intermediate, SSL only.
+fn start_cluster(ns: &Netns, pki: &Pki) -> Cluster {
+    Cluster::start(
+        ns,
         ClusterSpec::new()
             .ssl(true)
             .listen("127.0.0.1")
@@ -503,47 +525,58 @@ fn crl_settings_agree_with_libpq_15_and_18() {
             .server_cert_pem(&pki.leaf_chain, &pki.leaf_key)
             .role(USER, PASSWORD)
             .hba(&["hostssl all all 127.0.0.1/32 scram-sha-256"]),
+    )
+}
+
+/// Prints one case's row and adds what does not hold to `problems`: pgreach's
+/// `reaches_auth` must be libpq's outcome, and libpq's words must open pgreach's reason.
+fn compare_row(name: &str, libpq: Libpq, report: &Value, row: &Row, problems: &mut Vec<String>) {
+    let verdict = &report["addresses"][0]["tls"]["verify_ca"];
+    println!(
+        "{name} | libpq {} | pgreach verify_ca: {} — {}",
+        libpq.major(),
+        verdict["code"],
+        verdict["reason"].as_str().unwrap_or("")
     );
+    for (mode, pgreach, judge, says, reason) in row {
+        println!("    {mode}: pgreach {pgreach}, libpq {judge}: {says}");
+        // libpq's words ("SSL error: certificate verify failed", "SSL error: EVP lib") open
+        // pgreach's reason (after prefer's "over SSL: "), which then says why.
+        let words = says
+            .split(" | ")
+            .next()
+            .and_then(|l| l.split_once("SSL error: "))
+            .map(|(_, w)| w);
+        if let Some(words) = words
+            && !reason.trim_start_matches("over SSL: ").starts_with(words)
+        {
+            problems.push(format!(
+                "{name} | libpq {} | {mode}: pgreach's reason {reason:?} does not start with \
+                 libpq's {words:?}",
+                libpq.major(),
+            ));
+        }
+        if pgreach != judge {
+            problems.push(format!(
+                "{name} | libpq {} | {mode}: pgreach reaches_auth={pgreach}, libpq \
+                 connects={judge}: {says}",
+                libpq.major()
+            ));
+        }
+    }
+}
+
+#[test]
+fn crl_settings_agree_with_libpq_15_and_18() {
+    let pki = Pki::new();
+    let ns = Netns::new();
+    let _cluster = start_cluster(&ns, &pki);
     let mut problems = Vec::new();
     for case in CASES {
         for libpq in JUDGES {
             let (report, row) = run_case(&ns, &pki, case, libpq);
+            compare_row(case.name, libpq, &report, &row, &mut problems);
             let verdict = &report["addresses"][0]["tls"]["verify_ca"];
-            println!(
-                "{} | libpq {} | pgreach verify_ca: {} — {}",
-                case.name,
-                libpq.major(),
-                verdict["code"],
-                verdict["reason"].as_str().unwrap_or("")
-            );
-            for (mode, pgreach, judge, says, reason) in &row {
-                println!("    {mode}: pgreach {pgreach}, libpq {judge}: {says}");
-                // libpq's words ("SSL error: certificate verify failed", "SSL error: EVP lib")
-                // open pgreach's reason (after prefer's "over SSL: "), which then says why.
-                let words = says
-                    .split(" | ")
-                    .next()
-                    .and_then(|l| l.split_once("SSL error: "))
-                    .map(|(_, w)| w);
-                if let Some(words) = words
-                    && !reason.trim_start_matches("over SSL: ").starts_with(words)
-                {
-                    problems.push(format!(
-                        "{} | libpq {} | {mode}: pgreach's reason {reason:?} does not start with \
-                         libpq's {words:?}",
-                        case.name,
-                        libpq.major(),
-                    ));
-                }
-                if pgreach != judge {
-                    problems.push(format!(
-                        "{} | libpq {} | {mode}: pgreach reaches_auth={pgreach}, libpq \
-                         connects={judge}: {says}",
-                        case.name,
-                        libpq.major()
-                    ));
-                }
-            }
             let checking = &report["trust"]["crl"]["checking"];
             if checking.as_bool() != Some(case.checking) {
                 problems.push(format!(
@@ -565,5 +598,48 @@ fn crl_settings_agree_with_libpq_15_and_18() {
             }
         }
     }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// libpq loads CRLs only next to a root *file*: with `sslrootcert=system` (libpq 16+) even a
+/// sslcrl revoking the server's certificate is not read. libpq 15 reads `system` as a file
+/// name, which does not exist, and refuses the verify modes.
+#[test]
+fn sslrootcert_system_reads_no_crl() {
+    const SYSTEM: Case = Case {
+        name: "sslrootcert=system, sslcrl revokes the leaf",
+        build: |p, dir, _| {
+            let f = file(dir, "all.crl", &both_crls(p, &[LEAF_SERIAL]));
+            Setup {
+                conninfo: format!("sslcrl={}", f.display()),
+                home_root: false,
+                system_roots: true,
+            }
+        },
+        checking: false,
+        code: None,
+    };
+    let pki = Pki::new();
+    let ns = Netns::new();
+    let _cluster = start_cluster(&ns, &pki);
+    let mut problems = Vec::new();
+    for libpq in JUDGES {
+        let (report, row) = run_case(&ns, &pki, &SYSTEM, libpq);
+        compare_row(SYSTEM.name, libpq, &report, &row, &mut problems);
+        assert_eq!(report["trust"]["crl"], Value::Null, "{}", report["trust"]);
+        assert_eq!(
+            report["trust"]["source"],
+            if libpq == Libpq::V15 {
+                "file"
+            } else {
+                "system"
+            }
+        );
+    }
+    let connects = |libpq| {
+        let (_, row) = run_case(&ns, &pki, &SYSTEM, libpq);
+        row.iter().find(|r| r.0 == "verify-full").map(|r| r.2)
+    };
+    assert_eq!(connects(Libpq::V18), Some(true), "libpq 18 ignores the CRL");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
