@@ -29,6 +29,20 @@ pub fn of_der(der: &[u8]) -> Option<u32> {
     of_name(&name)
 }
 
+/// `X509_NAME_cmp`'s equality: the same canonical encoding, so a CRL whose issuer is encoded
+/// as a PrintableString still belongs to a certificate naming its issuer in a UTF8String.
+pub fn same_name(a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    let canon = |der: &[u8]| {
+        X509Name::from_der(der)
+            .ok()
+            .and_then(|(_, name)| canonical(&name))
+    };
+    matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
+}
+
 pub fn of_name(name: &X509Name<'_>) -> Option<u32> {
     let canon = canonical(name)?;
     let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &canon);

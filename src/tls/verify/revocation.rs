@@ -20,6 +20,7 @@ use super::openssl::MAX_DEPTH;
 use super::{Ctx, Node, fail};
 use crate::facts::{ChainCode, ChainVerdict};
 use crate::tls::cert::Rfc3339;
+use crate::tls::crl::name_hash::same_name;
 
 /// RFC 5280 CRLReason removeFromCRL: a delta CRL's "no longer revoked".
 const REMOVE_FROM_CRL: u8 = 8;
@@ -110,7 +111,8 @@ fn check_cert(ctx: &Ctx<'_>, node: Node, cert: Cert<'_>, issuer: Cert<'_>) -> Op
     let mut best: Option<(&CertificateRevocationList<'_>, bool)> = None;
     for crl in parsed
         .iter()
-        .filter(|c| c.issuer().as_raw() == cert.issuer())
+        .filter(|c| same_name(c.issuer().as_raw(), cert.issuer()))
+        .filter(|c| !is_delta(c))
         .filter(|c| akid_fits(c, skid.as_deref(), &issuer_serial))
     {
         let in_date = time_problem(ctx, crl).is_none();
@@ -226,6 +228,14 @@ fn akid_fits(crl: &CertificateRevocationList<'_>, skid: Option<&[u8]>, serial: &
     };
     let serial_ok = akid.authority_cert_serial.is_none_or(|s| s == serial);
     key_ok && serial_ok
+}
+
+/// A delta CRL (deltaCRLIndicator): OpenSSL without extended CRL support does not use one as
+/// the CRL of a certificate (`get_crl_score` rejects it).
+fn is_delta(crl: &CertificateRevocationList<'_>) -> bool {
+    crl.extensions()
+        .iter()
+        .any(|ext| ext.oid == x509_parser::oid_registry::OID_X509_EXT_DELTA_CRL_INDICATOR)
 }
 
 /// sslcrl / sslcrldir as the reason names them.

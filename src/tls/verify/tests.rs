@@ -672,6 +672,42 @@ mod revocation {
     }
 
     #[test]
+    fn a_crl_naming_its_issuer_in_another_string_type_still_counts() {
+        // The intermediate's certificate names it in PrintableStrings; its CRL in
+        // UTF8Strings (rcgen's default). OpenSSL compares canonical forms (X509_NAME_cmp).
+        let r = revocable();
+        let mut printable = ca_params("x", "x");
+        printable.distinguished_name = rcgen::DistinguishedName::new();
+        printable.distinguished_name.push(
+            DnType::CommonName,
+            rcgen::DnValue::PrintableString("pgreach Test Intermediate CA".try_into().unwrap()),
+        );
+        let key = KeyPair::generate().unwrap();
+        let der = r.p.root.sign(&printable, &key);
+        let int = Ca {
+            params: printable,
+            key,
+            der,
+        };
+        let leaf = int.leaf_with(|p| p.serial_number = Some(SerialNumber::from(LEAF_SERIAL)));
+        let mut utf8 = ca_params("x", "x");
+        utf8.distinguished_name = rcgen::DistinguishedName::new();
+        utf8.distinguished_name
+            .push(DnType::CommonName, "PGREACH test  intermediate CA");
+        let crl_issuer = Ca {
+            params: utf8,
+            key: KeyPair::from_pem(&int.key.serialize_pem()).unwrap(),
+            der: int.der.clone(),
+        };
+        let anchors = anchors(&[&r.p.root.der]).with_crls(Crls::from_file_crls(vec![
+            crl(&r.p.root, &[], before_now(), 60),
+            crl(&crl_issuer, &[LEAF_SERIAL], before_now(), 60),
+        ]));
+        let v = verify_chain(&[leaf, int.der.clone()], &anchors, now());
+        assert_fails(&v, ChainCode::Revoked, Some(0));
+    }
+
+    #[test]
     fn revocation_is_reported_before_expiry() {
         let r = revocable();
         let leaf = r.p.int.leaf_with(|params| {
