@@ -114,7 +114,10 @@ pub fn load(
             }
             Err(e) => {
                 // X509_STORE_load_locations stops at the file: the directory is never added.
-                facts.error = Some(e);
+                // An absent default file is the usual case, not worth an error.
+                if facts.exists || source == FileSource::File {
+                    facts.error = Some(e);
+                }
                 return (facts, crls);
             }
         }
