@@ -145,6 +145,7 @@ fn anchors(pki: &common::Pki) -> Arc<TrustAnchors> {
             exists: true,
             certificates: 1,
             error: None,
+            crl: None,
         },
         vec![pki.root.clone()],
     ))

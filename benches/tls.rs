@@ -22,6 +22,7 @@ fn anchors(pki: &common::Pki) -> TrustAnchors {
             exists: true,
             certificates: 1,
             error: None,
+            crl: None,
         },
         vec![pki.root.clone()],
     )

@@ -46,8 +46,13 @@ impl TlsSetup {
         home: Option<&Path>,
         key_log: Option<Arc<dyn rustls::KeyLog>>,
     ) -> TlsSetup {
+        let crl = anchors::CrlSettings {
+            sslcrl: config.sslcrl.as_deref(),
+            sslcrldir: config.sslcrldir.as_deref(),
+        };
         let anchors = Arc::new(anchors::load(
             config.sslrootcert.as_deref(),
+            crl,
             home,
             config.libpq.has_system_roots(),
         ));

@@ -934,3 +934,24 @@ fn an_empty_connection_string_value_keeps_the_environment_out() {
         "invalid integer value \"\" for connection option \"connect_timeout\""
     );
 }
+
+#[test]
+fn sslcrl_and_sslcrldir_are_used_and_reported() {
+    let config = load_ok(
+        &["host=h sslrootcert=/ca.pem sslcrl=/ca.crl"],
+        &[("PGSSLCRLDIR", "/etc/crl.d")],
+    );
+    assert_eq!(config.sslcrl.as_deref(), Some("/ca.crl"));
+    assert_eq!(config.sslcrldir.as_deref(), Some("/etc/crl.d"));
+    assert_eq!(
+        setting(&config, "sslcrl"),
+        s("/ca.crl", Source::Argument, "conninfo")
+    );
+    assert_eq!(
+        setting(&config, "sslcrldir"),
+        s("/etc/crl.d", Source::Env, "PGSSLCRLDIR")
+    );
+    // Empty means unset, as for libpq (then ~/.postgresql/root.crl applies).
+    let config = load_ok(&["host=h sslcrl="], &[]);
+    assert_eq!(config.sslcrl, None);
+}

@@ -51,6 +51,8 @@ pub(crate) fn build(
     settings.push(sslmode_setting);
     let sslcert = optional(layers, "sslcert");
     let sslkey = optional(layers, "sslkey");
+    let sslcrl = optional(layers, "sslcrl");
+    let sslcrldir = optional(layers, "sslcrldir");
     // libpq sends SNI only when sslsni starts with '1' (the default).
     let sslsni = layers
         .get("sslsni")
@@ -63,6 +65,8 @@ pub(crate) fn build(
         "sslrootcert",
         "sslcert",
         "sslkey",
+        "sslcrl",
+        "sslcrldir",
         "sslsni",
         "sslnegotiation",
     ] {
@@ -112,6 +116,8 @@ pub(crate) fn build(
         sslrootcert,
         sslcert,
         sslkey,
+        sslcrl,
+        sslcrldir,
         sslsni,
         libpq: version,
         sslnegotiation,

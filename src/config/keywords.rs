@@ -60,8 +60,8 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     kw("sslcertmode", Some("PGSSLCERTMODE"), false, false),
     kw("sslpassword", None, false, true),
     kw("sslkeylogfile", None, false, false),
-    kw("sslcrl", Some("PGSSLCRL"), false, false),
-    kw("sslcrldir", Some("PGSSLCRLDIR"), false, false),
+    kw("sslcrl", Some("PGSSLCRL"), true, false),
+    kw("sslcrldir", Some("PGSSLCRLDIR"), true, false),
     kw("sslsni", Some("PGSSLSNI"), true, false),
     kw("requirepeer", Some("PGREQUIREPEER"), false, false),
     kw(

@@ -163,6 +163,10 @@ pub struct Config {
     pub sslrootcert: Option<String>,
     pub sslcert: Option<String>,
     pub sslkey: Option<String>,
+    /// CRL file and directory, read with the root file. `None` for both means libpq's
+    /// `~/.postgresql/root.crl`.
+    pub sslcrl: Option<String>,
+    pub sslcrldir: Option<String>,
     /// libpq sends the host name as the TLS server name (`sslsni=1`, the default).
     pub sslsni: bool,
     /// Whose behaviour is predicted (`--libpq`, default 18).

@@ -28,7 +28,7 @@
 //! | `ssl_required_by_hba`, `ssl_required_by_server` (a pooler's "SSL required") | per the rule (sslmode=disable) | warning for allow (every connection fails once, then retries with SSL); info otherwise |
 //! | `ssl_rejected_by_hba` | per the rule (require and stricter) | warning for prefer (every connection fails once, then retries unencrypted); info otherwise |
 //! | `unencrypted_data_after_ssl` | per the rule | warning |
-//! | `cert_untrusted`, `cert_chain_incomplete`, `cert_expired`, `cert_not_yet_valid` | the configured sslmode checks the chain and fails (verify-ca/full, or require with a root file) | warning when TLS is used unchecked or prefer falls back to plaintext; info for disable |
+//! | `cert_untrusted`, `cert_revoked`, `cert_chain_incomplete`, `cert_expired`, `cert_not_yet_valid` | the configured sslmode checks the chain and fails (verify-ca/full, or require with a root file) | warning when TLS is used unchecked or prefer falls back to plaintext; info for disable |
 //! | `cert_name_mismatch` | sslmode verify-full | info |
 //! | `cert_expiring_soon` | — | warning |
 //! | `pg_hba_no_entry`, `pg_hba_reject` | per the rule | warning |

@@ -363,6 +363,7 @@ pub(crate) fn trust(root_file: bool) -> TrustFacts {
         exists: root_file,
         certificates: usize::from(root_file),
         error: None,
+        crl: None,
     }
 }
 

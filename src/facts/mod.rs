@@ -125,6 +125,9 @@ vocabulary! {
         ClientCertRequired = "client_cert_required",
         UnencryptedDataAfterSsl = "unencrypted_data_after_ssl",
         CertUntrusted = "cert_untrusted",
+        /// A certificate of the server's chain is on its issuer's CRL (sslcrl, sslcrldir,
+        /// ~/.postgresql/root.crl).
+        CertRevoked = "cert_revoked",
         CertNameMismatch = "cert_name_mismatch",
         CertExpired = "cert_expired",
         CertNotYetValid = "cert_not_yet_valid",

@@ -132,6 +132,17 @@ vocabulary! {
         SelfSigned = "self_signed",
         NotACa = "not_a_ca",
         BadEncoding = "bad_encoding",
+        /// A certificate of the path is on its issuer's CRL (OpenSSL: "certificate revoked").
+        Revoked = "revoked",
+        /// CRL checking is on and no CRL from a certificate's issuer was found (OpenSSL:
+        /// "unable to get certificate CRL").
+        CrlMissing = "crl_missing",
+        /// The only CRL from that issuer is past its nextUpdate ("CRL has expired").
+        CrlExpired = "crl_expired",
+        /// The only CRL from that issuer has a thisUpdate in the future ("CRL is not yet valid").
+        CrlNotYetValid = "crl_not_yet_valid",
+        /// The CRL's signature does not verify with its issuer's key ("CRL signature failure").
+        CrlBadSignature = "crl_bad_signature",
         Other = "other",
     }
 }
@@ -180,6 +191,34 @@ pub struct TrustFacts {
     pub path: Option<String>,
     pub exists: bool,
     pub certificates: usize,
+    pub error: Option<String>,
+    /// The certificate revocation lists libpq loads next to a root file (sslcrl, sslcrldir,
+    /// `~/.postgresql/root.crl`); null when libpq reads none: no root file, or
+    /// `sslrootcert=system`.
+    pub crl: Option<CrlFacts>,
+}
+
+/// The CRL sources libpq hands OpenSSL (`X509_STORE_load_locations(store, file, dir)`), and
+/// whether that turned on revocation checking of the whole chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrlFacts {
+    /// `file` (sslcrl), `default_file` (`~/.postgresql/root.crl`, used only when neither
+    /// sslcrl nor sslcrldir is set) or `none` (no file looked at).
+    pub source: FileSource,
+    pub path: Option<String>,
+    pub exists: bool,
+    /// CRLs read from the file.
+    pub crls: usize,
+    /// sslcrldir as given: OpenSSL looks there lazily, at verification, for files named
+    /// `<issuer name hash>.r<n>`.
+    pub directory: Option<String>,
+    /// Files in the directory named as OpenSSL looks them up.
+    pub directory_files: usize,
+    /// libpq set `X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL`: every certificate of the
+    /// path, the root included, needs a CRL from its issuer. Off when loading failed (a
+    /// missing or CRL-less file), which libpq ignores silently.
+    pub checking: bool,
+    /// Why loading failed (libpq says nothing and verifies without CRLs).
     pub error: Option<String>,
 }
 

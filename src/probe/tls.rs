@@ -248,6 +248,7 @@ mod tests {
                 exists: true,
                 certificates: 0,
                 error: None,
+                crl: None,
             },
             Vec::new(),
         );

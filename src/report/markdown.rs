@@ -292,6 +292,33 @@ fn settings(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             .as_ref()
             .map(|e| format!(", error: {}", text(e)))
             .unwrap_or_default()
+    )?;
+    let Some(crl) = &t.crl else {
+        return Ok(());
+    };
+    let mut sources = Vec::new();
+    if let Some(path) = &crl.path {
+        sources.push(format!("file `{path}` ({} CRL(s))", crl.crls));
+    }
+    if let Some(dir) = &crl.directory {
+        sources.push(format!(
+            "directory `{dir}` ({} hashed file(s))",
+            crl.directory_files
+        ));
+    }
+    writeln!(
+        out,
+        "CRLs: {}; revocation checking {}{}.",
+        if sources.is_empty() {
+            "none".to_string()
+        } else {
+            sources.join(", ")
+        },
+        if crl.checking { "on" } else { "off" },
+        crl.error
+            .as_ref()
+            .map(|e| format!(" (not loaded, which libpq ignores: {})", text(e)))
+            .unwrap_or_default()
     )
 }
 

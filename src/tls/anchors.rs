@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::crl::{self, Crls};
+
 pub use crate::facts::{ClientIdentityFacts, FileSource, TrustFacts};
 
 /// libpq's `ROOT_CERT_FILE`, `USER_CERT_FILE` and `USER_KEY_FILE`, under the home directory.
@@ -21,6 +23,8 @@ pub struct TrustAnchors {
     pub facts: TrustFacts,
     /// Every certificate loaded, in file (or platform store) order.
     pub certificates: Vec<CertificateDer<'static>>,
+    /// The CRLs loaded with a root file, and whether libpq turned revocation checking on.
+    pub crls: Crls,
     /// What verify-ca needs of the certificates (their names, keys and dates, whether each is
     /// self-signed, webpki's trust anchors), worked out on the first verification and kept:
     /// re-checking every root's signature on every probe cost a sixth of a probe with one
@@ -33,8 +37,15 @@ impl TrustAnchors {
         TrustAnchors {
             facts,
             certificates,
+            crls: Crls::default(),
             prepared: OnceLock::new(),
         }
+    }
+
+    /// The same anchors with `crls` (their facts belong in `facts.crl`).
+    pub fn with_crls(mut self, crls: Crls) -> TrustAnchors {
+        self.crls = crls;
+        self
     }
 
     /// [`Self::certificates`] prepared for verify-ca, once.
@@ -54,10 +65,16 @@ impl TrustAnchors {
 /// `system` means the platform's roots when `system_roots` (libpq 16+; libpq 15 looks for a
 /// file called `system`); any other non-empty value is a PEM file; nothing (or the empty
 /// string, as libpq treats it) means `~/.postgresql/root.crt`, whose mere existence turns
-/// `require` into `verify-ca`.
-pub fn load(sslrootcert: Option<&str>, home: Option<&Path>, system_roots: bool) -> TrustAnchors {
-    match sslrootcert.filter(|s| !s.is_empty()) {
-        Some("system") if system_roots => system(),
+/// `require` into `verify-ca`. With a root file that loads, the CRLs of `crl` come with it
+/// (libpq reads them only then: not for `system`, not without a root file).
+pub fn load(
+    sslrootcert: Option<&str>,
+    crl: CrlSettings<'_>,
+    home: Option<&Path>,
+    system_roots: bool,
+) -> TrustAnchors {
+    let anchors = match sslrootcert.filter(|s| !s.is_empty()) {
+        Some("system") if system_roots => return system(),
         Some(path) => from_file(FileSource::File, Path::new(path)),
         None => match home {
             Some(home) => from_file(FileSource::DefaultFile, &home.join(ROOT_CERT_FILE)),
@@ -68,11 +85,26 @@ pub fn load(sslrootcert: Option<&str>, home: Option<&Path>, system_roots: bool) 
                     exists: false,
                     certificates: 0,
                     error: None,
+                    crl: None,
                 },
                 Vec::new(),
             ),
         },
+    };
+    if anchors.is_empty() {
+        return anchors;
     }
+    let (facts, crls) = crl::load(crl.sslcrl, crl.sslcrldir, home);
+    let mut anchors = anchors.with_crls(crls);
+    anchors.facts.crl = Some(facts);
+    anchors
+}
+
+/// sslcrl and sslcrldir as given (empty or None: unset).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CrlSettings<'a> {
+    pub sslcrl: Option<&'a str>,
+    pub sslcrldir: Option<&'a str>,
 }
 
 /// The platform's roots. OpenSSL (inside libpq) reads its own default paths, which
@@ -94,6 +126,7 @@ fn system() -> TrustAnchors {
             exists: !loaded.certs.is_empty(),
             certificates: loaded.certs.len(),
             error,
+            crl: None,
         },
         loaded.certs,
     )
@@ -109,6 +142,7 @@ fn from_file(source: FileSource, path: &Path) -> TrustAnchors {
         exists: std::fs::metadata(path).is_ok(),
         certificates: 0,
         error: None,
+        crl: None,
     };
     let mut certificates = Vec::new();
     if facts.exists {
@@ -366,7 +400,7 @@ mod tests {
     #[test]
     fn default_root_file_absent_and_present() {
         let home = tempfile::tempdir().unwrap();
-        let a = load(None, Some(home.path()), true);
+        let a = load(None, CrlSettings::default(), Some(home.path()), true);
         assert_eq!(a.facts.source, FileSource::DefaultFile);
         assert!(!a.facts.exists);
         assert!(a.is_empty());
@@ -381,7 +415,7 @@ mod tests {
             0o644,
         );
         // The empty string is "not set" for libpq too.
-        let a = load(Some(""), Some(home.path()), true);
+        let a = load(Some(""), CrlSettings::default(), Some(home.path()), true);
         assert_eq!(a.facts.source, FileSource::DefaultFile);
         assert!(a.facts.exists);
         assert_eq!(a.facts.certificates, 2);
@@ -391,7 +425,7 @@ mod tests {
 
     #[test]
     fn no_home_no_anchors() {
-        let a = load(None, None, true);
+        let a = load(None, CrlSettings::default(), None, true);
         assert_eq!(a.facts.source, FileSource::None);
         assert!(a.is_empty());
     }
@@ -400,14 +434,24 @@ mod tests {
     fn explicit_file_missing_empty_and_broken() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.crt");
-        let a = load(Some(missing.to_str().unwrap()), None, true);
+        let a = load(
+            Some(missing.to_str().unwrap()),
+            CrlSettings::default(),
+            None,
+            true,
+        );
         assert_eq!(a.facts.source, FileSource::File);
         assert!(!a.facts.exists);
         assert_eq!(a.facts.error, None);
 
         let empty = dir.path().join("empty.crt");
         write(&empty, "just text\n", 0o644);
-        let a = load(Some(empty.to_str().unwrap()), None, true);
+        let a = load(
+            Some(empty.to_str().unwrap()),
+            CrlSettings::default(),
+            None,
+            true,
+        );
         assert!(a.facts.exists);
         assert!(a.is_empty());
         assert!(a.facts.error.unwrap().contains("no certificate found"));
@@ -418,7 +462,12 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\nnot base64 !!!\n-----END CERTIFICATE-----\n",
             0o644,
         );
-        let a = load(Some(broken.to_str().unwrap()), None, true);
+        let a = load(
+            Some(broken.to_str().unwrap()),
+            CrlSettings::default(),
+            None,
+            true,
+        );
         assert!(a.facts.exists);
         assert!(a.is_empty());
         assert!(
@@ -433,7 +482,7 @@ mod tests {
     fn system_roots_are_reported() {
         // Which roots the machine has is not ours to choose (setting SSL_CERT_FILE would race
         // with other tests), so check that the facts describe what was loaded.
-        let a = load(Some("system"), None, true);
+        let a = load(Some("system"), CrlSettings::default(), None, true);
         assert_eq!(a.facts.source, FileSource::System);
         assert_eq!(a.facts.certificates, a.certificates.len());
         assert_eq!(a.facts.exists, !a.certificates.is_empty());
@@ -442,7 +491,7 @@ mod tests {
 
     #[test]
     fn libpq_15_reads_system_as_a_file_name() {
-        let a = load(Some("system"), None, false);
+        let a = load(Some("system"), CrlSettings::default(), None, false);
         assert_eq!(a.facts.source, FileSource::File);
         assert_eq!(a.facts.path.as_deref(), Some("system"));
     }

@@ -7,6 +7,7 @@
 
 pub mod anchors;
 pub mod cert;
+pub mod crl;
 pub mod danger;
 pub mod hostname;
 pub mod verify;

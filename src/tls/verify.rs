@@ -12,7 +12,8 @@
 //! - a CA certificate (or a v1 certificate) is acceptable as the server's certificate.
 //!
 //! The last two and the diagnosis of failures come from [`openssl::walk`], a small model of
-//! OpenSSL's chain building over the same certificates.
+//! OpenSSL's chain building over the same certificates. With a CRL loaded next to the root
+//! file, [`revocation`] then checks the path as OpenSSL's `X509_V_FLAG_CRL_CHECK_ALL` does.
 
 use std::fmt;
 
@@ -73,22 +74,24 @@ pub fn verify_chain_parsed(
     // OpenSSL trusts a self-signed leaf only if the exact certificate is in the store, and
     // never looks for another issuer of it; webpki would refuse it when it carries `CA:TRUE`,
     // as `openssl req -x509` certificates do. The OpenSSL model decides these alone.
-    if leaf.self_signed() {
-        return walk(&ctx);
-    }
-    let intermediates = chain.get(1..).unwrap_or_default();
-    match webpki_path(leaf, intermediates, prepared, now) {
-        Ok(root) => match ctx.get(Node::Root(root)) {
-            Some(r) => ctx.time_problem(r, Node::Root(root)).unwrap_or_else(|| {
-                pass(format!(
-                    "the chain leads to the trusted root {}",
-                    ctx.describe(Node::Root(root))
-                ))
-            }),
-            None => pass("the chain leads to a trusted root".to_string()),
-        },
-        Err(e) => from_webpki(&e, &ctx),
-    }
+    let verdict = if leaf.self_signed() {
+        walk(&ctx)
+    } else {
+        let intermediates = chain.get(1..).unwrap_or_default();
+        match webpki_path(leaf, intermediates, prepared, now) {
+            Ok(root) => match ctx.get(Node::Root(root)) {
+                Some(r) => ctx.time_problem(r, Node::Root(root)).unwrap_or_else(|| {
+                    pass(format!(
+                        "the chain leads to the trusted root {}",
+                        ctx.describe(Node::Root(root))
+                    ))
+                }),
+                None => pass("the chain leads to a trusted root".to_string()),
+            },
+            Err(e) => from_webpki(&e, &ctx),
+        }
+    };
+    revocation::after(&ctx, verdict)
 }
 
 /// A certificate on the path: one the server sent, or one from the trust anchors.
@@ -399,5 +402,6 @@ fn fail(code: ChainCode, certificate_index: Option<usize>, reason: String) -> Ch
 mod handshake;
 mod nodes;
 mod openssl;
+mod revocation;
 #[cfg(test)]
 mod tests;

@@ -360,6 +360,11 @@ closed_set! {
         SelfSigned,
         NotACa,
         BadEncoding,
+        Revoked,
+        CrlMissing,
+        CrlExpired,
+        CrlNotYetValid,
+        CrlBadSignature,
         Other,
     }
 }
@@ -524,11 +529,32 @@ pub struct Trust {
     pub exists: bool,
     pub certificates: u32,
     pub error: Option<String>,
+    pub crl: Option<Crl>,
+}
+
+/// The CRLs libpq loads next to a root file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crl {
+    pub source: CrlSource,
+    pub path: Option<String>,
+    pub exists: bool,
+    pub crls: u32,
+    pub directory: Option<String>,
+    pub directory_files: u32,
+    pub checking: bool,
+    pub error: Option<String>,
 }
 
 closed_set! {
     #[serde(rename_all = "snake_case")]
     pub enum TrustSource { File, System, DefaultFile, None }
+}
+
+closed_set! {
+    /// sslcrl, `~/.postgresql/root.crl`, or no file (sslcrldir alone, or no home).
+    #[serde(rename_all = "snake_case")]
+    pub enum CrlSource { File, DefaultFile, None }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -593,6 +619,7 @@ closed_set! {
         ClientCertRequired,
         UnencryptedDataAfterSsl,
         CertUntrusted,
+        CertRevoked,
         CertNameMismatch,
         CertExpired,
         CertNotYetValid,

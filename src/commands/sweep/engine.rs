@@ -23,7 +23,15 @@ use crate::session::{self, TlsSetup};
 /// connect_timeout) kept; beyond this a cache is emptied rather than grown.
 const CACHE_MAX: usize = 64;
 
-type TlsKey = (Option<String>, Option<String>, Option<String>, bool);
+type TlsKey = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+    // sslcrl, sslcrldir: they change what verify-ca decides.
+    Option<String>,
+    Option<String>,
+);
 
 /// Everything the targets of one sweep share.
 pub struct Shared {
@@ -59,6 +67,8 @@ impl Shared {
             config.sslcert.clone(),
             config.sslkey.clone(),
             config.tls_versions,
+            config.sslcrl.clone(),
+            config.sslcrldir.clone(),
         );
         let mut cache = self.tls.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(setup) = cache.get(&key) {

@@ -14,11 +14,20 @@ use super::{At, Ctx, Draft, Layer, Text};
 
 /// verify_ca codes with a finding of their own; `no_root_certificates` is about our trust
 /// anchors, not the server (see `root_cert_missing`).
-const OWN_CODES: [ChainCode; 4] = [
+const OWN_CODES: [ChainCode; 5] = [
     ChainCode::Expired,
     ChainCode::NotYetValid,
     ChainCode::MissingIntermediate,
     ChainCode::NoRootCertificates,
+    ChainCode::Revoked,
+];
+
+/// verify_ca codes about the client's CRLs rather than the server's certificate.
+const CRL_CODES: [ChainCode; 4] = [
+    ChainCode::CrlMissing,
+    ChainCode::CrlExpired,
+    ChainCode::CrlNotYetValid,
+    ChainCode::CrlBadSignature,
 ];
 
 pub(super) fn certificate(at: &At) -> Vec<Draft> {
@@ -29,6 +38,7 @@ pub(super) fn certificate(at: &At) -> Vec<Draft> {
     out.extend(dates(at, tls));
     out.extend(incomplete(at, tls));
     out.extend(untrusted(at, tls));
+    out.extend(revoked(at, tls));
     out.extend(name(at, tls));
     out
 }
@@ -157,6 +167,9 @@ fn untrusted(at: &At, tls: &TlsFacts) -> Option<Draft> {
     let trust = &at.ctx.report.trust;
     let mut evidence = vec![verdict_line(at, tls)?];
     evidence.extend(tls.chain.iter().enumerate().map(|(i, c)| cert_line(i, c)));
+    if CRL_CODES.contains(&code) {
+        return Some(crl_unusable(at, code, evidence));
+    }
     let stale = at.mode() == SslMode::Require && !matches!(roots(trust), Roots::Missing(_));
     if stale {
         evidence.push(format!(
@@ -181,6 +194,82 @@ fn untrusted(at: &At, tls: &TlsFacts) -> Option<Draft> {
             next_step,
         ),
         evidence,
+    ))
+}
+
+/// The chain leads to a trusted root, but a CRL the client loaded revokes one of its
+/// certificates.
+fn revoked(at: &At, tls: &TlsFacts) -> Option<Draft> {
+    let v = tls.verify_ca.as_ref()?;
+    if v.code != Some(ChainCode::Revoked) {
+        return None;
+    }
+    let mut evidence = vec![verdict_line(at, tls)?];
+    evidence.extend(tls.chain.iter().enumerate().map(|(i, c)| cert_line(i, c)));
+    evidence.extend(crl_line(at));
+    let leaf = v.certificate_index == Some(0);
+    Some(at.draft(
+        Layer::Certificate,
+        FindingCode::CertRevoked,
+        chain_severity(at),
+        Text::new(
+            if leaf {
+                "The server's certificate has been revoked: it is on its CA's certificate revocation list, which libpq checks (OpenSSL: \"certificate revoked\")."
+            } else {
+                "A CA certificate in the server's chain has been revoked: it is on its issuer's certificate revocation list, which libpq checks (OpenSSL: \"certificate revoked\")."
+            },
+            "Issue a new certificate for the server from the CA (and a new intermediate if that is the one revoked), install it as ssl_cert_file and `SELECT pg_reload_conf()`; if the revocation is a mistake, the CA must publish a CRL without it, then replace the client's CRL file (sslcrl, sslcrldir or ~/.postgresql/root.crl).",
+        ),
+        evidence,
+    ))
+}
+
+/// A CRL problem on the client's side: missing, out of date, or forged.
+fn crl_unusable(at: &At, code: ChainCode, mut evidence: Vec<String>) -> Draft {
+    evidence.extend(crl_line(at));
+    let summary = match code {
+        ChainCode::CrlMissing => {
+            "libpq checks certificate revocation lists (a CRL file or directory is configured), and for a certificate of the server's chain there is no CRL from its issuer: with CRLs loaded, OpenSSL needs one for every certificate of the chain, the root's own included (\"unable to get certificate CRL\")."
+        }
+        ChainCode::CrlExpired => {
+            "A certificate revocation list libpq checks is past its nextUpdate date, and OpenSSL refuses the chain (\"CRL has expired\")."
+        }
+        ChainCode::CrlNotYetValid => {
+            "A certificate revocation list libpq checks is not valid yet (its thisUpdate is in the future; check the clock), and OpenSSL refuses the chain (\"CRL is not yet valid\")."
+        }
+        _ => {
+            "A certificate revocation list libpq checks is not signed by the CA it names, and OpenSSL refuses the chain (\"CRL signature failure\")."
+        }
+    };
+    at.draft(
+        Layer::Certificate,
+        FindingCode::CertUntrusted,
+        chain_severity(at),
+        Text::new(
+            summary,
+            "Give the client a current CRL from every CA of the chain, root and intermediates (concatenated in the sslcrl file, or in sslcrldir named by `openssl crl -hash -noout -in crl.pem` plus `.r0`), and refresh it before its nextUpdate; or, if revocation checking is not wanted, unset sslcrl/sslcrldir and remove ~/.postgresql/root.crl.",
+        ),
+        evidence,
+    )
+}
+
+/// Where the CRLs came from, for the evidence.
+fn crl_line(at: &At) -> Option<String> {
+    let crl = at.ctx.report.trust.crl.as_ref()?;
+    let mut sources = Vec::new();
+    if let Some(path) = &crl.path {
+        sources.push(format!("file {path} ({} CRL(s))", crl.crls));
+    }
+    if let Some(dir) = &crl.directory {
+        sources.push(format!(
+            "directory {dir} ({} hashed file(s))",
+            crl.directory_files
+        ));
+    }
+    Some(format!(
+        "CRL checking {}: {}",
+        if crl.checking { "on" } else { "off" },
+        sources.join(", ")
     ))
 }
 

@@ -871,6 +871,38 @@ fn cert_chain_incomplete() {
 }
 
 #[test]
+fn cert_revoked_and_crl_problems() {
+    let r = cert_report(
+        |a| {
+            a.chain_fails(
+                crate::facts::ChainCode::Revoked,
+                "certificate 0 was revoked (OpenSSL: \"certificate revoked\")",
+            )
+        },
+        true,
+    );
+    let fs = run(&r, SslMode::VerifyFull);
+    let f = only(&fs, FindingCode::CertRevoked, "revoked");
+    assert_eq!(f.severity, Severity::Error);
+    absent(&fs, FindingCode::CertUntrusted);
+
+    // A CRL missing on the client's side is about the CRLs, not the server's CA.
+    let r = cert_report(
+        |a| {
+            a.chain_fails(
+                crate::facts::ChainCode::CrlMissing,
+                "unable to get certificate CRL",
+            )
+        },
+        true,
+    );
+    let fs = run(&r, SslMode::VerifyFull);
+    let f = only(&fs, FindingCode::CertUntrusted, "openssl crl -hash");
+    assert!(f.summary.contains("unable to get certificate CRL"), "{f:?}");
+    absent(&fs, FindingCode::CertRevoked);
+}
+
+#[test]
 fn sslmode_below_verify_full() {
     let r = cert_report(|a| a, true);
     let fs = run(&r, SslMode::Prefer);

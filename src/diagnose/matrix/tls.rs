@@ -2,7 +2,10 @@
 //! file (§6.3), the handshake, the chain (verify-ca), the host name (verify-full), then the
 //! startup over TLS.
 
-use crate::facts::{AddressFacts, Channel, NameVerdict, SslAnswer, Stage, TlsStatus, TrustFacts};
+use crate::facts::{
+    AddressFacts, ChainCode, ChainVerdict, Channel, NameVerdict, SslAnswer, Stage, TlsStatus,
+    TrustFacts,
+};
 
 use super::attempt::{Failure, Step, skipped_why, startup_step};
 use super::{Next, Setup};
@@ -167,13 +170,7 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
         match &tls.verify_ca {
             None => return Step::Unknown("the certificate chain was not judged".into()),
             Some(v) if !v.ok => {
-                return Step::Fail(
-                    Failure::new(
-                        Stage::Certificate,
-                        format!("certificate verify failed: {}", v.reason),
-                    )
-                    .retry(),
-                );
+                return Step::Fail(Failure::new(Stage::Certificate, chain_failure(v)).retry());
             }
             Some(_) => {}
         }
@@ -193,6 +190,16 @@ fn after_s(a: &AddressFacts, setup: Setup<'_>, checks: Checks) -> Step {
             "the startup over SSL was not probed ({})",
             skipped_why(a, Channel::Tls)
         )),
+    }
+}
+
+/// libpq's words for a failed chain: OpenSSL's "certificate verify failed", except that a CRL
+/// whose signature does not verify leaves OpenSSL's "EVP lib" first on the error queue, and
+/// libpq reports that one (seen with libpq 15 on OpenSSL 3 and libpq 18 on OpenSSL 1.1.1).
+fn chain_failure(v: &ChainVerdict) -> String {
+    match v.code {
+        Some(ChainCode::CrlBadSignature) => format!("EVP lib: {}", v.reason),
+        _ => format!("certificate verify failed: {}", v.reason),
     }
 }
 

@@ -190,6 +190,43 @@ impl<'c> Cert<'c> {
         }
     }
 
+    /// `f` over this certificate's public key; None when an anchor's key no longer parses.
+    pub fn with_public_key<R>(self, f: impl FnOnce(&SubjectPublicKeyInfo<'_>) -> R) -> Option<R> {
+        match self {
+            Cert::Sent(_, c) => Some(f(c.public_key())),
+            Cert::Anchor(a) => SubjectPublicKeyInfo::from_der(&a.spki)
+                .ok()
+                .map(|(_, key)| f(&key)),
+        }
+    }
+
+    /// The serial number's content octets, as a CRL lists them.
+    pub fn raw_serial(self) -> Vec<u8> {
+        match self {
+            Cert::Sent(_, c) => c.raw_serial().to_vec(),
+            Cert::Anchor(a) => a
+                .parse()
+                .map(|c| c.raw_serial().to_vec())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The subjectKeyIdentifier, which a CRL's authorityKeyIdentifier must match.
+    pub fn subject_key_id(self) -> Option<Vec<u8>> {
+        let find = |c: &X509Certificate<'_>| {
+            c.extensions()
+                .iter()
+                .find_map(|ext| match ext.parsed_extension() {
+                    ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+                    _ => None,
+                })
+        };
+        match self {
+            Cert::Sent(_, c) => find(c),
+            Cert::Anchor(a) => a.parse().and_then(|c| find(&c)),
+        }
+    }
+
     fn verifies_with(self, key: &SubjectPublicKeyInfo<'_>) -> bool {
         match self {
             Cert::Sent(_, c) => c.verify_signature(Some(key)).is_ok(),

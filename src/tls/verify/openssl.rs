@@ -10,7 +10,7 @@ use crate::facts::{ChainCode, ChainVerdict};
 
 /// OpenSSL's default maximum chain depth is 100; real chains have 2–4 certificates, and the
 /// walk stops long before either matters.
-const MAX_DEPTH: usize = 16;
+pub(super) const MAX_DEPTH: usize = 16;
 
 /// OpenSSL's chain building, modelled: from the leaf, look for the issuer among the
 /// self-signed anchors first, then among the certificates the server sent and the other

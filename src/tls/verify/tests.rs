@@ -71,6 +71,7 @@ fn anchors(certs: &[&CertificateDer<'static>]) -> TrustAnchors {
             exists: true,
             certificates: certs.len(),
             error: None,
+            crl: None,
         },
         certs.iter().map(|c| (*c).clone()).collect(),
     )
@@ -500,10 +501,235 @@ fn system_source_is_named() {
             exists: false,
             certificates: 0,
             error: None,
+            crl: None,
         },
         Vec::new(),
     );
     let v = verify_chain(std::slice::from_ref(&p.leaf), &empty, now());
     assert_fails(&v, ChainCode::NoRootCertificates, None);
     assert_eq!(v.reason, "no system root certificates could be loaded");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation (sslcrl / sslcrldir): OpenSSL's X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL.
+
+mod revocation {
+    use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+    use crate::tls::crl::Crls;
+
+    /// A CRL of `ca` listing `revoked` serials, valid from `this_update` for `days`.
+    fn crl(ca: &Ca, revoked: &[u64], this_update: OffsetDateTime, days: i64) -> Vec<u8> {
+        let issuer = Issuer::from_params(&ca.params, &ca.key);
+        CertificateRevocationListParams {
+            this_update,
+            next_update: this_update + Duration::days(days),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from(*s),
+                    revocation_time: this_update,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap()
+        .der()
+        .to_vec()
+    }
+
+    /// 2025-05-01: a month before [`now`].
+    fn before_now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_746_057_600).unwrap()
+    }
+
+    const LEAF_SERIAL: u64 = 4242;
+
+    struct Revocable {
+        p: Pki,
+        leaf: CertificateDer<'static>,
+    }
+
+    fn revocable() -> Revocable {
+        let p = pki();
+        let leaf = p
+            .int
+            .leaf_with(|params| params.serial_number = Some(SerialNumber::from(LEAF_SERIAL)));
+        Revocable { p, leaf }
+    }
+
+    fn judge(r: &Revocable, crls: Vec<Vec<u8>>) -> ChainVerdict {
+        let anchors = anchors(&[&r.p.root.der]).with_crls(Crls::from_file_crls(crls));
+        verify_chain(&[r.leaf.clone(), r.p.int.der.clone()], &anchors, now())
+    }
+
+    #[test]
+    fn not_revoked_passes() {
+        let r = revocable();
+        let v = judge(
+            &r,
+            vec![
+                crl(&r.p.root, &[], before_now(), 60),
+                crl(&r.p.int, &[7], before_now(), 60),
+            ],
+        );
+        assert!(v.ok, "{v:?}");
+    }
+
+    #[test]
+    fn a_revoked_leaf_or_intermediate_fails() {
+        let r = revocable();
+        let v = judge(
+            &r,
+            vec![
+                crl(&r.p.root, &[], before_now(), 60),
+                crl(&r.p.int, &[LEAF_SERIAL], before_now(), 60),
+            ],
+        );
+        assert_fails(&v, ChainCode::Revoked, Some(0));
+        assert!(
+            v.reason.contains("(OpenSSL: \"certificate revoked\")"),
+            "{v:?}"
+        );
+
+        // The intermediate, by the root.
+        let mut params = ca_params("pgreach Test Intermediate CA", "pgreach test");
+        params.serial_number = Some(SerialNumber::from(77u64));
+        let key = KeyPair::generate().unwrap();
+        let der = r.p.root.sign(&params, &key);
+        let int = Ca { params, key, der };
+        let leaf = int.leaf();
+        let anchors = anchors(&[&r.p.root.der]).with_crls(Crls::from_file_crls(vec![
+            crl(&r.p.root, &[77], before_now(), 60),
+            crl(&int, &[], before_now(), 60),
+        ]));
+        let v = verify_chain(&[leaf, int.der.clone()], &anchors, now());
+        assert_fails(&v, ChainCode::Revoked, Some(1));
+    }
+
+    #[test]
+    fn every_certificate_needs_its_issuers_crl() {
+        let r = revocable();
+        // Only the root's CRL: the leaf has none from the intermediate.
+        let v = judge(&r, vec![crl(&r.p.root, &[], before_now(), 60)]);
+        assert_fails(&v, ChainCode::CrlMissing, Some(0));
+        assert!(v.reason.contains("unable to get certificate CRL"), "{v:?}");
+        // Only the intermediate's: the intermediate has none from the root.
+        let v = judge(&r, vec![crl(&r.p.int, &[], before_now(), 60)]);
+        assert_fails(&v, ChainCode::CrlMissing, Some(1));
+        // Checking on, nothing loaded (a file of certificates only): the leaf first.
+        let v = judge(&r, Vec::new());
+        assert_fails(&v, ChainCode::CrlMissing, Some(0));
+    }
+
+    #[test]
+    fn crl_dates_and_signature() {
+        let r = revocable();
+        let root_crl = crl(&r.p.root, &[], before_now(), 60);
+        let expired = crl(&r.p.int, &[], before_now() - Duration::days(90), 30);
+        let v = judge(&r, vec![root_crl.clone(), expired.clone()]);
+        assert_fails(&v, ChainCode::CrlExpired, Some(0));
+        assert!(v.reason.contains("\"CRL has expired\""), "{v:?}");
+        // A fresh CRL next to the expired one is preferred.
+        let fresh = crl(&r.p.int, &[], before_now(), 60);
+        let v = judge(&r, vec![root_crl.clone(), expired, fresh.clone()]);
+        assert!(v.ok, "{v:?}");
+
+        let future = crl(&r.p.int, &[], before_now() + Duration::days(60), 60);
+        let v = judge(&r, vec![root_crl.clone(), future]);
+        assert_fails(&v, ChainCode::CrlNotYetValid, Some(0));
+
+        let mut forged = fresh;
+        if let Some(last) = forged.last_mut() {
+            *last ^= 0x01;
+        }
+        let v = judge(&r, vec![root_crl, forged]);
+        assert_fails(&v, ChainCode::CrlBadSignature, Some(0));
+        assert!(v.reason.contains("\"CRL signature failure\""), "{v:?}");
+    }
+
+    #[test]
+    fn another_cas_crl_of_the_same_name_is_not_used() {
+        let r = revocable();
+        // Same subject, another key: its authorityKeyIdentifier does not fit, so OpenSSL
+        // does not consider it at all.
+        let impostor = Ca::root("pgreach Test Intermediate CA", "pgreach test");
+        let v = judge(
+            &r,
+            vec![
+                crl(&r.p.root, &[], before_now(), 60),
+                crl(&impostor, &[LEAF_SERIAL], before_now(), 60),
+            ],
+        );
+        assert_fails(&v, ChainCode::CrlMissing, Some(0));
+    }
+
+    #[test]
+    fn a_crl_naming_its_issuer_in_another_string_type_still_counts() {
+        // The intermediate's certificate names it in PrintableStrings; its CRL in
+        // UTF8Strings (rcgen's default). OpenSSL compares canonical forms (X509_NAME_cmp).
+        let r = revocable();
+        let mut printable = ca_params("x", "x");
+        printable.distinguished_name = rcgen::DistinguishedName::new();
+        printable.distinguished_name.push(
+            DnType::CommonName,
+            rcgen::DnValue::PrintableString("pgreach Test Intermediate CA".try_into().unwrap()),
+        );
+        let key = KeyPair::generate().unwrap();
+        let der = r.p.root.sign(&printable, &key);
+        let int = Ca {
+            params: printable,
+            key,
+            der,
+        };
+        let leaf = int.leaf_with(|p| p.serial_number = Some(SerialNumber::from(LEAF_SERIAL)));
+        let mut utf8 = ca_params("x", "x");
+        utf8.distinguished_name = rcgen::DistinguishedName::new();
+        utf8.distinguished_name
+            .push(DnType::CommonName, "PGREACH test  intermediate CA");
+        let crl_issuer = Ca {
+            params: utf8,
+            key: KeyPair::from_pem(&int.key.serialize_pem()).unwrap(),
+            der: int.der.clone(),
+        };
+        let anchors = anchors(&[&r.p.root.der]).with_crls(Crls::from_file_crls(vec![
+            crl(&r.p.root, &[], before_now(), 60),
+            crl(&crl_issuer, &[LEAF_SERIAL], before_now(), 60),
+        ]));
+        let v = verify_chain(&[leaf, int.der.clone()], &anchors, now());
+        assert_fails(&v, ChainCode::Revoked, Some(0));
+    }
+
+    #[test]
+    fn revocation_is_reported_before_expiry() {
+        let r = revocable();
+        let leaf = r.p.int.leaf_with(|params| {
+            params.serial_number = Some(SerialNumber::from(LEAF_SERIAL));
+            params.not_after = before_now();
+        });
+        let anchors = anchors(&[&r.p.root.der]).with_crls(Crls::from_file_crls(vec![
+            crl(&r.p.root, &[], before_now(), 60),
+            crl(&r.p.int, &[LEAF_SERIAL], before_now(), 60),
+        ]));
+        let v = verify_chain(&[leaf, r.p.int.der.clone()], &anchors, now());
+        assert_fails(&v, ChainCode::Revoked, Some(0));
+    }
+
+    #[test]
+    fn no_checking_without_crls() {
+        let r = revocable();
+        let v = verify_chain(
+            &[r.leaf.clone(), r.p.int.der.clone()],
+            &anchors(&[&r.p.root.der]),
+            now(),
+        );
+        assert!(v.ok, "{v:?}");
+    }
 }
