@@ -226,21 +226,16 @@ pub fn main() -> ExitCode {
     // The hidden `man` subcommand is added for parsing only, so that the completion scripts and
     // the man page, generated from `Cli::command()`, never offer it (clap_complete lists hidden
     // subcommands too).
-    let parsed = Cli::command()
-        .subcommand(man::command())
-        .try_get_matches()
-        .and_then(|m| {
-            let is_man = m.subcommand_name() == Some(man::NAME);
-            Ok((is_man, Cli::from_arg_matches(&m)?))
-        });
-    let cli = match parsed {
-        Ok((true, _)) => return man::main(),
-        Ok((false, c)) => c,
-        Err(e) => {
-            // --help and --version are "errors" to clap but successes to the user.
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
-        }
+    let matches = match Cli::command().subcommand(man::command()).try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_exit(&e),
+    };
+    if matches.subcommand_name() == Some(man::NAME) {
+        return man::main();
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return clap_exit(&e),
     };
     match cli.command {
         None => commands::run::main(cli.args.into()),
@@ -248,6 +243,12 @@ pub fn main() -> ExitCode {
         Some(Command::Watch(args)) => commands::watch::main(args.into()),
         Some(Command::Completions(args)) => completions::main(&args),
     }
+}
+
+/// Prints clap's message; --help and --version are "errors" to clap but successes to the user.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK })
 }
 
 impl From<Args> for Input {
