@@ -15,7 +15,7 @@
 //!
 //! | layer | modules | job |
 //! |---|---|---|
-//! | 8 | `cli` | clap definitions of every command; `Args` → plain options |
+//! | 8 | `cli` | clap definitions of every command; `Args` → plain options; the man page and completions generated from them |
 //! | 7 | `commands` | `run` (one target), `sweep`, `watch`, `exporter` (Prometheus, HTTP): options → probes → output → exit code |
 //! | 6 | `session` | what a run builds once (trust, TLS bases, login), resolving, probing, judging |
 //! | 5 | `report` | text, markdown, JSON, JSON Lines, Prometheus (textfile and the exporter's answers), watch lines |

@@ -18,6 +18,7 @@ fn bad_values_exit_2_naming_the_value() {
         (&["postgres://[::1:5432/db"], &[], "postgres://[::1:5432/db"),
         (&["host=x nonsense=1"], &[], "nonsense"),
         (&["--connect-timeout", "soon", "127.0.0.1"], &[], "\"soon\""),
+        (&["completions", "tcsh"], &[], "'tcsh'"),
     ];
     for (args, env, needle) in cases {
         let run = run_pgreach(None, args, env);

@@ -7,25 +7,36 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 use crate::config::{ColorChoice, EnvMode, FailOn, Format, Input, LibpqVersion, TranscriptFormat};
 
 mod choices;
+mod completions;
 mod exporter;
+mod man;
 mod sweep;
 
+pub use completions::CompletionsArgs;
 pub use exporter::ExporterArgs;
 pub use sweep::{SweepArgs, WatchArgs};
 
 use crate::commands::{self, EXIT_OK, EXIT_USAGE};
+
+/// What `--version` prints after the name: the crate version, and the commit and its date when
+/// built from a git checkout (`0.1.0 (abc1234 2026-12-02)`); see build.rs.
+pub const VERSION: &str = env!("PGREACH_VERSION");
+
+/// The date of that commit (`2026-12-02`), or empty when not built from git: the man page's
+/// date, so that the same commit always renders the same page.
+const COMMIT_DATE: &str = env!("PGREACH_COMMIT_DATE");
 
 /// Raw, unvalidated arguments. Ports and timeouts stay strings here so that `config` can reject a
 /// bad value with a message naming the flag, the same way it names an environment variable.
 #[derive(Clone, Default, Parser)]
 #[command(
     name = "pgreach",
-    version,
+    version = VERSION,
     about = "Explain why an application cannot reach its PostgreSQL server, layer by layer.",
     long_about = "Explain why an application cannot reach its PostgreSQL server, layer by layer: \
                   DNS, TCP, SSLRequest, TLS and certificate checks, and the server's first answer \
@@ -196,7 +207,7 @@ pub struct Args {
 #[derive(Debug, Parser)]
 #[command(
     name = "pgreach",
-    version,
+    version = VERSION,
     disable_help_flag = true,
     args_conflicts_with_subcommands = true
 )]
@@ -209,30 +220,44 @@ pub struct Cli {
 }
 
 // Modes besides probing one target (a plain comment, for the same reason as on `Cli`): each
-// subcommand's help text is the doc comment of `SweepArgs`, `WatchArgs` or `ExporterArgs`.
+// subcommand's help text is the doc comment of its `*Args` struct.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     Sweep(SweepArgs),
     Watch(WatchArgs),
     Exporter(ExporterArgs),
+    Completions(CompletionsArgs),
 }
 
 /// Parses the process's arguments and runs the command they name.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // The hidden `man` subcommand is added for parsing only, so that the completion scripts and
+    // the man page, generated from `Cli::command()`, never offer it (clap_complete lists hidden
+    // subcommands too).
+    let matches = match Cli::command().subcommand(man::command()).try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_exit(&e),
+    };
+    if matches.subcommand_name() == Some(man::NAME) {
+        return man::main();
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
-        Err(e) => {
-            // --help and --version are "errors" to clap but successes to the user.
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
-        }
+        Err(e) => return clap_exit(&e),
     };
     match cli.command {
         None => commands::run::main(cli.args.into()),
         Some(Command::Sweep(args)) => commands::sweep::main(args.into()),
         Some(Command::Watch(args)) => commands::watch::main(args.into()),
         Some(Command::Exporter(args)) => commands::exporter::main(args.into()),
+        Some(Command::Completions(args)) => completions::main(&args),
     }
+}
+
+/// Prints clap's message; --help and --version are "errors" to clap but successes to the user.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK })
 }
 
 impl From<Args> for Input {
