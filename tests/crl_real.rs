@@ -183,6 +183,17 @@ struct Setup {
     system_roots: bool,
 }
 
+impl Setup {
+    /// `keyword=path` beside sslrootcert: the common case.
+    fn with(keyword: &str, path: &Path) -> Setup {
+        Setup {
+            conninfo: format!("{keyword}={}", path.display()),
+            home_root: false,
+            system_roots: false,
+        }
+    }
+}
+
 struct Case {
     name: &'static str,
     /// Builds the files in `dir` (and `home`), returns the setup.
@@ -243,11 +254,7 @@ const CASES: &[Case] = &[
         name: "sslcrl, nothing revoked",
         build: |p, dir, _| {
             let f = file(dir, "all.crl", &both_crls(p, &[7]));
-            Setup {
-                conninfo: format!("sslcrl={}", f.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrl", &f)
         },
         checking: true,
         code: None,
@@ -256,11 +263,7 @@ const CASES: &[Case] = &[
         name: "sslcrl revokes the leaf",
         build: |p, dir, _| {
             let f = file(dir, "all.crl", &both_crls(p, &[LEAF_SERIAL]));
-            Setup {
-                conninfo: format!("sslcrl={}", f.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrl", &f)
         },
         checking: true,
         code: Some("revoked"),
@@ -269,11 +272,7 @@ const CASES: &[Case] = &[
         name: "sslcrl with only the root's CRL (CRL_CHECK_ALL)",
         build: |p, dir, _| {
             let f = file(dir, "root.crl", &crl(&p.root, &[], recent(), 30));
-            Setup {
-                conninfo: format!("sslcrl={}", f.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrl", &f)
         },
         checking: true,
         code: Some("crl_missing"),
@@ -282,11 +281,7 @@ const CASES: &[Case] = &[
         name: "sslcrl with only the intermediate's CRL",
         build: |p, dir, _| {
             let f = file(dir, "int.crl", &crl(&p.int, &[], recent(), 30));
-            Setup {
-                conninfo: format!("sslcrl={}", f.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrl", &f)
         },
         checking: true,
         code: Some("crl_missing"),
@@ -300,11 +295,7 @@ const CASES: &[Case] = &[
                 crl(&p.int, &[], recent() - Duration::days(60), 30)
             );
             let f = file(dir, "all.crl", &text);
-            Setup {
-                conninfo: format!("sslcrl={}", f.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrl", &f)
         },
         checking: true,
         code: Some("crl_expired"),
@@ -318,11 +309,7 @@ const CASES: &[Case] = &[
                 forged(&crl(&p.int, &[], recent(), 30))
             );
             let f = file(dir, "all.crl", &text);
-            Setup {
-                conninfo: format!("sslcrl={}", f.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrl", &f)
         },
         checking: true,
         code: Some("crl_bad_signature"),
@@ -341,11 +328,7 @@ const CASES: &[Case] = &[
         name: "sslcrl holds only a certificate (loads: checking on, no CRL)",
         build: |p, dir, _| {
             let f = file(dir, "cert.crl", &p.root.cert);
-            Setup {
-                conninfo: format!("sslcrl={}", f.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrl", &f)
         },
         checking: true,
         code: Some("crl_missing"),
@@ -354,11 +337,7 @@ const CASES: &[Case] = &[
         name: "sslcrl holds no PEM section (fails to load: no checking)",
         build: |_, dir, _| {
             let f = file(dir, "text.crl", "not a CRL\n");
-            Setup {
-                conninfo: format!("sslcrl={}", f.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrl", &f)
         },
         checking: false,
         code: None,
@@ -367,11 +346,7 @@ const CASES: &[Case] = &[
         name: "sslcrldir (hashed names), nothing revoked",
         build: |p, dir, _| {
             let d = hashed_dir(p, dir, &[], false);
-            Setup {
-                conninfo: format!("sslcrldir={}", d.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrldir", &d)
         },
         checking: true,
         code: None,
@@ -380,11 +355,7 @@ const CASES: &[Case] = &[
         name: "sslcrldir (hashed names) revokes the leaf",
         build: |p, dir, _| {
             let d = hashed_dir(p, dir, &[LEAF_SERIAL], false);
-            Setup {
-                conninfo: format!("sslcrldir={}", d.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrldir", &d)
         },
         checking: true,
         code: Some("revoked"),
@@ -393,11 +364,7 @@ const CASES: &[Case] = &[
         name: "sslcrldir with CRLs under other names",
         build: |p, dir, _| {
             let d = hashed_dir(p, dir, &[], true);
-            Setup {
-                conninfo: format!("sslcrldir={}", d.display()),
-                home_root: false,
-                system_roots: false,
-            }
+            Setup::with("sslcrldir", &d)
         },
         checking: true,
         code: Some("crl_missing"),

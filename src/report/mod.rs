@@ -24,3 +24,13 @@ pub(crate) fn assert_snapshot(name: &str, want: &str, got: &str) {
         "{name} changed; rerun with PGREACH_UPDATE_SNAPSHOTS=1 and review the diff.\n--- got ---\n{got}"
     );
 }
+
+/// The verdict's second half, the same in every format: how many addresses reach
+/// authentication under the configured sslmode.
+pub(crate) fn reach_sentence(report: &crate::facts::Report) -> String {
+    let s = &report.summary;
+    format!(
+        "{} of {} address(es) reach authentication with sslmode={}",
+        s.reached_auth, s.addresses, report.config.sslmode
+    )
+}

@@ -7,16 +7,12 @@ use std::io::{self, Write};
 use super::escape::esc;
 use crate::config::SslMode;
 use crate::diagnose::matrix::outcome;
-use crate::facts::{AddressFacts, CertificateFacts, Finding, Report, Severity, TlsFacts};
+use crate::facts::{AddressFacts, CertificateFacts, Finding, Report, TlsFacts};
 
 pub fn verdict(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let s = &report.summary;
-    let count = |sev| report.findings.iter().filter(|f| f.severity == sev).count();
-    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
-    let reach = format!(
-        "{} of {} address(es) reach authentication with sslmode={}",
-        s.reached_auth, s.addresses, report.config.sslmode
-    );
+    let (errors, warnings) = (s.errors, s.warnings);
+    let reach = super::super::reach_sentence(report);
     let (class, head) = match (errors, warnings) {
         (0, 0) => ("ok", "OK".to_owned()),
         (0, w) => ("warning", format!("{w} warning(s)")),

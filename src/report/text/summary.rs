@@ -12,12 +12,8 @@ const TEXT: usize = 66;
 
 pub(super) fn write_verdict(out: &mut dyn Write, report: &Report, style: Style) -> io::Result<()> {
     let s = &report.summary;
-    let count = |sev| report.findings.iter().filter(|f| f.severity == sev).count();
-    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
-    let reach = format!(
-        "{} of {} address(es) reach authentication with sslmode={}",
-        s.reached_auth, s.addresses, report.config.sslmode
-    );
+    let (errors, warnings) = (s.errors, s.warnings);
+    let reach = super::super::reach_sentence(report);
     let (text, tone) = match (errors, warnings) {
         (0, 0) => (format!("OK — {reach}."), Tone::Good),
         (0, w) => (format!("{w} warning(s) — {reach}."), Tone::Warn),
