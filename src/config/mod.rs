@@ -214,6 +214,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// How many connections one address's probe may open, each with its own connect_timeout:
+    /// the startup, the other channel's startup (unless `--quiet-server`), and the optional
+    /// questions (direct TLS, GSSENCRequest, one handshake per TLS version).
+    pub fn connections_per_address(&self) -> u32 {
+        1 + u32::from(!self.quiet_server)
+            + u32::from(self.direct_tls)
+            + u32::from(self.gssenc)
+            + 2 * u32::from(self.tls_versions)
+    }
+
     /// The reported setting called `name` (a libpq keyword), if it was given or defaulted.
     pub fn setting(&self, name: &str) -> Option<&Setting> {
         self.settings.iter().find(|s| s.name == name)

@@ -10,7 +10,6 @@ use tokio::time::Instant;
 
 use super::allow::Allow;
 use super::modules::Prepared;
-use crate::config::Config;
 use crate::facts::{AddressFacts, Report};
 use crate::probe::{self, AddrTarget};
 use crate::session;
@@ -94,7 +93,7 @@ pub async fn run(
         let left = d.saturating_duration_since(Instant::now());
         settings.timeout = settings
             .timeout
-            .min(left / connections_per_address(&config));
+            .min(left / config.connections_per_address());
     }
     let mut pending: FuturesUnordered<_> = targets
         .iter()
@@ -133,14 +132,6 @@ pub async fn run(
         report,
         elapsed: started.elapsed(),
     })
-}
-
-/// Connections one address's probe may open, each with its own connect_timeout.
-fn connections_per_address(config: &Config) -> u32 {
-    1 + u32::from(!config.quiet_server)
-        + u32::from(config.direct_tls)
-        + u32::from(config.gssenc)
-        + 2 * u32::from(config.tls_versions)
 }
 
 /// An address still running when the scrape's time ran out.

@@ -94,14 +94,6 @@ impl Shared {
     }
 }
 
-/// How many connections one address's probe may open: what the rate limit charges.
-fn connections_per_address(config: &Config) -> u32 {
-    1 + u32::from(!config.quiet_server)
-        + u32::from(config.direct_tls)
-        + u32::from(config.gssenc)
-        + 2 * u32::from(config.tls_versions)
-}
-
 /// Probes one target under the sweep's limits; the report is not yet diagnosed.
 pub async fn collect(config: &Config, shared: &Shared) -> Report {
     let started = Instant::now();
@@ -111,7 +103,7 @@ pub async fn collect(config: &Config, shared: &Shared) -> Report {
     let dns = shared.dns_for(config.connect_timeout);
     let (hosts, targets) = session::resolve_all(&dns, config).await;
 
-    let cost = connections_per_address(config);
+    let cost = config.connections_per_address();
     if let [target] = targets.as_slice() {
         // Most lines name one address: no set of futures to build (it showed in profiles).
         let facts =
