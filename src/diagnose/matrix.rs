@@ -95,10 +95,6 @@ pub struct Setup<'a> {
     pub trust: &'a TrustFacts,
     /// libpq's message when it would refuse to start TLS because of sslcert/sslkey.
     pub client_error: Option<&'a str>,
-    /// libpq's message when it refuses the settings before connecting at all. Set only for
-    /// the run's matrix ([`for_report`]): per address, and for the findings' severities, the
-    /// matrix shows what would happen once the setting is fixed.
-    pub refusal: Option<&'a str>,
     /// How TLS is started (libpq 17+ `sslnegotiation`).
     pub negotiation: SslNegotiation,
     /// Which authentication requests the client accepts.
@@ -119,7 +115,6 @@ impl<'a> From<&'a TrustFacts> for Setup<'a> {
         Setup {
             trust,
             client_error: None,
-            refusal: None,
             negotiation: SslNegotiation::Postgres,
             auth: Policy::default(),
         }
@@ -194,11 +189,13 @@ pub(crate) fn libpq_order<'a>(report: &'a Report, host: &HostFacts) -> Vec<&'a A
 }
 
 fn walk(report: &Report, mode: SslMode) -> ModeOutcome {
-    let setup = Setup {
-        refusal: report.config.refusals.first().map(|r| r.message.as_str()),
-        ..Setup::from(report)
-    };
-    if let Some(refusal) = settings_refusal(setup, mode) {
+    // A setting libpq refuses stops the whole run before any address. Only the run's matrix
+    // says so: per address (and for the findings' severities) the matrix shows what happens
+    // once the setting is fixed.
+    if let Some(refused) = report.config.refusals.first() {
+        return fail_outcome(Stage::Config, refused.message.clone(), None);
+    }
+    if let Some(refusal) = settings_refusal(Setup::from(report), mode) {
         return refusal.outcome;
     }
     // Each host's verdicts, in libpq's order; an empty list is a host that did not resolve.
@@ -211,13 +208,17 @@ fn walk(report: &Report, mode: SslMode) -> ModeOutcome {
         })
         .collect();
     match report.config.load_balance_hosts {
-        LoadBalanceHosts::Disable => walk_in_order(&hosts),
+        LoadBalanceHosts::Disable => {
+            walk_in_order(hosts.iter().map(|(host, v)| (*host, v.iter().collect())))
+        }
         LoadBalanceHosts::Random => walk_in_every_order(&hosts),
     }
 }
 
 /// libpq's walk over hosts and their addresses in the order given.
-fn walk_in_order(hosts: &[(&HostFacts, Vec<Verdict>)]) -> ModeOutcome {
+fn walk_in_order<'v>(
+    hosts: impl IntoIterator<Item = (&'v HostFacts, Vec<&'v Verdict>)>,
+) -> ModeOutcome {
     let mut last: Option<ModeOutcome> = None;
     let mut dns_failure: Option<ModeOutcome> = None;
     for (host, verdicts) in hosts {
@@ -246,13 +247,19 @@ const MAX_ORDERS: usize = 720;
 /// the outcome is certain only when every order gives the same answer, so every order is
 /// walked (up to [`MAX_ORDERS`]).
 fn walk_in_every_order(hosts: &[(&HostFacts, Vec<Verdict>)]) -> ModeOutcome {
-    let orders = orders_of(hosts);
-    let Some(orders) = orders.filter(|o| o.len() <= MAX_ORDERS) else {
+    let Some(orders) = orders_of(hosts) else {
         return uncertain_order(format!(
             "load_balance_hosts=random: more than {MAX_ORDERS} orders of hosts and addresses to check"
         ));
     };
-    let outcomes: Vec<ModeOutcome> = orders.iter().map(|o| walk_in_order(o)).collect();
+    let outcomes: Vec<ModeOutcome> = (orders.iter())
+        .map(|order| {
+            walk_in_order(order.iter().map(|(h, addresses)| {
+                let (host, verdicts) = &hosts[*h];
+                (*host, addresses.iter().map(|&i| &verdicts[i]).collect())
+            }))
+        })
+        .collect();
     let reaching = outcomes.iter().filter(|o| o.reaches_auth).count();
     let first = outcomes.into_iter().next().unwrap_or_else(nothing_to_try);
     if reaching == 0 || reaching == orders.len() {
@@ -281,36 +288,36 @@ fn uncertain_order(reason: String) -> ModeOutcome {
     }
 }
 
-/// Every order of hosts, each with every order of its addresses; `None` when there are too
-/// many to list.
-#[allow(clippy::type_complexity)]
-fn orders_of<'h>(
-    hosts: &[(&'h HostFacts, Vec<Verdict>)],
-) -> Option<Vec<Vec<(&'h HostFacts, Vec<Verdict>)>>> {
-    let count = (1..=hosts.len()).try_fold(1usize, |n, k| n.checked_mul(k))?;
-    let count = hosts.iter().try_fold(count, |n, (_, v)| {
-        (1..=v.len()).try_fold(n, |n, k| n.checked_mul(k))
-    })?;
+/// One order of the walk: host indices, each with the order of its addresses' indices.
+type Order = Vec<(usize, Vec<usize>)>;
+
+/// Every order of hosts, each with every order of its addresses; `None` when there are more
+/// than [`MAX_ORDERS`].
+fn orders_of(hosts: &[(&HostFacts, Vec<Verdict>)]) -> Option<Vec<Order>> {
+    let factorial = |n: usize| (1..=n).try_fold(1usize, |acc, k| acc.checked_mul(k));
+    let count = hosts
+        .iter()
+        .try_fold(factorial(hosts.len())?, |n, (_, v)| {
+            n.checked_mul(factorial(v.len())?)
+        })?;
     if count > MAX_ORDERS {
         return None;
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(count);
     for host_order in permutations(hosts.len()) {
-        let mut partial: Vec<Vec<(&HostFacts, Vec<Verdict>)>> = vec![Vec::new()];
-        for &h in &host_order {
-            let (host, verdicts) = &hosts[h];
-            let mut next = Vec::new();
-            for prefix in &partial {
-                for address_order in permutations(verdicts.len()) {
-                    let mut order = prefix.clone();
-                    order.push((
-                        *host,
-                        address_order.iter().map(|&i| verdicts[i].clone()).collect(),
-                    ));
-                    next.push(order);
-                }
-            }
-            partial = next;
+        let mut partial: Vec<Order> = vec![Vec::new()];
+        for h in host_order {
+            partial = (partial.iter())
+                .flat_map(|prefix| {
+                    permutations(hosts[h].1.len())
+                        .into_iter()
+                        .map(move |addresses| {
+                            let mut order = prefix.clone();
+                            order.push((h, addresses));
+                            order
+                        })
+                })
+                .collect();
         }
         out.extend(partial);
     }
@@ -395,15 +402,12 @@ pub(crate) fn verdict<'a>(a: &AddressFacts, setup: impl Into<Setup<'a>>, mode: S
     finish(accepted(a, s.auth, step), label)
 }
 
-/// What libpq refuses before connecting anywhere, in its order of checks: a setting it does not
-/// accept at all (an unknown keyword, a bad value), then `sslrootcert=system` with a mode weaker
-/// than verify-full (libpq 16+, §6.4), then `sslnegotiation=direct` with a mode that may
-/// connect without TLS (libpq 17+, §2).
+/// What libpq refuses for this sslmode before connecting anywhere, in its order of checks:
+/// `sslrootcert=system` with a mode weaker than verify-full (libpq 16+, §6.4), then
+/// `sslnegotiation=direct` with a mode that may connect without TLS (libpq 17+, §2).
 fn settings_refusal(s: Setup<'_>, mode: SslMode) -> Option<Verdict> {
     let weak = matches!(mode, SslMode::Disable | SslMode::Allow | SslMode::Prefer);
-    let reason = if let Some(message) = s.refusal {
-        message.to_owned()
-    } else if s.trust.source == FileSource::System && mode != SslMode::VerifyFull {
+    let reason = if s.trust.source == FileSource::System && mode != SslMode::VerifyFull {
         format!(
             "weak sslmode \"{mode}\" may not be used with sslrootcert=system (use \"verify-full\")"
         )
