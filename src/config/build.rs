@@ -57,8 +57,8 @@ pub(crate) fn build(
     let sslsni = layers
         .get("sslsni")
         .is_none_or(|raw| raw.value.starts_with('1'));
-    let sslnegotiation = libpq::effective(layers, version, "sslnegotiation")
-        .filter(|_| version.knows("sslnegotiation"))
+    let known = |keyword| libpq::acted_on(layers, version, keyword);
+    let sslnegotiation = known("sslnegotiation")
         .and_then(|raw| SslNegotiation::from_word(&raw.value))
         .unwrap_or_default();
     for name in [
@@ -84,8 +84,6 @@ pub(crate) fn build(
     let refusals = libpq::refusals(layers, version);
     // A value libpq refuses is left out here: the refusal already stops the whole run, and the
     // per-address matrix shows what happens once it is fixed.
-    let known =
-        |keyword| libpq::effective(layers, version, keyword).filter(|_| version.knows(keyword));
     let require_auth = known("require_auth")
         .and_then(|raw| RequireAuth::parse(&raw.value, version >= LibpqVersion::V18).ok());
     let channel_binding = known("channel_binding")

@@ -133,16 +133,9 @@ pub struct TlsRange {
 
 impl TlsRange {
     pub(crate) fn of(layers: &Layers, version: LibpqVersion) -> TlsRange {
-        let rank = |keyword, default| {
-            effective(layers, version, keyword)
-                .and_then(|raw| tls_version_rank(&raw.value))
-                .unwrap_or(default)
-        };
-        let min = rank("ssl_min_protocol_version", TLS12);
-        let max = match rank("ssl_max_protocol_version", 0) {
-            0 => u8::MAX,
-            max => max,
-        };
+        // A value libpq refuses stops the run anyway; the probe then uses libpq's defaults.
+        let (min, max) = tls_bounds(layers, version).unwrap_or((TLS12, 0));
+        let max = if max == 0 { u8::MAX } else { max };
         TlsRange {
             tls12: min <= TLS12 && TLS12 <= max,
             tls13: min <= TLS13 && TLS13 <= max,
@@ -188,6 +181,16 @@ pub(crate) fn effective<'a>(
     layers
         .get(keyword)
         .filter(|raw| version.knows(keyword) || from_connection_string(keyword, raw))
+}
+
+/// The value of `keyword` that `version` acts on: `None` when unset or when that version does
+/// not know the keyword at all (which, from a connection string, is a refusal of its own).
+pub(crate) fn acted_on<'a>(
+    layers: &'a Layers,
+    version: LibpqVersion,
+    keyword: &str,
+) -> Option<&'a Raw> {
+    layers.get(keyword).filter(|_| version.knows(keyword))
 }
 
 /// Every refusal, in libpq's order of checks: unknown keywords (the parser), then the option
@@ -335,16 +338,23 @@ fn tls_version_rank(v: &str) -> Option<u8> {
 const TLS12: u8 = 3;
 const TLS13: u8 = 4;
 
-/// `sslVerifyProtocolRange`: a minimum above the maximum. The minimum defaults to TLSv1.2, so
-/// `ssl_max_protocol_version=TLSv1.1` alone is already an inverted range; an empty value is
-/// no bound.
-fn protocol_range(layers: &Layers, version: LibpqVersion) -> Option<String> {
-    let rank = |k| effective(layers, version, k).map(|raw| tls_version_rank(&raw.value));
-    let min = match rank("ssl_min_protocol_version") {
-        Some(given) => given?,
-        None => TLS12,
+/// libpq's TLS bounds as ranks: the minimum defaults to TLSv1.2, an empty value (rank 0) is
+/// no bound. `None` when a value is one libpq refuses (a refusal of its own).
+fn tls_bounds(layers: &Layers, version: LibpqVersion) -> Option<(u8, u8)> {
+    let rank = |keyword, default| match effective(layers, version, keyword) {
+        Some(raw) => tls_version_rank(&raw.value),
+        None => Some(default),
     };
-    let max = rank("ssl_max_protocol_version").flatten()?;
+    Some((
+        rank("ssl_min_protocol_version", TLS12)?,
+        rank("ssl_max_protocol_version", 0)?,
+    ))
+}
+
+/// `sslVerifyProtocolRange`: a minimum above the maximum. Since the minimum defaults to
+/// TLSv1.2, `ssl_max_protocol_version=TLSv1.1` alone is already an inverted range.
+fn protocol_range(layers: &Layers, version: LibpqVersion) -> Option<String> {
+    let (min, max) = tls_bounds(layers, version)?;
     (min > 0 && max > 0 && min > max).then(|| "invalid SSL protocol version range".to_string())
 }
 
