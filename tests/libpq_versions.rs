@@ -203,3 +203,48 @@ fn a_socket_path_over_107_bytes_is_refused_like_libpq() {
         "{reason}"
     );
 }
+
+/// `load_balance_hosts=random` (libpq 16+) against two real servers, one that lets the app in
+/// and one whose pg_hba.conf rejects it (an ErrorResponse stops libpq where it is): the app
+/// connects or fails depending on the order libpq picks, and pgreach must call the outcome
+/// uncertain, not a success or a failure. In the order given, it is certain.
+#[test]
+fn random_load_balancing_over_a_good_and_a_rejecting_server_is_uncertain() {
+    let ns = Netns::new();
+    let _good = cluster(&ns, 18);
+    let _rejecting = Cluster::start(
+        &ns,
+        ClusterSpec::new()
+            .version(18)
+            .listen("127.0.0.2")
+            .hba(&["host all all 0.0.0.0/0 reject"])
+            .role(ROLE, PASSWORD),
+    );
+    let target =
+        format!("host=127.0.0.1,127.0.0.2 port=5432 user={ROLE} dbname=postgres sslmode=disable");
+
+    let random = format!("{target} load_balance_hosts=random");
+    let report = run_pgreach(Some(&ns), &["--json", &random], &[]).json();
+    let disable = &report["sslmodes"]["disable"];
+    assert_eq!(disable["uncertain"], true, "{disable}");
+    assert_eq!(disable["reaches_auth"], false, "{disable}");
+    let reason = disable["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("1 of 2 orders"), "{reason}");
+    // libpq itself: both outcomes show up (each try is a coin flip; 24 tries miss one
+    // outcome with probability 2^-23).
+    let tries: Vec<bool> = (0..24)
+        .map(|_| {
+            let judge = Libpq::V18.connect(&ns, &format!("{random} password={PASSWORD}"));
+            judge.ok
+        })
+        .collect();
+    assert!(tries.contains(&true) && tries.contains(&false), "{tries:?}");
+
+    // In the order given, the first server lets the app in every time, as pgreach says.
+    let report = run_pgreach(Some(&ns), &["--json", &target], &[]).json();
+    let disable = &report["sslmodes"]["disable"];
+    assert_eq!(disable["reaches_auth"], true, "{disable}");
+    assert_eq!(disable["uncertain"], false, "{disable}");
+    let judge = Libpq::V18.connect(&ns, &format!("{target} password={PASSWORD}"));
+    assert!(judge.ok, "{judge:?}");
+}
