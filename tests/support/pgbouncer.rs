@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::cluster::{Cluster, DEFAULT_CERT_NAMES};
 use super::files::{postgres_dir, postgres_ids, write_owned};
 use super::netns::Netns;
-use super::process::{CLEAN_PATH, run_ok};
+use super::process::{CLEAN_PATH, run_ok, version_line};
 
 /// Debian's PgBouncer binary.
 pub const PGBOUNCER_BIN: &str = "/usr/sbin/pgbouncer";
@@ -212,12 +212,7 @@ impl PgBouncer {
 
     /// The first line of `pgbouncer --version`, e.g. `PgBouncer 1.18.0`.
     pub fn version() -> String {
-        let out = run_ok(
-            Command::new(PGBOUNCER_BIN).arg("--version"),
-            Duration::from_secs(10),
-            "pgbouncer --version",
-        );
-        out.lines().next().unwrap_or_default().trim().to_owned()
+        version_line(PGBOUNCER_BIN)
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::cluster::{Cluster, DEFAULT_CERT_NAMES};
 use super::files::{postgres_dir, postgres_ids, write_owned};
 use super::netns::Netns;
-use super::process::{CLEAN_PATH, run_ok};
+use super::process::{CLEAN_PATH, run_ok, version_line};
 
 /// Debian's pgpool-II binary.
 pub const PGPOOL_BIN: &str = "/usr/sbin/pgpool";
@@ -206,12 +206,7 @@ impl Pgpool {
 
     /// `pgpool --version`, e.g. `pgpool-II version 4.3.5 (tamahomeboshi)`.
     pub fn version() -> String {
-        let out = run_ok(
-            Command::new(PGPOOL_BIN).arg("--version"),
-            Duration::from_secs(10),
-            "pgpool --version",
-        );
-        out.lines().next().unwrap_or_default().trim().to_owned()
+        version_line(PGPOOL_BIN)
     }
 }
 

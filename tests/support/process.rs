@@ -173,3 +173,14 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Captured {
 pub fn run_ok(cmd: &mut Command, timeout: Duration, what: &str) -> String {
     run(cmd, timeout).ok(what).stdout_str()
 }
+
+/// The first line of `BINARY --version`, e.g. `PgBouncer 1.18.0`.
+pub fn version_line(binary: &str) -> String {
+    let what = format!("{binary} --version");
+    let out = run_ok(
+        Command::new(binary).arg("--version"),
+        Duration::from_secs(10),
+        &what,
+    );
+    out.lines().next().unwrap_or_default().trim().to_owned()
+}
